@@ -1,0 +1,7 @@
+//! molecule-mcp: connects an AI agent to the Molecule platform and to its
+//! other MCP servers over one stdio MCP connection.
+//!
+//! Layout: `machine/` holds the pure state machines (no clock, no I/O);
+//! everything else is the shell that drives them with threads and blocking I/O.
+
+pub mod machine;
