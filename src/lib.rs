@@ -4,4 +4,10 @@
 //! Layout: `machine/` holds the pure state machines (no clock, no I/O);
 //! everything else is the shell that drives them with threads and blocking I/O.
 
+pub mod app;
+pub mod config;
+pub mod logging;
 pub mod machine;
+pub mod mcp;
+pub mod platform;
+pub mod redact;

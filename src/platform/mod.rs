@@ -1,0 +1,1 @@
+//! The platform link: HTTP client, register, heartbeat, inbox, tools.

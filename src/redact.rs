@@ -1,0 +1,1 @@
+//! Removes secrets from any text before it is logged or shown.
