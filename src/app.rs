@@ -1,15 +1,163 @@
-//! The process: starts the platform link, the MCP server and the gateway,
-//! and shuts them down in order.
+//! The process: starts the platform links and the MCP server, and ends them
+//! in order on stdin EOF, SIGTERM/SIGINT, or a refused first register.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, unbounded, Receiver};
+use log::{error, info};
 
 use crate::config::Config;
+use crate::mcp::server::{Server, ServerOptions};
+use crate::platform::http::Client;
+use crate::platform::link::{self, Report, Settings};
+use crate::redact;
+use crate::service::Service;
+use crate::shutdown::{self, Shutdown};
+
+/// Exit code when the platform refused a workspace token at register.
+pub const EXIT_TOKEN_REFUSED: i32 = 3;
+
+/// How long shutdown waits for the background threads; a thread stuck in a
+/// blocking request is left behind, and `exit` ends it.
+const JOIN_GRACE: Duration = Duration::from_millis(800);
 
 /// Runs the server until stdin closes or a signal arrives; returns the exit code.
-pub fn run(_config: Config) -> i32 {
-    0
+pub fn run(config: Config) -> i32 {
+    let started = Instant::now();
+    let shutdown = Shutdown::new();
+    shutdown::on_signals(shutdown.clone());
+    remember_secrets(&config);
+
+    let client = Client::new();
+    let (reports_tx, reports) = unbounded();
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    if let Some(platform) = &config.platform {
+        if config.disable_heartbeat {
+            info!("MOLECULE_MCP_DISABLE_HEARTBEAT is set: no register, no heartbeat");
+        } else {
+            let settings = Settings {
+                interval: config.heartbeat_interval,
+                configs_dir: config.configs_dir.clone(),
+                multi: platform.multi,
+                started,
+            };
+            for ws in &platform.workspaces {
+                match link::spawn(
+                    ws.clone(),
+                    settings.clone(),
+                    client.clone(),
+                    shutdown.signal(),
+                    reports_tx.clone(),
+                ) {
+                    Ok(handle) => threads.push(handle),
+                    Err(e) => error!(
+                        "workspace {}: cannot start the heartbeat thread: {e}",
+                        ws.id
+                    ),
+                }
+            }
+        }
+    }
+    drop(reports_tx);
+
+    let server = Server::new(ServerOptions::default());
+    let service = Arc::new(Service::new(
+        &config,
+        client,
+        server.outbox(),
+        shutdown.clone(),
+    ));
+    threads.extend(service.start_background(&shutdown));
+    let served = serve_in_thread(server, service, shutdown.signal());
+
+    let code = wait_for_end(&shutdown, &reports, &served);
+    shutdown.trigger();
+    // The server answers what it can within its own grace period.
+    let _ = served.recv_timeout(Duration::from_secs(2));
+    join_bounded(threads, JOIN_GRACE);
+    code
+}
+
+/// Blocks until the server ends, shutdown starts, or a link reports that a
+/// token was refused; returns the exit code.
+fn wait_for_end(shutdown: &Shutdown, reports: &Receiver<Report>, served: &Receiver<()>) -> i32 {
+    let stop = shutdown.signal();
+    let mut reports = Some(reports.clone());
+    loop {
+        let report_rx = reports.clone().unwrap_or_else(crossbeam_channel::never);
+        select! {
+            recv(served) -> _ => return 0,
+            recv(stop) -> _ => return 0,
+            recv(report_rx) -> msg => match msg {
+                Ok(Report::RegisterRefused { workspace, status, snippet }) => {
+                    error!("{}", refused_message(&workspace, status, &snippet));
+                    return EXIT_TOKEN_REFUSED;
+                }
+                // Every link has ended (or none runs): keep serving.
+                Err(_) => reports = None,
+            },
+        }
+    }
+}
+
+/// The exit-3 text of platform.md §2.
+pub fn refused_message(workspace: &str, status: u16, snippet: &str) -> String {
+    let detail = if snippet.is_empty() {
+        String::new()
+    } else {
+        format!(" ({snippet})")
+    };
+    format!(
+        "the platform refused the token of workspace {workspace} at register: HTTP {status}{detail}. \
+         The token is wrong, revoked, or belongs to another workspace. Regenerate the token from \
+         the canvas Tokens tab, update MOLECULE_WORKSPACE_TOKEN (or the token file) in the MCP \
+         configuration, and restart."
+    )
+}
+
+fn serve_in_thread(server: Server, service: Arc<Service>, stop: Receiver<()>) -> Receiver<()> {
+    let (done_tx, done) = bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("mcp".into())
+        .spawn(move || {
+            let end = server.serve(std::io::stdin(), std::io::stdout(), service, stop);
+            info!("MCP server ended: {:?}", end.reason);
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = spawned {
+        error!("cannot start the MCP server thread: {e}");
+    }
+    done
+}
+
+/// Every token we know of is redacted from every log line from here on.
+fn remember_secrets(config: &Config) {
+    let Some(platform) = &config.platform else {
+        return;
+    };
+    for ws in &platform.workspaces {
+        if let Ok(token) = ws.token.current() {
+            redact::register_secret(token.expose());
+        }
+    }
+}
+
+fn join_bounded(threads: Vec<JoinHandle<()>>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    for handle in threads {
+        while !handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if handle.is_finished() {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// `molecule-mcp doctor`: checks the setup and prints one line per check;
 /// returns the exit code (1 when any check failed).
-pub fn doctor(_config: Config) -> i32 {
-    0
+pub fn doctor(config: Config) -> i32 {
+    crate::doctor::run(&config)
 }

@@ -5,9 +5,14 @@
 //! everything else is the shell that drives them with threads and blocking I/O.
 
 pub mod app;
+pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod logging;
 pub mod machine;
 pub mod mcp;
 pub mod platform;
 pub mod redact;
+pub mod service;
+pub mod shutdown;
+pub mod statefile;

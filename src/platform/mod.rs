@@ -1,1 +1,5 @@
 //! The platform link: HTTP client, register, heartbeat, inbox, tools.
+
+pub mod http;
+pub mod link;
+pub mod registry;

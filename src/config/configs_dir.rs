@@ -1,0 +1,192 @@
+//! The state directory (`CONFIGS_DIR`): token file, inbound secret, inbox
+//! cursor. Chosen without creating anything, so a start that fails on another
+//! setting leaves nothing behind; created only once everything else is valid.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::env;
+use super::{ConfigError, EnvMap};
+
+/// The directory a workspace container mounts for its state.
+pub const CONTAINER_DIR: &str = "/configs";
+/// Under `$HOME` when neither `CONFIGS_DIR` nor a writable `/configs` exists.
+pub const HOME_SUBDIR: &str = ".molecule-workspace";
+
+/// `CONFIGS_DIR` if set, else `/configs` if it is a writable directory, else
+/// `$HOME/.molecule-workspace`.
+pub fn choose(env: &EnvMap, errors: &mut ConfigError) -> Option<PathBuf> {
+    choose_with(env, Path::new(CONTAINER_DIR), errors)
+}
+
+pub(crate) fn choose_with(
+    env: &EnvMap,
+    container_dir: &Path,
+    errors: &mut ConfigError,
+) -> Option<PathBuf> {
+    if let Some(dir) = env::path(env, "CONFIGS_DIR") {
+        return usable_or_absent(dir, "CONFIGS_DIR", errors);
+    }
+    if container_dir.is_dir() && writable(container_dir) {
+        return Some(container_dir.to_path_buf());
+    }
+    match env::path(env, "HOME") {
+        Some(home) => usable_or_absent(
+            home.join(HOME_SUBDIR),
+            "the default state directory",
+            errors,
+        ),
+        None => {
+            errors.problem(format!(
+                "No state directory: CONFIGS_DIR is not set, {CONTAINER_DIR} is not a writable \
+                 directory and HOME is not set. Set CONFIGS_DIR to a writable directory."
+            ));
+            None
+        }
+    }
+}
+
+fn usable_or_absent(dir: PathBuf, what: &str, errors: &mut ConfigError) -> Option<PathBuf> {
+    if dir.exists() && !dir.is_dir() {
+        errors.problem(format!(
+            "{what} {} exists but is not a directory. Set CONFIGS_DIR to a directory for state files.",
+            dir.display()
+        ));
+        return None;
+    }
+    Some(dir)
+}
+
+/// Creates the chosen directory (mode 0700: it holds tokens) if it is not
+/// there yet.
+pub fn create(dir: &Path) -> Result<(), String> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|err| {
+        format!(
+            "The state directory {} cannot be created ({err}). Set CONFIGS_DIR to a writable directory.",
+            dir.display()
+        )
+    })
+}
+
+/// Permission bits do not tell (root ignores them, mounts can be read-only),
+/// so try: create a file and remove it.
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(format!(".molecule-mcp-probe-{}", std::process::id()));
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn env(pairs: &[(&str, &Path)]) -> EnvMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v.as_os_str())))
+            .collect()
+    }
+
+    #[test]
+    fn configs_dir_variable_wins() {
+        let root = crate::config::test_dir("configs-dir-env");
+        let wanted = root.join("state");
+        let mut errors = ConfigError::default();
+        let got = choose_with(
+            &env(&[("CONFIGS_DIR", &wanted), ("HOME", &root)]),
+            &root,
+            &mut errors,
+        );
+        assert_eq!(got, Some(wanted.clone()));
+        assert!(!wanted.exists(), "choosing must not create");
+        create(&wanted).unwrap();
+        assert!(wanted.is_dir());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn writable_container_dir_comes_next() {
+        let root = crate::config::test_dir("configs-dir-container");
+        let mut errors = ConfigError::default();
+        let got = choose_with(
+            &env(&[("HOME", Path::new("/nonexistent"))]),
+            &root,
+            &mut errors,
+        );
+        assert_eq!(got, Some(root.clone()));
+        assert_eq!(
+            fs::read_dir(&root).unwrap().count(),
+            0,
+            "probe file left behind"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn home_fallback_is_created_private() {
+        let home = crate::config::test_dir("configs-dir-home");
+        let mut errors = ConfigError::default();
+        let absent = home.join("no-container-dir");
+        let got = choose_with(&env(&[("HOME", &home)]), &absent, &mut errors).unwrap();
+        assert_eq!(got, home.join(HOME_SUBDIR));
+        create(&got).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&got).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
+        }
+        assert!(errors.is_empty());
+        fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_a_problem() {
+        let root = crate::config::test_dir("configs-dir-file");
+        let file = root.join("plain-file");
+        fs::write(&file, "x").unwrap();
+        let mut errors = ConfigError::default();
+        assert_eq!(
+            choose_with(&env(&[("CONFIGS_DIR", &file)]), &root, &mut errors),
+            None
+        );
+        assert!(errors.problems[0].contains("CONFIGS_DIR"));
+        assert!(errors.problems[0].contains("not a directory"));
+        assert!(create(&file.join("sub")).is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn no_home_and_no_container_dir_is_a_problem() {
+        let mut errors = ConfigError::default();
+        assert_eq!(
+            choose_with(
+                &EnvMap::new(),
+                Path::new("/nonexistent-configs"),
+                &mut errors
+            ),
+            None
+        );
+        assert!(errors.problems[0].contains("Set CONFIGS_DIR"));
+    }
+}

@@ -1,0 +1,111 @@
+//! What the server serves: tools and, when some upstream offers them,
+//! resources and prompts. The server owns the protocol; a `Handler` only
+//! answers for content.
+
+use super::context::CallContext;
+use super::jsonrpc::RpcError;
+use serde_json::{json, Map, Value};
+
+/// Called from several threads at once. Methods without a `CallContext` run on
+/// the thread that reads the input: they must return quickly. The others run
+/// on a worker and may block, watching `ctx.cancelled()`.
+///
+/// A panic in any method is caught and answered as `-32603`.
+pub trait Handler: Send + Sync + 'static {
+    /// The `instructions` text of the `initialize` answer.
+    fn instructions(&self) -> String;
+
+    /// The `capabilities` of the `initialize` answer.
+    fn capabilities(&self) -> Value {
+        default_capabilities(self.has_resources(), self.has_prompts())
+    }
+
+    /// Told of each `initialize`: the client's params and the revision we answered.
+    fn on_initialize(&self, _params: &Map<String, Value>, _protocol_version: &str) {}
+
+    /// The `tools` of a `tools/list` answer.
+    fn list_tools(&self) -> Vec<Value>;
+
+    /// A `tools/call`: returns a `CallToolResult` (`content`, and `isError`
+    /// when the tool failed). `Err` only for caller errors such as an unknown
+    /// tool or bad arguments (`-32602`).
+    fn call_tool(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+        ctx: &CallContext,
+    ) -> Result<Value, RpcError>;
+
+    fn has_resources(&self) -> bool {
+        false
+    }
+
+    fn has_prompts(&self) -> bool {
+        false
+    }
+
+    /// The `resources` of a `resources/list` answer.
+    fn list_resources(&self, _ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
+        Err(RpcError::method_not_found("resources/list"))
+    }
+
+    /// The `resourceTemplates` of a `resources/templates/list` answer.
+    fn list_resource_templates(&self, _ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
+        Err(RpcError::method_not_found("resources/templates/list"))
+    }
+
+    /// The whole `resources/read` answer (`{contents: [...]}`).
+    fn read_resource(&self, _uri: &str, _ctx: &CallContext) -> Result<Value, RpcError> {
+        Err(RpcError::method_not_found("resources/read"))
+    }
+
+    /// The `prompts` of a `prompts/list` answer.
+    fn list_prompts(&self, _ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
+        Err(RpcError::method_not_found("prompts/list"))
+    }
+
+    /// The whole `prompts/get` answer (`{description?, messages: [...]}`).
+    fn get_prompt(
+        &self,
+        _name: &str,
+        _arguments: Map<String, Value>,
+        _ctx: &CallContext,
+    ) -> Result<Value, RpcError> {
+        Err(RpcError::method_not_found("prompts/get"))
+    }
+}
+
+/// Tools that may change (upstreams come and go), the push channel, and
+/// resources and prompts when offered.
+pub fn default_capabilities(resources: bool, prompts: bool) -> Value {
+    let mut capabilities = json!({
+        "tools": {"listChanged": true},
+        "experimental": {"claude/channel": {}},
+    });
+    if let Some(object) = capabilities.as_object_mut() {
+        if resources {
+            object.insert("resources".into(), json!({"listChanged": true}));
+        }
+        if prompts {
+            object.insert("prompts".into(), json!({"listChanged": true}));
+        }
+    }
+    capabilities
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_name_resources_and_prompts_only_when_offered() {
+        let bare = default_capabilities(false, false);
+        assert_eq!(bare["tools"], json!({"listChanged": true}));
+        assert_eq!(bare["experimental"], json!({"claude/channel": {}}));
+        assert!(bare.get("resources").is_none() && bare.get("prompts").is_none());
+
+        let full = default_capabilities(true, true);
+        assert_eq!(full["resources"], json!({"listChanged": true}));
+        assert_eq!(full["prompts"], json!({"listChanged": true}));
+    }
+}

@@ -1,0 +1,172 @@
+//! Splits a byte stream into lines with a length cap, without ever holding
+//! more than the cap in memory: the rest of an overlong line is skipped as it
+//! streams by.
+
+use std::io::{self, BufRead, ErrorKind};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The bytes of one line, without its `\n` (nor a `\r` before it).
+    Complete(Vec<u8>),
+    /// A line longer than the cap; `length` is its full length in bytes.
+    TooLong { length: usize },
+}
+
+pub struct LineReader<R> {
+    inner: R,
+    max_len: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(inner: R, max_len: usize) -> Self {
+        LineReader { inner, max_len }
+    }
+
+    /// The next line; `None` at end of input. A last line without a newline
+    /// is still a line: a client that closes its end after writing has meant it.
+    pub fn next_line(&mut self) -> io::Result<Option<Line>> {
+        let mut line = Vec::new();
+        let mut length = 0usize;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok((length > 0).then(|| self.finish(line, length)));
+            }
+            let (chunk, used, ended) = match available.iter().position(|b| *b == b'\n') {
+                Some(end) => (&available[..end], end + 1, true),
+                None => (available, available.len(), false),
+            };
+            length = length.saturating_add(chunk.len());
+            if length <= self.max_len {
+                line.extend_from_slice(chunk);
+            } else if !line.is_empty() {
+                line = Vec::new();
+            }
+            self.inner.consume(used);
+            if ended {
+                return Ok(Some(self.finish(line, length)));
+            }
+        }
+    }
+
+    fn finish(&self, mut line: Vec<u8>, length: usize) -> Line {
+        if length > self.max_len {
+            return Line::TooLong { length };
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Line::Complete(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufReader, Read};
+
+    fn lines(input: &[u8], max_len: usize, buffer: usize) -> Vec<Line> {
+        let mut reader = LineReader::new(BufReader::with_capacity(buffer, input), max_len);
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            match reader.next_line().unwrap() {
+                Some(line) => out.push(line),
+                None => return out,
+            }
+        }
+        panic!("no end of input after 100 lines");
+    }
+
+    fn complete(text: &str) -> Line {
+        Line::Complete(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn splits_lines_and_strips_carriage_returns() {
+        for buffer in [1, 3, 64] {
+            assert_eq!(
+                lines(b"a\r\nbb\n\nccc", 10, buffer),
+                vec![complete("a"), complete("bb"), complete(""), complete("ccc")]
+            );
+        }
+    }
+
+    #[test]
+    fn skips_overlong_lines_and_keeps_the_next_one() {
+        for buffer in [1, 4, 1024] {
+            assert_eq!(
+                lines(b"12345\n123456789\nok\n1234567", 5, buffer),
+                vec![
+                    complete("12345"),
+                    Line::TooLong { length: 9 },
+                    complete("ok"),
+                    Line::TooLong { length: 7 },
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_is_not_buffered_whole() {
+        struct Endless {
+            remaining: usize,
+        }
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.remaining);
+                buf[..n].fill(b'x');
+                self.remaining -= n;
+                if self.remaining == 0 && n > 0 {
+                    buf[n - 1] = b'\n';
+                }
+                Ok(n)
+            }
+        }
+        let mut reader = LineReader::new(
+            BufReader::with_capacity(
+                4096,
+                Endless {
+                    remaining: 64 << 20,
+                },
+            ),
+            1024,
+        );
+        assert_eq!(
+            reader.next_line().unwrap(),
+            Some(Line::TooLong {
+                length: (64 << 20) - 1
+            })
+        );
+        assert_eq!(reader.next_line().unwrap(), None);
+    }
+
+    #[test]
+    fn retries_interrupted_reads_and_reports_other_errors() {
+        struct Flaky {
+            calls: usize,
+        }
+        impl Read for Flaky {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.calls += 1;
+                match self.calls {
+                    1 => Err(ErrorKind::Interrupted.into()),
+                    2 => {
+                        buf[..3].copy_from_slice(b"hi\n");
+                        Ok(3)
+                    }
+                    _ => Err(ErrorKind::BrokenPipe.into()),
+                }
+            }
+        }
+        let mut reader = LineReader::new(BufReader::new(Flaky { calls: 0 }), 10);
+        assert_eq!(reader.next_line().unwrap(), Some(complete("hi")));
+        assert_eq!(
+            reader.next_line().unwrap_err().kind(),
+            ErrorKind::BrokenPipe
+        );
+    }
+}

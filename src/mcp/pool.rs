@@ -1,0 +1,210 @@
+//! The request workers: a fixed set of threads that run handler calls, which
+//! may block, so the thread reading the input never does.
+
+use super::cancel::CancelReason;
+use super::context::CallContext;
+use super::handler::Handler;
+use super::jsonrpc::{error_line, result_line, RpcError};
+use super::outbox::{Outbox, Outgoing};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use serde_json::{json, Map, Value};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+/// What a request asks a worker to do, its params already checked.
+pub(crate) enum Work {
+    ListTools,
+    CallTool {
+        name: String,
+        arguments: Map<String, Value>,
+    },
+    ListResources,
+    ListResourceTemplates,
+    ReadResource {
+        uri: String,
+    },
+    ListPrompts,
+    GetPrompt {
+        name: String,
+        arguments: Map<String, Value>,
+    },
+}
+
+impl Work {
+    fn method(&self) -> &'static str {
+        match self {
+            Work::ListTools => "tools/list",
+            Work::CallTool { .. } => "tools/call",
+            Work::ListResources => "resources/list",
+            Work::ListResourceTemplates => "resources/templates/list",
+            Work::ReadResource { .. } => "resources/read",
+            Work::ListPrompts => "prompts/list",
+            Work::GetPrompt { .. } => "prompts/get",
+        }
+    }
+
+    fn run(self, handler: &dyn Handler, ctx: &CallContext) -> Result<Value, RpcError> {
+        match self {
+            Work::ListTools => Ok(json!({"tools": handler.list_tools()})),
+            Work::CallTool { name, arguments } => handler.call_tool(&name, arguments, ctx),
+            Work::ListResources => handler
+                .list_resources(ctx)
+                .map(|list| json!({"resources": list})),
+            Work::ListResourceTemplates => handler
+                .list_resource_templates(ctx)
+                .map(|list| json!({"resourceTemplates": list})),
+            Work::ReadResource { uri } => handler.read_resource(&uri, ctx),
+            Work::ListPrompts => handler
+                .list_prompts(ctx)
+                .map(|list| json!({"prompts": list})),
+            Work::GetPrompt { name, arguments } => handler.get_prompt(&name, arguments, ctx),
+        }
+    }
+}
+
+pub(crate) struct Job {
+    /// The request id as JSON text: the key the server tracks it under.
+    pub(crate) key: String,
+    pub(crate) work: Work,
+    pub(crate) ctx: CallContext,
+}
+
+pub(crate) struct Pool {
+    jobs: Sender<Job>,
+    /// Disconnects once every worker has ended.
+    alive: Receiver<()>,
+    running: Arc<AtomicUsize>,
+}
+
+impl Pool {
+    /// Starts `workers` threads. Each finished request's key goes to
+    /// `finished` before its answer is queued, so the server forgets the id
+    /// before the client can see the answer and reuse it.
+    pub(crate) fn spawn(
+        workers: usize,
+        handler: Arc<dyn Handler>,
+        outbox: Outbox,
+        finished: Sender<String>,
+    ) -> Pool {
+        let (jobs, queue) = unbounded::<Job>();
+        let (alive_tx, alive) = bounded::<()>(0);
+        let running = Arc::new(AtomicUsize::new(0));
+        for n in 0..workers {
+            let worker = Worker {
+                queue: queue.clone(),
+                handler: handler.clone(),
+                outbox: outbox.clone(),
+                finished: finished.clone(),
+            };
+            let guard = Running::enter(&running, alive_tx.clone());
+            if let Err(e) = thread::Builder::new()
+                .name(format!("mcp-worker-{n}"))
+                .spawn(move || worker.serve(guard))
+            {
+                log::warn!("started {n} of {workers} request workers: {e}");
+                break;
+            }
+        }
+        Pool {
+            jobs,
+            alive,
+            running,
+        }
+    }
+
+    /// Queues a job; false when no worker is left to take it.
+    pub(crate) fn submit(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+
+    /// Lets the workers finish what is queued and end; waits for them until
+    /// `deadline`. Returns how many are still running (left behind).
+    pub(crate) fn stop(self, deadline: Instant) -> usize {
+        let Pool {
+            jobs,
+            alive,
+            running,
+        } = self;
+        drop(jobs);
+        loop {
+            match alive.recv_deadline(deadline) {
+                Err(RecvTimeoutError::Disconnected) => return 0,
+                Err(RecvTimeoutError::Timeout) => return running.load(Ordering::SeqCst),
+                Ok(()) => continue,
+            }
+        }
+    }
+}
+
+/// Counts a worker as running for as long as it lives, panics included.
+struct Running {
+    running: Arc<AtomicUsize>,
+    _alive: Sender<()>,
+}
+
+impl Running {
+    fn enter(running: &Arc<AtomicUsize>, alive: Sender<()>) -> Running {
+        running.fetch_add(1, Ordering::SeqCst);
+        Running {
+            running: running.clone(),
+            _alive: alive,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct Worker {
+    queue: Receiver<Job>,
+    handler: Arc<dyn Handler>,
+    outbox: Outbox,
+    finished: Sender<String>,
+}
+
+impl Worker {
+    fn serve(self, _running: Running) {
+        for Job { key, work, ctx } in self.queue.iter() {
+            let method = work.method();
+            // A request the client cancelled before it started is not run at all.
+            let outcome = (ctx.cancel_token().reason() != Some(CancelReason::Client))
+                .then(|| self.run(work, &ctx));
+            let _ = self.finished.send(key);
+            let Some(outcome) = outcome else { continue };
+            // Per MCP, a request the client cancelled gets no answer.
+            if ctx.cancel_token().reason() == Some(CancelReason::Client) {
+                log::debug!(
+                    "{method} {} was cancelled; its answer is dropped",
+                    ctx.request_id()
+                );
+                continue;
+            }
+            let line = match outcome {
+                Ok(result) => result_line(ctx.request_id(), result),
+                Err(error) => error_line(ctx.request_id(), &error),
+            };
+            if !self.outbox.send(Outgoing::Answer(line)) {
+                log::debug!(
+                    "the answer to {method} {} was not sent: the output is closed",
+                    ctx.request_id()
+                );
+            }
+        }
+    }
+
+    fn run(&self, work: Work, ctx: &CallContext) -> Result<Value, RpcError> {
+        let method = work.method();
+        catch_unwind(AssertUnwindSafe(|| work.run(self.handler.as_ref(), ctx))).unwrap_or_else(|_| {
+            log::error!("{method} {} panicked; answering with an internal error", ctx.request_id());
+            Err(RpcError::internal(format!(
+                "{method} failed unexpectedly; the server keeps running, so other requests still work"
+            )))
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! The thread that keeps one workspace linked to the platform: the shell
+//! around `machine::heartbeat`. It waits for the machine's next deadline or
+//! shutdown, feeds it what happened, and carries out the effects.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{after, never, select, Receiver, Sender, TryRecvError};
+use log::{info, log, warn};
+
+use super::http::Client;
+use super::registry::{self, Answer, Diagnosis};
+use crate::config::{Secret, Workspace, AUTH_TOKEN_FILE};
+use crate::machine::auth;
+use crate::machine::heartbeat::{self as hb, Effect, Event, Failure, Heartbeat, Outcome, State};
+use crate::machine::XorShift;
+use crate::redact;
+use crate::statefile;
+
+/// Where the inbound secret lives (platform.md §6).
+pub const SECRET_FILE: &str = ".platform_inbound_secret";
+
+/// What every link shares.
+#[derive(Clone)]
+pub struct Settings {
+    pub interval: Duration,
+    pub configs_dir: PathBuf,
+    /// Several workspaces share one `CONFIGS_DIR`: their files get a suffix.
+    pub multi: bool,
+    /// Process start, for `uptime_seconds`.
+    pub started: Instant,
+}
+
+/// What a link tells the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The first register was refused: the process must exit 3.
+    RegisterRefused {
+        workspace: String,
+        status: u16,
+        snippet: String,
+    },
+}
+
+/// The state file for `name` of this workspace: `name` in single mode,
+/// `name_<first 8 of id>` when several workspaces share the directory.
+pub fn state_file(settings: &Settings, name: &str, workspace_id: &str) -> PathBuf {
+    if settings.multi {
+        let short: String = workspace_id.chars().take(8).collect();
+        settings.configs_dir.join(format!("{name}_{short}"))
+    } else {
+        settings.configs_dir.join(name)
+    }
+}
+
+pub fn spawn(
+    ws: Workspace,
+    settings: Settings,
+    client: Client,
+    shutdown: Receiver<()>,
+    reports: Sender<Report>,
+) -> std::io::Result<JoinHandle<()>> {
+    let name = format!("link-{}", ws.id.chars().take(8).collect::<String>());
+    std::thread::Builder::new().name(name).spawn(move || {
+        Link {
+            ws,
+            settings,
+            client,
+            reports,
+            last_snippet: String::new(),
+        }
+        .run(&shutdown)
+    })
+}
+
+struct Link {
+    ws: Workspace,
+    settings: Settings,
+    client: Client,
+    reports: Sender<Report>,
+    /// The body snippet of the last failed answer, for the warning.
+    last_snippet: String,
+}
+
+impl Link {
+    fn run(mut self, shutdown: &Receiver<()>) {
+        let config = hb::Config {
+            interval: self.settings.interval,
+            ..hb::Config::default()
+        };
+        let mut machine = Heartbeat::new(
+            self.ws.id.clone(),
+            config,
+            Box::new(XorShift::new(seed(&self.ws.id))),
+        );
+        let mut pending: VecDeque<Effect> = machine.handle(Event::Start, Instant::now()).into();
+        loop {
+            while let Some(effect) = pending.pop_front() {
+                // A request may have blocked for seconds: never start another
+                // one once shutdown began.
+                if matches!(shutdown.try_recv(), Err(TryRecvError::Disconnected)) {
+                    machine.handle(Event::Shutdown, Instant::now());
+                    return;
+                }
+                if let Some(event) = self.carry_out(effect) {
+                    pending.extend(machine.handle(event, Instant::now()));
+                }
+            }
+            if machine.state() == State::Stopped {
+                return;
+            }
+            let timer = match machine.next_deadline() {
+                Some(at) => after(at.saturating_duration_since(Instant::now())),
+                None => never(),
+            };
+            select! {
+                recv(shutdown) -> _ => {
+                    machine.handle(Event::Shutdown, Instant::now());
+                    return;
+                }
+                recv(timer) -> _ => pending.extend(machine.handle(Event::Tick, Instant::now())),
+            }
+        }
+    }
+
+    /// Carries out one effect; returns the event its result makes, if any.
+    fn carry_out(&mut self, effect: Effect) -> Option<Event> {
+        let id = &self.ws.id;
+        match effect {
+            Effect::SendRegister => {
+                let outcome = match self.token() {
+                    Some(token) => self.outcome(registry::register(&self.client, &self.ws, &token)),
+                    None => Outcome::Transport,
+                };
+                Some(Event::RegisterDone(outcome))
+            }
+            Effect::SendBeat => {
+                let outcome = match self.token() {
+                    Some(token) => {
+                        let uptime = self.settings.started.elapsed();
+                        self.outcome(registry::heartbeat(&self.client, &self.ws, &token, uptime))
+                    }
+                    None => Outcome::Transport,
+                };
+                Some(Event::BeatDone(outcome))
+            }
+            Effect::Registered => {
+                info!("workspace {id}: registered with {}", self.ws.platform_url);
+                None
+            }
+            Effect::PersistToken(token) => {
+                self.persist_token(&token);
+                None
+            }
+            Effect::PersistSecret(secret) => {
+                redact::register_secret(&secret);
+                let path = state_file(&self.settings, SECRET_FILE, id);
+                match statefile::write_atomic(&path, secret.as_bytes()) {
+                    Ok(()) => {
+                        info!("workspace {id}: inbound secret saved to {}", path.display());
+                        Some(Event::SecretSaved)
+                    }
+                    Err(e) => {
+                        warn!(
+                            "workspace {id}: could not save the inbound secret to {}: {e}; \
+                             retrying on the next heartbeat",
+                            path.display()
+                        );
+                        Some(Event::SecretSaveFailed)
+                    }
+                }
+            }
+            Effect::RegisterFailed { failure, retry_in } => {
+                warn!(
+                    "workspace {id}: register failed ({}); retrying in {:.1} s",
+                    self.describe(failure),
+                    retry_in.as_secs_f64()
+                );
+                None
+            }
+            Effect::BeatFailed { failure } => {
+                warn!(
+                    "workspace {id}: heartbeat failed ({})",
+                    self.describe(failure)
+                );
+                None
+            }
+            Effect::Auth(e) => {
+                log!(e.level, "{}", auth::message(&e));
+                None
+            }
+            Effect::Diagnose => {
+                self.diagnose();
+                None
+            }
+            Effect::FatalRegister { status } => {
+                let _ = self.reports.send(Report::RegisterRefused {
+                    workspace: id.clone(),
+                    status,
+                    snippet: std::mem::take(&mut self.last_snippet),
+                });
+                None
+            }
+            Effect::Stopped => None,
+        }
+    }
+
+    /// The current token, re-read from its file when it came from one.
+    fn token(&self) -> Option<Secret> {
+        match self.ws.token.current() {
+            Ok(token) => {
+                redact::register_secret(token.expose());
+                Some(token)
+            }
+            Err(e) => {
+                warn!("workspace {}: {e}; skipping this request", self.ws.id);
+                None
+            }
+        }
+    }
+
+    fn outcome(&mut self, answer: Answer) -> Outcome {
+        match answer {
+            Answer::Ok {
+                secret,
+                minted_token,
+            } => Outcome::Ok {
+                secret,
+                minted_token,
+            },
+            Answer::Status { status, snippet } => {
+                self.last_snippet = snippet;
+                Outcome::Status(status)
+            }
+            Answer::Transport(why) => {
+                self.last_snippet = why;
+                Outcome::Transport
+            }
+        }
+    }
+
+    fn describe(&self, failure: Failure) -> String {
+        match failure {
+            Failure::Status(status) if self.last_snippet.is_empty() => format!("HTTP {status}"),
+            Failure::Status(status) => format!("HTTP {status}: {}", self.last_snippet),
+            Failure::Transport => self.last_snippet.clone(),
+        }
+    }
+
+    /// A minted token is saved only where no token file is yet: never
+    /// overwrite a token an operator put there.
+    fn persist_token(&self, token: &str) {
+        redact::register_secret(token);
+        let path = state_file(&self.settings, AUTH_TOKEN_FILE, &self.ws.id);
+        if path.exists() {
+            return;
+        }
+        match statefile::write_atomic(&path, token.as_bytes()) {
+            Ok(()) => info!(
+                "workspace {}: saved the minted token to {}",
+                self.ws.id,
+                path.display()
+            ),
+            Err(e) => warn!(
+                "workspace {}: could not save the minted token to {}: {e}",
+                self.ws.id,
+                path.display()
+            ),
+        }
+    }
+
+    fn diagnose(&self) {
+        let Some(token) = self.token() else { return };
+        let id = &self.ws.id;
+        match registry::diagnose(&self.client, &self.ws, &token) {
+            Diagnosis::Deleted { removed_at } => log::error!(
+                "workspace {id} was deleted on the platform (removed_at: {}); \
+                 create a new workspace and token in the canvas Tokens tab",
+                removed_at.as_deref().unwrap_or("unknown")
+            ),
+            Diagnosis::RevokedOrRotated => log::error!(
+                "workspace {id} still exists: its token was rotated or revoked; \
+                 regenerate it in the canvas Tokens tab"
+            ),
+        }
+    }
+}
+
+/// A per-workspace seed, so many agents started together spread their beats.
+fn seed(id: &str) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    id.bytes()
+        .fold(nanos ^ u64::from(std::process::id()), |h, b| {
+            h.rotate_left(5) ^ u64::from(b)
+        })
+}
+
+/// For doctor: does this path's directory accept a state file?
+pub fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(".molecule-mcp-write-check");
+    statefile::write_atomic(&probe, b"ok")?;
+    std::fs::remove_file(&probe)
+}

@@ -1,0 +1,225 @@
+//! The binary under test as a child process: lines in on stdin, lines out on
+//! stdout, stderr collected for assertions. Killed on drop.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{self, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// How often bounded waits look again.
+const POLL: Duration = Duration::from_millis(10);
+
+pub struct Child {
+    proc: process::Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Lines read while waiting for a particular answer, served first.
+    stash: VecDeque<String>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    next_id: u64,
+}
+
+impl Child {
+    /// Runs the binary with only PATH, HOME=`home` and `env` set, in `home`.
+    pub fn spawn(home: &Path, env: &[(&str, &str)]) -> Child {
+        Child::spawn_args(&[], home, env)
+    }
+
+    pub fn spawn_args(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(super::bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .envs(env.iter().copied())
+            .current_dir(home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = match cmd.spawn() {
+            Ok(p) => p,
+            Err(e) => panic!("cannot start {}: {e}", super::bin().display()),
+        };
+        let stdin = proc.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        if let Some(out) = proc.stdout.take() {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(out);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let line = String::from_utf8_lossy(&buf);
+                            let line = line.trim_end_matches(['\r', '\n']).to_string();
+                            if tx.send(line).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut err) = proc.stderr.take() {
+            let sink = stderr.clone();
+            thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match err.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => lock(&sink).extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+        Child {
+            proc,
+            stdin,
+            lines,
+            stash: VecDeque::new(),
+            stderr,
+            next_id: 1,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
+    /// Writes one line (a newline is added) to the child's stdin.
+    pub fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "stdin already closed"))?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()
+    }
+
+    pub fn send_json(&mut self, message: &Value) -> io::Result<()> {
+        self.send_line(&message.to_string())
+    }
+
+    /// Closes stdin: the child sees EOF.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next stdout line, or `None` after `timeout` or once stdout closed.
+    pub fn recv_line(&mut self, timeout: Duration) -> Option<String> {
+        if let Some(line) = self.stash.pop_front() {
+            return Some(line);
+        }
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The next stdout line as JSON. A line that is not JSON fails the test:
+    /// stdout is the protocol channel.
+    pub fn recv_json(&mut self, timeout: Duration) -> Option<Value> {
+        let line = self.recv_line(timeout)?;
+        match serde_json::from_str(&line) {
+            Ok(v) => Some(v),
+            Err(e) => panic!("stdout carried a line that is not JSON ({e}): {line:?}"),
+        }
+    }
+
+    /// Sends a JSON-RPC request and waits for the answer with its id. Other
+    /// lines that arrive meanwhile (notifications, other answers) are kept
+    /// for `recv_line` / `recv_json`.
+    pub fn request(&mut self, method: &str, params: Value, timeout: Duration) -> Option<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_json(&message).ok()?;
+        self.wait_answer(&json!(id), timeout)
+    }
+
+    /// Waits for the answer with this id; other lines are kept.
+    pub fn wait_answer(&mut self, id: &Value, timeout: Duration) -> Option<Value> {
+        let answer = |line: &str| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .filter(|v| v.get("id") == Some(id) && v.get("method").is_none())
+        };
+        if let Some(pos) = self.stash.iter().position(|l| answer(l).is_some()) {
+            return self.stash.remove(pos).and_then(|l| answer(&l));
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            if let Some(v) = answer(&line) {
+                return Some(v);
+            }
+            self.stash.push_back(line);
+        }
+        None
+    }
+
+    /// Everything the child wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
+    }
+
+    pub fn wait_stderr_contains(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// The exit status, if the child ends within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.proc.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() {
+            eprintln!(
+                "--- stderr of molecule-mcp (pid {}) ---\n{}",
+                self.pid(),
+                self.stderr()
+            );
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
