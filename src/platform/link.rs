@@ -70,6 +70,7 @@ pub fn spawn(
             client,
             reports,
             last_snippet: String::new(),
+            escalation: None,
         }
         .run(&shutdown)
     })
@@ -82,6 +83,9 @@ struct Link {
     reports: Sender<Report>,
     /// The body snippet of the last failed answer, for the warning.
     last_snippet: String,
+    /// The first escalation waits for the diagnosis that follows it, so the
+    /// operator gets one error line that says everything.
+    escalation: Option<auth::Effect>,
 }
 
 impl Link {
@@ -107,6 +111,9 @@ impl Link {
                 if let Some(event) = self.carry_out(effect) {
                     pending.extend(machine.handle(event, Instant::now()));
                 }
+            }
+            if let Some(e) = self.escalation.take() {
+                log!(e.level, "{}", auth::message(&e));
             }
             if machine.state() == State::Stopped {
                 return;
@@ -187,12 +194,20 @@ impl Link {
                 );
                 None
             }
+            Effect::Auth(e) if e.kind == auth::Kind::Escalated { first: true } => {
+                self.escalation = Some(e);
+                None
+            }
             Effect::Auth(e) => {
                 log!(e.level, "{}", auth::message(&e));
                 None
             }
             Effect::Diagnose => {
-                self.diagnose();
+                let diagnosis = self.diagnose();
+                match self.escalation.take() {
+                    Some(e) => log!(e.level, "{} {diagnosis}", auth::message(&e)),
+                    None => log::error!("workspace {id}: {diagnosis}"),
+                }
                 None
             }
             Effect::FatalRegister { status } => {
@@ -271,19 +286,19 @@ impl Link {
         }
     }
 
-    fn diagnose(&self) {
-        let Some(token) = self.token() else { return };
-        let id = &self.ws.id;
+    /// One `GET /workspaces/{id}`: deleted (410), or still there.
+    fn diagnose(&self) -> String {
+        let Some(token) = self.token() else {
+            return String::new();
+        };
         match registry::diagnose(&self.client, &self.ws, &token) {
-            Diagnosis::Deleted { removed_at } => log::error!(
-                "workspace {id} was deleted on the platform (removed_at: {}); \
-                 create a new workspace and token in the canvas Tokens tab",
+            Diagnosis::Deleted { removed_at } => format!(
+                "The platform confirms the workspace was deleted (removed_at: {}).",
                 removed_at.as_deref().unwrap_or("unknown")
             ),
-            Diagnosis::RevokedOrRotated => log::error!(
-                "workspace {id} still exists: its token was rotated or revoked; \
-                 regenerate it in the canvas Tokens tab"
-            ),
+            Diagnosis::RevokedOrRotated => {
+                "The workspace still exists, so its token was rotated or revoked.".to_string()
+            }
         }
     }
 }

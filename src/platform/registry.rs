@@ -109,10 +109,7 @@ fn answer(result: Result<Response, HttpError>) -> Answer {
             status: r.status,
             snippet: r.snippet(),
         },
-        Err(HttpError::TooLarge) => Answer::Status {
-            status: 200,
-            snippet: "answer too large".into(),
-        },
+        // Too large counts as no usable answer: warned about, auth untouched.
         Err(e) => Answer::Transport(e.to_string()),
     }
 }

@@ -30,6 +30,10 @@ impl Model for Auth {
         &[]
     }
 
+    fn extra_events(&self) -> &'static [&'static str] {
+        &["204", "400", "404", "429", "502"]
+    }
+
     fn apply(
         &self,
         machine: &mut AuthEscalation,

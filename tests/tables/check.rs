@@ -76,6 +76,12 @@ pub trait Model {
     fn events(&self) -> &'static [&'static str];
     /// Pairs that cannot happen; their rows read `— | —`.
     fn impossible(&self) -> &'static [(&'static str, &'static str)];
+    /// Events setups and sequences may use besides the event classes (and
+    /// `wait Ns`). A closed vocabulary makes a changed event visible even
+    /// when the machine would treat it the same way.
+    fn extra_events(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Feeds one event (or moves the clock) and renders the effects.
     fn apply(
         &self,
@@ -114,29 +120,26 @@ impl<M: Model> Checker<M> {
             });
             fail_fast
         };
-        let setups = match self.structure(table) {
-            Ok(setups) => setups,
-            Err(problems) => {
-                for p in problems {
-                    if report(None, p) {
-                        break;
-                    }
-                }
+        let (setups, problems) = self.structure(table);
+        for problem in problems {
+            if report(None, problem) {
                 return errors;
             }
-        };
+        }
         for row in &table.rows {
+            let setup = || setups.get(row.cells[0].as_str()).copied();
             let verdict = match row.section {
                 Section::Setup => self.verdict(row, "", || self.setup_row(row)),
                 Section::Transitions if row.cells[2] == IMPOSSIBLE => continue,
-                Section::Transitions => {
-                    let setup = setups[row.cells[0].as_str()];
-                    self.verdict(row, setup, || self.transition_row(row, setup))
-                }
-                Section::Sequences => {
-                    let setup = setups[row.cells[0].as_str()];
-                    self.verdict(row, setup, || self.sequence_row(row, setup))
-                }
+                // A row whose state has no setup is already reported.
+                Section::Transitions => match setup() {
+                    Some(s) => self.verdict(row, s, || self.transition_row(row, s)),
+                    None => continue,
+                },
+                Section::Sequences => match setup() {
+                    Some(s) => self.verdict(row, s, || self.sequence_row(row, s)),
+                    None => continue,
+                },
             };
             if let Err(message) = verdict {
                 if report(Some(row), message) {
@@ -149,8 +152,8 @@ impl<M: Model> Checker<M> {
 
     /// The shape: one setup per state class, one row per (state, event)
     /// pair, `—` exactly on the impossible pairs. Returns each state's
-    /// setup events.
-    fn structure<'t>(&self, table: &'t Table) -> Result<HashMap<&'t str, &'t str>, Vec<String>> {
+    /// setup events and the problems found.
+    fn structure<'t>(&self, table: &'t Table) -> (HashMap<&'t str, &'t str>, Vec<String>) {
         let states: HashSet<&str> = self.model.states().iter().copied().collect();
         let events: HashSet<&str> = self.model.events().iter().copied().collect();
         let impossible: HashSet<(&str, &str)> = self.model.impossible().iter().copied().collect();
@@ -208,11 +211,7 @@ impl<M: Model> Checker<M> {
                 problems.push(format!("line {}: sequence from unknown state {:?}", row.line, row.cells[0]));
             }
         }
-        if problems.is_empty() {
-            Ok(setups)
-        } else {
-            Err(problems)
-        }
+        (setups, problems)
     }
 
     fn verdict(
@@ -237,6 +236,7 @@ impl<M: Model> Checker<M> {
             now: self.t0,
         };
         for event in list(events, EVENTS)? {
+            self.known(&event)?;
             self.model
                 .apply(&mut machine, &event, &mut clock)
                 .map_err(|e| format!("setup {events:?}: {e}"))?;
@@ -265,10 +265,22 @@ impl<M: Model> Checker<M> {
             return Err(format!("{} events but {} steps of effects", events.len(), steps.len()));
         }
         for (n, (event, step)) in events.iter().zip(&steps).enumerate() {
+            self.known(event)?;
             let effects = self.model.apply(&mut machine, event, &mut clock)?;
             expect(&format!("effects of step {} ({event})", n + 1), step, &join(&effects))?;
         }
         expect("final state", &row.cells[2], &self.model.render(&machine, &clock))
+    }
+}
+
+impl<M: Model> Checker<M> {
+    fn known(&self, event: &str) -> Result<(), String> {
+        let listed = |list: &[&str]| list.contains(&event);
+        if listed(self.model.events()) || listed(self.model.extra_events()) || event.starts_with("wait ") {
+            Ok(())
+        } else {
+            Err(format!("{event:?} is not in the vocabulary"))
+        }
     }
 }
 

@@ -75,6 +75,10 @@ impl Model for Link {
         ]
     }
 
+    fn extra_events(&self) -> &'static [&'static str] {
+        &["tick", "beat 204", "beat ok secret=s2"]
+    }
+
     fn apply(
         &self,
         machine: &mut Heartbeat,

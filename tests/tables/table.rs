@@ -139,7 +139,7 @@ pub fn expand(text: &str, sep: &str) -> Result<Vec<String>, String> {
             return Err(format!("an empty item in {text:?}"));
         }
         let inner = match body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
-            Some(inner) if split_top(body, sep).len() == 1 && is_group(body) => {
+            Some(inner) if is_group(body) => {
                 expand(inner, sep)?
             }
             _ => vec![body.to_string()],
