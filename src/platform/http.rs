@@ -162,6 +162,12 @@ impl Client {
             .http_status_as_error(false)
             .user_agent(concat!("molecule-mcp/", env!("CARGO_PKG_VERSION")))
             .timeout_global(Some(DEFAULT_TIMEOUT))
+            // ureq's 128 KiB buffers per connection are sized for bulk
+            // transfers; platform calls are small, and every workspace
+            // keeps a connection.
+            .input_buffer_size(32 * 1024)
+            .output_buffer_size(16 * 1024)
+            .max_response_header_size(32 * 1024)
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),

@@ -1,0 +1,65 @@
+//! What a benchmark reads of a running process from /proc: CPU time (all
+//! threads, nanoseconds), context switches (wake-ups) and peak RSS.
+#![allow(dead_code)]
+
+use std::fs;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    pub cpu: Duration,
+    pub switches: u64,
+}
+
+/// CPU time and context switches summed over every live thread of `pid`.
+pub fn sample(pid: u32) -> Sample {
+    let mut out = Sample::default();
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        if let Ok(text) = fs::read_to_string(dir.join("schedstat")) {
+            if let Some(ns) = text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                out.cpu += Duration::from_nanos(ns);
+            }
+        }
+        if let Ok(text) = fs::read_to_string(dir.join("status")) {
+            for line in text.lines() {
+                if line.starts_with("voluntary_ctxt_switches")
+                    || line.starts_with("nonvoluntary_ctxt_switches")
+                {
+                    out.switches += line
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmHWM`, `VmRSS`).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The median of `values` (sorted in place).
+pub fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
