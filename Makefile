@@ -25,8 +25,10 @@ bench:
 run:
 	$(CARGO) run --bin molecule-mcp
 
+# The main job: a self-contained demo against a local platform simulator.
 demo:
-	$(CARGO) run --release --example simulator -- --demo
+	$(CARGO) build --release --bin molecule-mcp --example demo
+	./target/release/examples/demo
 
 release:
 	$(CARGO) build --release

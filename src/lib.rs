@@ -16,3 +16,5 @@ pub mod redact;
 pub mod service;
 pub mod shutdown;
 pub mod statefile;
+#[cfg(test)]
+mod test_clock;

@@ -82,7 +82,7 @@ fn register_sends_the_contract_body_and_headers() {
             "delivery_mode": "poll",
         })
     );
-    assert!(sim.is_registered(WS));
+    assert!(support::eventually(2 * SECS, || sim.is_registered(WS)));
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn register_503_keeps_running_and_registers_later() {
         sim.wait_for_requests("/registry/register", 2, 6 * SECS),
         "register was not retried"
     );
-    assert!(sim.is_registered(WS));
+    assert!(support::eventually(2 * SECS, || sim.is_registered(WS)));
     assert!(
         child.wait_exit(Duration::from_millis(200)).is_none(),
         "the process ended"
@@ -470,7 +470,7 @@ fn two_workspaces_register_and_beat_with_their_own_tokens() {
         },
         10 * SECS
     ));
-    assert!(sim.is_registered(a) && sim.is_registered(b));
+    assert!(support::eventually(2 * SECS, || sim.is_registered(a) && sim.is_registered(b)));
     for r in sim.requests_to("/registry/register") {
         let id = r.json().unwrap()["id"].as_str().unwrap().to_string();
         let expected = if id == a { ta } else { tb };

@@ -15,7 +15,9 @@ use tables::table::{parse, Section, Table};
 use tables::{auth::Auth, breaker::Guard, heartbeat::Link, mutate::mutants};
 
 fn load(name: &str) -> Table {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("spec")
+        .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -31,14 +33,20 @@ fn assert_table_holds<M: Model>(model: M, name: &str) {
     );
     // A table without sequences or rows would pass vacuously.
     for section in [Section::Setup, Section::Transitions, Section::Sequences] {
-        assert!(table.section(section).next().is_some(), "spec/{name} has no {section:?} rows");
+        assert!(
+            table.section(section).next().is_some(),
+            "spec/{name} has no {section:?} rows"
+        );
     }
 }
 
 fn assert_every_mutation_is_caught<M: Model>(model: M, name: &str) {
     let table = load(name);
     let checker = Checker::new(model);
-    assert!(checker.check(&table, true).is_empty(), "spec/{name} must hold first");
+    assert!(
+        checker.check(&table, true).is_empty(),
+        "spec/{name} must hold first"
+    );
     let all = mutants(&table);
     let survivors: Vec<&str> = all
         .iter()
@@ -53,7 +61,11 @@ fn assert_every_mutation_is_caught<M: Model>(model: M, name: &str) {
         survivors.join("\n")
     );
     // Each row yields several variants; far fewer means mutation is broken.
-    assert!(all.len() > 3 * table.rows.len(), "only {} mutants", all.len());
+    assert!(
+        all.len() > 3 * table.rows.len(),
+        "only {} mutants",
+        all.len()
+    );
 }
 
 #[test]
@@ -115,15 +127,28 @@ fn three_heartbeat_401s_give_one_actionable_error() {
             _ => None,
         })
         .collect();
-    let errors: Vec<&&auth::Effect> = auth.iter().filter(|a| a.level == log::Level::Error).collect();
+    let errors: Vec<&&auth::Effect> = auth
+        .iter()
+        .filter(|a| a.level == log::Level::Error)
+        .collect();
     assert_eq!(auth.len(), 3, "{effects:?}");
     assert_eq!(errors.len(), 1, "{effects:?}");
     let text = auth::message(errors[0]);
-    for keyword in ["revoked", "deleted", "ws-deleted", "regenerate", "Tokens tab", "restart"] {
+    for keyword in [
+        "revoked",
+        "deleted",
+        "ws-deleted",
+        "regenerate",
+        "Tokens tab",
+        "restart",
+    ] {
         assert!(text.contains(keyword), "{keyword:?} missing from: {text}");
     }
     let warning = auth::message(auth[0]);
-    assert!(warning.contains("401") && warning.contains("1/3"), "{warning}");
+    assert!(
+        warning.contains("401") && warning.contains("1/3"),
+        "{warning}"
+    );
     let diagnoses = effects.iter().filter(|e| **e == Effect::Diagnose).count();
     assert_eq!(diagnoses, 1);
 }
@@ -140,5 +165,7 @@ fn checker_names_the_line_of_a_wrong_row() {
         errors.iter().any(|e| e.starts_with("line 8: effects")),
         "{errors:?}"
     );
-    assert!(errors.iter().any(|e| e.contains("no row for \"count=22\" + \"transport\"")));
+    assert!(errors
+        .iter()
+        .any(|e| e.contains("no row for \"count=22\" + \"transport\"")));
 }

@@ -168,9 +168,10 @@ impl fmt::Display for Effect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_clock::epoch as test_epoch;
 
     fn feed(machine: &mut AuthEscalation, statuses: &[u16]) -> Vec<Option<Effect>> {
-        let now = Instant::now();
+        let now = test_epoch();
         statuses
             .iter()
             .map(|&s| machine.handle(Event::Status(s), now))
@@ -184,10 +185,10 @@ mod tests {
         for status in [
             0, 100, 199, 300, 302, 400, 404, 408, 429, 500, 502, 503, 599, 999,
         ] {
-            assert_eq!(m.handle(Event::Status(status), Instant::now()), None);
+            assert_eq!(m.handle(Event::Status(status), test_epoch()), None);
             assert_eq!(m.count(), 2, "status {status} changed the count");
         }
-        assert_eq!(m.handle(Event::Transport, Instant::now()), None);
+        assert_eq!(m.handle(Event::Transport, test_epoch()), None);
         assert_eq!(m.count(), 2);
     }
 
@@ -196,7 +197,7 @@ mod tests {
         for status in [200, 201, 204, 299] {
             let mut m = AuthEscalation::new("ws");
             feed(&mut m, &[403, 403, 403, 403]);
-            let effect = m.handle(Event::Status(status), Instant::now());
+            let effect = m.handle(Event::Status(status), test_epoch());
             assert_eq!(
                 effect.map(|e| (e.kind, e.status, e.count)),
                 Some((Kind::Recovered, status, 4))
@@ -237,7 +238,7 @@ mod tests {
             subject: "ws".into(),
             count: u32::MAX,
         };
-        m.handle(Event::Status(401), Instant::now());
+        m.handle(Event::Status(401), test_epoch());
         assert_eq!(m.count(), u32::MAX);
         assert!(m.escalated());
     }

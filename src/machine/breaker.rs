@@ -328,8 +328,11 @@ impl Breaker {
             }
             FailureClass::Cancelled => {}
             FailureClass::Permanent => {
-                self.count_failure();
-                self.park(ParkReason::Permanent, Reason::Permanent, now, effects);
+                let parked = ParkReason::Permanent;
+                if !matches!(self.phase, Phase::Parked { reason, .. } if reason == parked) {
+                    self.count_failure();
+                    self.park(parked, Reason::Permanent, now, effects);
+                }
             }
             // Outside closed, a late failure of a call admitted earlier says
             // nothing new: the cooldown, the probe or the park decides.
@@ -547,6 +550,7 @@ impl fmt::Display for Reason {
 mod tests {
     use super::*;
     use crate::machine::{Fixed, XorShift};
+    use crate::test_clock::epoch as test_epoch;
 
     const MS: Duration = Duration::from_millis(1);
 
@@ -576,7 +580,7 @@ mod tests {
 
     #[test]
     fn the_cooldown_doubles_to_the_cap() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = breaker(0.5); // 0.5 → no jitter
         open_at(&mut m, t0);
         let gaps = failed_probe_gaps(&mut m, t0, 8);
@@ -586,7 +590,7 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_twenty_percent() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = Breaker::new(Config::default(), Box::new(XorShift::new(3)));
         open_at(&mut m, t0);
         let gaps = failed_probe_gaps(&mut m, t0, 9);
@@ -611,7 +615,7 @@ mod tests {
 
     #[test]
     fn ten_failed_probes_park_and_parked_probes_every_minute_forever() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = breaker(0.5);
         open_at(&mut m, t0);
         failed_probe_gaps(&mut m, t0, 10);
@@ -638,7 +642,7 @@ mod tests {
 
     #[test]
     fn success_resets_the_cooldown() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = breaker(0.5);
         open_at(&mut m, t0);
         failed_probe_gaps(&mut m, t0, 4);
@@ -651,7 +655,7 @@ mod tests {
 
     #[test]
     fn a_late_call_after_the_deadline_starts_the_probe_and_is_told_reconnecting() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = breaker(0.5);
         open_at(&mut m, t0);
         let (admission, effects) = m.admit(t0 + 10 * MS);
@@ -672,7 +676,7 @@ mod tests {
 
     #[test]
     fn stale_probe_results_are_ignored() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = breaker(0.5);
         for event in [
             Event::ProbeSucceeded,
@@ -690,7 +694,7 @@ mod tests {
 
     #[test]
     fn absurd_configuration_does_not_panic() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let config = Config {
             threshold: 0,
             cooldown: Duration::MAX,

@@ -408,6 +408,7 @@ fn present(value: Option<String>) -> Option<String> {
 mod tests {
     use super::*;
     use crate::machine::{Fixed, XorShift};
+    use crate::test_clock::epoch as test_epoch;
 
     const SEC: Duration = Duration::from_secs(1);
 
@@ -441,7 +442,7 @@ mod tests {
 
     #[test]
     fn beats_are_early_by_at_most_the_jitter_fraction_and_never_late() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = Heartbeat::new("ws-1", Config::default(), Box::new(XorShift::new(9)));
         m.handle(Event::Start, t0);
         m.handle(Event::RegisterDone(ok()), t0);
@@ -461,7 +462,7 @@ mod tests {
 
     #[test]
     fn a_slow_answer_past_the_due_time_sends_the_next_beat_at_once() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = beating(t0);
         let effects = m.handle(Event::BeatDone(Outcome::Transport), t0 + 25 * SEC);
         assert_eq!(
@@ -478,7 +479,7 @@ mod tests {
 
     #[test]
     fn no_deadline_while_a_request_is_in_flight() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = beating(t0);
         assert_eq!(m.next_deadline(), None);
         assert!(
@@ -491,7 +492,7 @@ mod tests {
 
     #[test]
     fn register_backoff_doubles_to_the_cap_and_beats_are_never_skipped() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = machine(0.0);
         m.handle(Event::Start, t0);
         let mut now = t0;
@@ -528,7 +529,7 @@ mod tests {
 
     #[test]
     fn when_a_beat_and_a_retry_are_both_due_the_beat_goes_first() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = machine(0.0);
         m.handle(Event::Start, t0);
         m.handle(Event::RegisterDone(Outcome::Transport), t0);
@@ -542,7 +543,7 @@ mod tests {
 
     #[test]
     fn a_register_success_later_stops_the_retries_and_resets_the_backoff() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = machine(0.0);
         m.handle(Event::Start, t0);
         m.handle(Event::RegisterDone(Outcome::Status(500)), t0);
@@ -567,7 +568,7 @@ mod tests {
 
     #[test]
     fn a_401_on_a_background_retry_counts_and_keeps_retrying() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = machine(0.0);
         m.handle(Event::Start, t0);
         m.handle(Event::RegisterDone(Outcome::Status(502)), t0);
@@ -589,7 +590,7 @@ mod tests {
 
     #[test]
     fn a_2xx_status_without_a_body_counts_as_ok() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = beating(t0);
         m.handle(Event::BeatDone(Outcome::Status(401)), t0);
         m.handle(Event::Tick, t0 + 20 * SEC);
@@ -601,7 +602,7 @@ mod tests {
 
     #[test]
     fn blank_secrets_and_tokens_are_ignored() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = machine(0.0);
         m.handle(Event::Start, t0);
         let effects = m.handle(
@@ -616,7 +617,7 @@ mod tests {
 
     #[test]
     fn a_changed_secret_is_persisted_and_a_failed_save_is_retried() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = beating(t0);
         let mut now = t0;
         let mut persisted = Vec::new();
@@ -646,7 +647,7 @@ mod tests {
 
     #[test]
     fn the_first_register_403_is_fatal_and_final() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = machine(0.0);
         m.handle(Event::Start, t0);
         let effects = m.handle(Event::RegisterDone(Outcome::Status(403)), t0);
@@ -665,7 +666,7 @@ mod tests {
 
     #[test]
     fn shutdown_in_flight_stops_everything() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let mut m = beating(t0);
         assert_eq!(m.handle(Event::Shutdown, t0), [Effect::Stopped]);
         assert_eq!(m.next_deadline(), None);
@@ -676,7 +677,7 @@ mod tests {
 
     #[test]
     fn absurd_configuration_does_not_panic() {
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         let config = Config {
             interval: Duration::MAX,
             max_jitter: f64::NAN,

@@ -54,10 +54,11 @@ pub(crate) fn fraction(value: f64, max: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_clock::epoch as test_epoch;
 
     #[test]
     fn later_saturates_to_now_instead_of_overflowing() {
-        let now = Instant::now();
+        let now = test_epoch();
         assert_eq!(later(now, Duration::MAX), now);
         assert_eq!(
             later(now, Duration::from_secs(2)),

@@ -19,3 +19,18 @@ pub use tempdir::TempDir;
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_molecule-mcp"))
 }
+
+/// Polls `check` every 10 ms until it holds or `timeout` passes; returns
+/// whether it held. For state that changes without a new request arriving.
+pub fn eventually(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -70,7 +70,10 @@ impl Model for Auth {
 pub fn render_effect(effect: &auth::Effect, subject: &str) -> String {
     let (mut text, level) = match effect.kind {
         Kind::Warning => (
-            format!("Warning({} {}/{})", effect.status, effect.count, effect.threshold),
+            format!(
+                "Warning({} {}/{})",
+                effect.status, effect.count, effect.threshold
+            ),
             Level::Warn,
         ),
         Kind::Escalated { first } => (

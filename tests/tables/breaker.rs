@@ -67,9 +67,16 @@ impl Model for Guard {
             ("closed failures=2", "tick due"),
             ("half-open failures=3", "tick due"),
             ("half-open failures=12 probes=9", "tick due"),
-            ("half-open reviving parked(permanent) failures=1", "tick due"),
+            (
+                "half-open reviving parked(permanent) failures=1",
+                "tick due",
+            ),
             ("stopped", "tick due"),
         ]
+    }
+
+    fn extra_events(&self) -> &'static [&'static str] {
+        &["tick"]
     }
 
     fn apply(
@@ -89,11 +96,11 @@ impl Model for Guard {
             ["call", "ok"] => Event::CallSucceeded,
             ["call", "failed", class] => Event::CallFailed(failure_class(class)?),
             ["tick"] | ["tick", "due"] => {
-                clock.to_deadline(machine.next_deadline())?;
+                clock.jump_to(machine.next_deadline())?;
                 Event::Tick
             }
             ["tick", "early"] => {
-                clock.to_just_before(machine.next_deadline())?;
+                clock.just_before(machine.next_deadline())?;
                 Event::Tick
             }
             ["wait", amount] => {
@@ -229,8 +236,17 @@ fn render_admission(a: Admission) -> String {
 pub fn render_effect(effect: &Effect) -> String {
     match *effect {
         Effect::StartProbe => "StartProbe".into(),
-        Effect::StateChanged { from, to, reason: r } => {
-            format!("StateChanged({} -> {}: {})", state(from), state(to), reason(r))
+        Effect::StateChanged {
+            from,
+            to,
+            reason: r,
+        } => {
+            format!(
+                "StateChanged({} -> {}: {})",
+                state(from),
+                state(to),
+                reason(r)
+            )
         }
         Effect::HideTools => "HideTools".into(),
         Effect::ShowTools => "ShowTools".into(),

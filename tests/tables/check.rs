@@ -20,7 +20,7 @@ impl Clock {
     }
 
     /// `tick due`: time jumps to the machine's deadline.
-    pub fn to_deadline(&mut self, deadline: Option<Instant>) -> Result<(), String> {
+    pub fn jump_to(&mut self, deadline: Option<Instant>) -> Result<(), String> {
         let due = deadline.ok_or("tick due: the machine has no deadline")?;
         self.now = self.now.max(due);
         Ok(())
@@ -28,7 +28,7 @@ impl Clock {
 
     /// `tick early`: 1 ms before the deadline, or an hour later when there is
     /// none (nothing may happen either way).
-    pub fn to_just_before(&mut self, deadline: Option<Instant>) -> Result<(), String> {
+    pub fn just_before(&mut self, deadline: Option<Instant>) -> Result<(), String> {
         self.now = match deadline {
             Some(due) => {
                 let t = due - Duration::from_millis(1);
@@ -130,8 +130,11 @@ impl<M: Model> Checker<M> {
             let setup = || setups.get(row.cells[0].as_str()).copied();
             let verdict = match row.section {
                 Section::Setup => self.verdict(row, "", || self.setup_row(row)),
-                Section::Transitions if row.cells[2] == IMPOSSIBLE => continue,
                 // A row whose state has no setup is already reported.
+                Section::Transitions if row.cells[2] == IMPOSSIBLE => match setup() {
+                    Some(s) => self.verdict(row, s, || self.impossible_row(row, s)),
+                    None => continue,
+                },
                 Section::Transitions => match setup() {
                     Some(s) => self.verdict(row, s, || self.transition_row(row, s)),
                     None => continue,
@@ -162,7 +165,10 @@ impl<M: Model> Checker<M> {
         for row in table.section(Section::Setup) {
             let state = row.cells[0].as_str();
             if !states.contains(state) {
-                problems.push(format!("line {}: setup for {state:?}, not a state class", row.line));
+                problems.push(format!(
+                    "line {}: setup for {state:?}, not a state class",
+                    row.line
+                ));
             }
             if setups.insert(state, row.cells[1].as_str()).is_some() {
                 problems.push(format!("line {}: a second setup for {state:?}", row.line));
@@ -184,7 +190,9 @@ impl<M: Model> Checker<M> {
                 problems.push(format!("line {line}: {event:?} is not an event class"));
             }
             if !seen.insert((state, event)) {
-                problems.push(format!("line {line}: a second row for {state:?} + {event:?}"));
+                problems.push(format!(
+                    "line {line}: a second row for {state:?} + {event:?}"
+                ));
             }
             let dashes = [&row.cells[2], &row.cells[3]].map(|c| c == IMPOSSIBLE);
             if impossible.contains(&(state, event)) {
@@ -208,7 +216,10 @@ impl<M: Model> Checker<M> {
         }
         for row in table.section(Section::Sequences) {
             if !setups.contains_key(row.cells[0].as_str()) {
-                problems.push(format!("line {}: sequence from unknown state {:?}", row.line, row.cells[0]));
+                problems.push(format!(
+                    "line {}: sequence from unknown state {:?}",
+                    row.line, row.cells[0]
+                ));
             }
         }
         (setups, problems)
@@ -220,7 +231,11 @@ impl<M: Model> Checker<M> {
         setup: &str,
         run: impl FnOnce() -> Result<(), String>,
     ) -> Result<(), String> {
-        let key = format!("{:?}\u{1}{}\u{1}{setup}", row.section, row.cells.join("\u{1}"));
+        let key = format!(
+            "{:?}\u{1}{}\u{1}{setup}",
+            row.section,
+            row.cells.join("\u{1}")
+        );
         if let Some(known) = self.verdicts.borrow().get(&key) {
             return known.clone();
         }
@@ -235,11 +250,18 @@ impl<M: Model> Checker<M> {
             t0: self.t0,
             now: self.t0,
         };
+        // A step that changes nothing would document a path the machine
+        // does not take; a setup lists only steps that matter.
         for event in list(events, EVENTS)? {
             self.known(&event)?;
-            self.model
+            let before = self.model.render(&machine, &clock);
+            let effects = self
+                .model
                 .apply(&mut machine, &event, &mut clock)
                 .map_err(|e| format!("setup {events:?}: {e}"))?;
+            if effects.is_empty() && self.model.render(&machine, &clock) == before {
+                return Err(format!("setup {events:?}: {event:?} changes nothing"));
+            }
         }
         Ok((machine, clock))
     }
@@ -253,8 +275,25 @@ impl<M: Model> Checker<M> {
     fn transition_row(&self, row: &Row, setup: &str) -> Result<(), String> {
         let (mut machine, mut clock) = self.replay(setup)?;
         let effects = self.model.apply(&mut machine, &row.cells[1], &mut clock)?;
-        expect("next state", &row.cells[2], &self.model.render(&machine, &clock))?;
+        expect(
+            "next state",
+            &row.cells[2],
+            &self.model.render(&machine, &clock),
+        )?;
         expect("effects", &row.cells[3], &join(&effects))
+    }
+
+    /// An impossible pair must be one the machine cannot even be given
+    /// (a `tick due` with no deadline), not one the table skipped.
+    fn impossible_row(&self, row: &Row, setup: &str) -> Result<(), String> {
+        let (mut machine, mut clock) = self.replay(setup)?;
+        match self.model.apply(&mut machine, &row.cells[1], &mut clock) {
+            Err(_) => Ok(()),
+            Ok(effects) => Err(format!(
+                "{IMPOSSIBLE} but the machine takes the event (effects {:?})",
+                join(&effects)
+            )),
+        }
     }
 
     fn sequence_row(&self, row: &Row, setup: &str) -> Result<(), String> {
@@ -262,21 +301,36 @@ impl<M: Model> Checker<M> {
         let events = list(&row.cells[1], EVENTS)?;
         let steps = expand(&row.cells[3], STEPS)?;
         if steps.len() != events.len() {
-            return Err(format!("{} events but {} steps of effects", events.len(), steps.len()));
+            return Err(format!(
+                "{} events but {} steps of effects",
+                events.len(),
+                steps.len()
+            ));
         }
         for (n, (event, step)) in events.iter().zip(&steps).enumerate() {
             self.known(event)?;
             let effects = self.model.apply(&mut machine, event, &mut clock)?;
-            expect(&format!("effects of step {} ({event})", n + 1), step, &join(&effects))?;
+            expect(
+                &format!("effects of step {} ({event})", n + 1),
+                step,
+                &join(&effects),
+            )?;
         }
-        expect("final state", &row.cells[2], &self.model.render(&machine, &clock))
+        expect(
+            "final state",
+            &row.cells[2],
+            &self.model.render(&machine, &clock),
+        )
     }
 }
 
 impl<M: Model> Checker<M> {
     fn known(&self, event: &str) -> Result<(), String> {
         let listed = |list: &[&str]| list.contains(&event);
-        if listed(self.model.events()) || listed(self.model.extra_events()) || event.starts_with("wait ") {
+        if listed(self.model.events())
+            || listed(self.model.extra_events())
+            || event.starts_with("wait ")
+        {
             Ok(())
         } else {
             Err(format!("{event:?} is not in the vocabulary"))
@@ -305,7 +359,9 @@ fn expect(what: &str, table: &str, machine: &str) -> Result<(), String> {
     if table == machine {
         Ok(())
     } else {
-        Err(format!("{what}: the table says {table:?}, the machine gives {machine:?}"))
+        Err(format!(
+            "{what}: the table says {table:?}, the machine gives {machine:?}"
+        ))
     }
 }
 

@@ -92,11 +92,11 @@ impl Model for Link {
             ["secret", "saved"] => Event::SecretSaved,
             ["secret", "save", "failed"] => Event::SecretSaveFailed,
             ["tick"] | ["tick", "due"] => {
-                clock.to_deadline(machine.next_deadline())?;
+                clock.jump_to(machine.next_deadline())?;
                 Event::Tick
             }
             ["tick", "early"] => {
-                clock.to_just_before(machine.next_deadline())?;
+                clock.just_before(machine.next_deadline())?;
                 Event::Tick
             }
             ["wait", amount] => {

@@ -21,7 +21,11 @@ pub fn mutants(table: &Table) -> Vec<Mutant> {
                 let mut mutated = table.clone();
                 mutated.rows[index].cells[column] = value.clone();
                 out.push(Mutant {
-                    what: format!("line {} cell {}: {original:?} -> {value:?}", row.line, column + 1),
+                    what: format!(
+                        "line {} cell {}: {original:?} -> {value:?}",
+                        row.line,
+                        column + 1
+                    ),
                     table: mutated,
                 });
             }

@@ -108,7 +108,7 @@ pub fn split_top<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
         match bytes[i] {
             b'(' => depth += 1,
             b')' => depth -= 1,
-            _ if depth == 0 && text[i..].starts_with(sep) => {
+            _ if depth == 0 && bytes[i..].starts_with(sep.as_bytes()) => {
                 parts.push(&text[start..i]);
                 i += sep.len();
                 start = i;
@@ -139,9 +139,7 @@ pub fn expand(text: &str, sep: &str) -> Result<Vec<String>, String> {
             return Err(format!("an empty item in {text:?}"));
         }
         let inner = match body.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
-            Some(inner) if is_group(body) => {
-                expand(inner, sep)?
-            }
+            Some(inner) if is_group(body) => expand(inner, sep)?,
             _ => vec![body.to_string()],
         };
         for _ in 0..times {
@@ -187,7 +185,9 @@ mod tests {
         assert!(parse("a | b").unwrap_err().contains("before any"));
         assert!(parse("[nope]").unwrap_err().contains("unknown section"));
         assert!(parse("[setup]\na | b | c").unwrap_err().contains("3 cells"));
-        assert!(parse("[transitions]\na | | c | d").unwrap_err().contains("empty"));
+        assert!(parse("[transitions]\na | | c | d")
+            .unwrap_err()
+            .contains("empty"));
         let table = parse("# c\n[setup]\n  a | b  \n\n[transitions]\nw | x | y | z").unwrap();
         assert_eq!(table.rows.len(), 2);
         assert_eq!(table.rows[0].cells, ["a", "b"]);

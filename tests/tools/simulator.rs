@@ -30,20 +30,10 @@ struct Args {
     /// do not log requests to stderr
     #[argh(switch)]
     quiet: bool,
-
-    /// run the guided demo
-    #[argh(switch)]
-    demo: bool,
 }
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
-    if args.demo {
-        // The guided demo gets its own module beside this file; it will
-        // drive `sim::Simulator` the way the tests do.
-        eprintln!("simulator: --demo is not available yet");
-        return ExitCode::from(2);
-    }
     let simulator = match sim::Simulator::start_on(args.port) {
         Ok(s) => s,
         Err(e) => {
