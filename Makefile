@@ -1,18 +1,30 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test lint fmt bench run demo release clean
+.PHONY: all build test interop-deps fmt bench run demo release clean
 
 all: build
 
 build:
 	$(CARGO) build
 
+VENV := target/interop-venv
+# The official MCP Python SDK, for the interoperability test (pinned).
+MCP_SDK := mcp==1.30.0
+
 # The README's test command: formatting, lints, then every test.
-test:
+test: interop-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+
+# Installs the third-party MCP peers the interop tests use, once.
+interop-deps: $(VENV)/.installed
+
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "$(MCP_SDK)"
+	touch $@
 
 fmt:
 	$(CARGO) fmt --all

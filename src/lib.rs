@@ -18,3 +18,5 @@ pub mod shutdown;
 pub mod statefile;
 #[cfg(test)]
 mod test_clock;
+pub mod tools;
+pub mod upstream;

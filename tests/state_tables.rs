@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 use tables::check::{Checker, Model};
 use tables::table::{parse, Section, Table};
+use tables::session::{SessionCall, SessionSlot};
 use tables::{auth::Auth, breaker::Guard, heartbeat::Link, mutate::mutants};
 
 fn load(name: &str) -> Table {
@@ -81,6 +82,26 @@ fn heartbeat_table_holds() {
 #[test]
 fn breaker_table_holds() {
     assert_table_holds(Guard, "breaker.table");
+}
+
+#[test]
+fn session_slot_table_holds() {
+    assert_table_holds(SessionSlot, "session.table");
+}
+
+#[test]
+fn session_call_table_holds() {
+    assert_table_holds(SessionCall, "session_call.table");
+}
+
+#[test]
+fn session_slot_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(SessionSlot, "session.table");
+}
+
+#[test]
+fn session_call_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(SessionCall, "session_call.table");
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod breaker;
 pub mod heartbeat;
 mod jitter;
+pub mod session;
 
 pub use jitter::{Fixed, XorShift};
 

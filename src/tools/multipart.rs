@@ -145,7 +145,10 @@ mod tests {
 
     #[test]
     fn file_names_cannot_break_out_of_the_header() {
-        let (_, body) = encode_with("B", &[part("x\"; name=\"evil\r\nX: y\\.txt", "text/plain", b"")]);
+        let (_, body) = encode_with(
+            "B",
+            &[part("x\"; name=\"evil\r\nX: y\\.txt", "text/plain", b"")],
+        );
         let text = String::from_utf8_lossy(&body);
         assert!(
             text.contains("filename=\"x%22; name=%22evil%0D%0AX: y%5C.txt\"\r\n"),

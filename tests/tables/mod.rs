@@ -8,4 +8,5 @@ pub mod breaker;
 pub mod check;
 pub mod heartbeat;
 pub mod mutate;
+pub mod session;
 pub mod table;

@@ -1,0 +1,158 @@
+//! Where the inbox keeps its state in `CONFIGS_DIR`, and the cursor files.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::safe;
+use crate::statefile;
+
+/// Cursor files hold one row id; anything larger is not ours.
+const MAX_CURSOR_BYTES: usize = 1024;
+
+/// The cursor file of a workspace: `.mcp_inbox_cursor` in single mode,
+/// `.mcp_inbox_cursor_<first 8 of id>` in multi mode. When two workspaces
+/// share their first 8 characters the full id is used instead, so their
+/// pollers never overwrite each other's cursor.
+pub fn cursor_path(dir: &Path, workspace_id: &str, multi: bool, all_ids: &[&str]) -> PathBuf {
+    if !multi {
+        return dir.join(".mcp_inbox_cursor");
+    }
+    let short = first8(workspace_id);
+    let shared = all_ids.iter().filter(|id| first8(id) == short).count() > 1;
+    if shared {
+        dir.join(format!(".mcp_inbox_cursor_{workspace_id}"))
+    } else {
+        dir.join(format!(".mcp_inbox_cursor_{short}"))
+    }
+}
+
+/// The queue file of a workspace, named by its full id in either mode so a
+/// switch between single and multi mode keeps its pending messages.
+pub fn queue_path(dir: &Path, workspace_id: &str) -> PathBuf {
+    let name: String = workspace_id.chars().take(100).collect();
+    dir.join(format!(".mcp_inbox_queue_{name}.json"))
+}
+
+fn first8(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+/// The stored cursor; `None` when there is none or it is unusable (a
+/// damaged cursor costs a re-read of the last 600 s, which the dedupe
+/// absorbs).
+pub fn read_cursor(path: &Path) -> Option<String> {
+    let bytes = match statefile::read(path) {
+        Ok(b) => b?,
+        Err(e) => {
+            log::warn!(
+                "inbox: cannot read the cursor {}: {e}; starting from the recent backlog",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let id = text.trim();
+    if id.len() <= MAX_CURSOR_BYTES && safe::is_id(id) {
+        Some(id.to_string())
+    } else {
+        log::warn!(
+            "inbox: the cursor {} does not hold a row id; starting from the recent backlog",
+            path.display()
+        );
+        None
+    }
+}
+
+pub fn write_cursor(path: &Path, id: &str) -> io::Result<()> {
+    statefile::write_atomic(path, id.as_bytes())
+}
+
+pub fn delete_cursor(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Renames an unreadable state file to `<name>.corrupt-<unix seconds>` so
+/// an operator can look at it and a fresh file can take its place.
+pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let mut target = path.with_file_name(format!("{name}.corrupt-{secs}"));
+    let mut n = 1;
+    while target.exists() && n < 100 {
+        target = path.with_file_name(format!("{name}.corrupt-{secs}-{n}"));
+        n += 1;
+    }
+    fs::rename(path, &target)?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_names_follow_the_mode() {
+        let d = Path::new("/c");
+        let a = "abcdefgh-1111";
+        let b = "zzzzzzzz-2222";
+        assert_eq!(cursor_path(d, a, false, &[a]), d.join(".mcp_inbox_cursor"));
+        assert_eq!(
+            cursor_path(d, a, true, &[a, b]),
+            d.join(".mcp_inbox_cursor_abcdefgh")
+        );
+        let twin = "abcdefgh-3333";
+        assert_eq!(
+            cursor_path(d, a, true, &[a, twin]),
+            d.join(".mcp_inbox_cursor_abcdefgh-1111")
+        );
+        assert_eq!(
+            queue_path(d, a),
+            d.join(".mcp_inbox_queue_abcdefgh-1111.json")
+        );
+    }
+
+    #[test]
+    fn cursor_round_trip_and_damage() {
+        let dir = crate::config::test_dir("inbox-cursor");
+        let p = dir.join(".mcp_inbox_cursor");
+        assert_eq!(read_cursor(&p), None);
+        write_cursor(&p, "row-1").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "row-1");
+        assert_eq!(read_cursor(&p).as_deref(), Some("row-1"));
+        fs::write(&p, "row 1\nrow 2").unwrap();
+        assert_eq!(read_cursor(&p), None);
+        fs::write(&p, [0xff, 0xfe]).unwrap();
+        assert_eq!(read_cursor(&p), None);
+        delete_cursor(&p).unwrap();
+        delete_cursor(&p).unwrap();
+        assert!(!p.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn move_aside_keeps_the_content_under_a_new_name() {
+        let dir = crate::config::test_dir("inbox-aside");
+        let p = dir.join("q.json");
+        fs::write(&p, "junk").unwrap();
+        let moved = move_aside(&p).unwrap();
+        assert!(!p.exists());
+        assert!(moved
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("q.json.corrupt-"));
+        assert_eq!(fs::read_to_string(&moved).unwrap(), "junk");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,379 @@
+//! What every upstream offers, as the agent sees it: tools under their
+//! exposed names, and the last known resource and prompt lists (kept to
+//! notice changes; reads and lists themselves go to the server).
+//!
+//! Drivers write their server's part after each refresh; workers read it to
+//! answer `tools/list` and to route a call. A parked server's tools stay
+//! here, hidden, so that a call to one of them still finds its server and
+//! revives it.
+
+use serde_json::{json, Map, Value};
+
+use super::config::ToolFilter;
+use super::naming;
+
+/// More tools than this from one server is a runaway list, not a toolbox:
+/// the rest are dropped (and the drop logged) so one server cannot flood
+/// the agent's context.
+pub const MAX_TOOLS_PER_SERVER: usize = 1000;
+/// The same bound for resources, templates and prompts.
+pub const MAX_ITEMS_PER_LIST: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    /// The name the agent calls.
+    pub exposed: String,
+    /// The name the server knows.
+    pub upstream: String,
+    /// Annotated `readOnlyHint` or `idempotentHint`: safe to run twice.
+    pub replayable: bool,
+    /// The definition as offered: the server's, renamed.
+    pub definition: Value,
+}
+
+/// The lists besides tools whose changes are announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Resources,
+    Templates,
+    Prompts,
+}
+
+#[derive(Debug, Default)]
+struct Server {
+    name: String,
+    /// The server is parked: its tools are out of `tools/list`.
+    hidden: bool,
+    tools: Vec<Tool>,
+    resources: Vec<Value>,
+    templates: Vec<Value>,
+    prompts: Vec<Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    servers: Vec<Server>,
+}
+
+impl Catalog {
+    /// One (empty) part per server, in the order of their indexes.
+    pub fn new(names: &[String]) -> Self {
+        Catalog {
+            servers: names
+                .iter()
+                .map(|name| Server {
+                    name: name.clone(),
+                    ..Server::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Replaces a server's tools with `listed` (a `tools/list` result's
+    /// `tools`), keeping only well-formed tools the filter allows. Returns
+    /// whether what the agent sees changed.
+    pub fn set_tools(&mut self, server: usize, listed: &[Value], filter: &ToolFilter) -> bool {
+        let Some(name) = self.servers.get(server).map(|s| s.name.clone()) else {
+            return false;
+        };
+        let taken: Vec<&str> = self
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != server)
+            .flat_map(|(_, s)| s.tools.iter().map(|t| t.exposed.as_str()))
+            .collect();
+        let mut tools: Vec<Tool> = Vec::new();
+        for raw in listed {
+            if tools.len() == MAX_TOOLS_PER_SERVER {
+                log::warn!(
+                    "upstream {name}: offers more than {MAX_TOOLS_PER_SERVER} tools; the rest are left out"
+                );
+                break;
+            }
+            let Some(tool) = tool(&name, raw) else {
+                log::debug!("upstream {name}: skipped a tool without a usable name");
+                continue;
+            };
+            if !filter.allows(&tool.upstream) || tools.iter().any(|t| t.upstream == tool.upstream) {
+                continue;
+            }
+            tools.push(tool);
+        }
+        // Collisions (`a__b` + `c` against `a` + `b__c`, or two names that
+        // clean to the same text) get the hashed form.
+        let mut exposed = Vec::with_capacity(tools.len());
+        for tool in &mut tools {
+            if taken.contains(&tool.exposed.as_str()) || exposed.contains(&tool.exposed) {
+                tool.exposed = naming::disambiguated(&name, &tool.upstream);
+                set_name(&mut tool.definition, &tool.exposed);
+            }
+            exposed.push(tool.exposed.clone());
+        }
+        let entry = &mut self.servers[server];
+        let changed = entry.tools != tools;
+        entry.tools = tools;
+        changed && !entry.hidden
+    }
+
+    /// Hides or shows a server's tools; returns whether `tools/list`
+    /// changed.
+    pub fn set_hidden(&mut self, server: usize, hidden: bool) -> bool {
+        match self.servers.get_mut(server) {
+            Some(entry) if entry.hidden != hidden => {
+                entry.hidden = hidden;
+                !entry.tools.is_empty()
+            }
+            _ => false,
+        }
+    }
+
+    /// Replaces one of a server's other lists; returns whether it changed.
+    pub fn set_list(&mut self, server: usize, kind: ListKind, mut items: Vec<Value>) -> bool {
+        let Some(entry) = self.servers.get_mut(server) else {
+            return false;
+        };
+        items.truncate(MAX_ITEMS_PER_LIST);
+        let list = match kind {
+            ListKind::Resources => &mut entry.resources,
+            ListKind::Templates => &mut entry.templates,
+            ListKind::Prompts => &mut entry.prompts,
+        };
+        let changed = *list != items;
+        *list = items;
+        changed
+    }
+
+    /// The visible tools, server by server, as `tools/list` offers them.
+    pub fn tools(&self) -> Vec<Value> {
+        self.servers
+            .iter()
+            .filter(|s| !s.hidden)
+            .flat_map(|s| s.tools.iter().map(|t| t.definition.clone()))
+            .collect()
+    }
+
+    /// The server index and tool behind an exposed name, hidden ones
+    /// included.
+    pub fn find_tool(&self, exposed: &str) -> Option<(usize, &Tool)> {
+        self.servers.iter().enumerate().find_map(|(index, s)| {
+            s.tools
+                .iter()
+                .find(|t| t.exposed == exposed)
+                .map(|t| (index, t))
+        })
+    }
+
+    /// The server index and upstream name behind an exposed prompt name,
+    /// from the last prompt lists.
+    pub fn find_prompt(&self, exposed: &str) -> Option<(usize, String)> {
+        self.servers.iter().enumerate().find_map(|(index, s)| {
+            s.prompts
+                .iter()
+                .filter_map(|p| p.get("name").and_then(Value::as_str))
+                .find(|name| naming::exposed(&s.name, name) == exposed)
+                .map(|name| (index, name.to_string()))
+        })
+    }
+
+    /// How many tools a server has (hidden or not).
+    pub fn tool_count(&self, server: usize) -> usize {
+        self.servers.get(server).map_or(0, |s| s.tools.len())
+    }
+}
+
+/// A `tools/list` entry, renamed for the agent; `None` without a name.
+fn tool(server: &str, raw: &Value) -> Option<Tool> {
+    let object = raw.as_object()?;
+    let upstream = object.get("name")?.as_str()?.to_string();
+    if upstream.is_empty() {
+        return None;
+    }
+    let exposed = naming::exposed(server, &upstream);
+    let mut definition: Map<String, Value> = object.clone();
+    definition.insert("name".into(), Value::String(exposed.clone()));
+    // Hosts refuse a tool without a schema; an empty object schema says
+    // "no arguments" without guessing more.
+    if !definition.get("inputSchema").is_some_and(Value::is_object) {
+        definition.insert("inputSchema".into(), json!({"type": "object"}));
+    }
+    let hint = |key: &str| {
+        object
+            .get("annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    Some(Tool {
+        replayable: hint("readOnlyHint") || hint("idempotentHint"),
+        exposed,
+        upstream,
+        definition: Value::Object(definition),
+    })
+}
+
+fn set_name(definition: &mut Value, name: &str) {
+    if let Some(object) = definition.as_object_mut() {
+        object.insert("name".into(), Value::String(name.into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::new(&["files".into(), "search".into()])
+    }
+
+    fn all() -> ToolFilter {
+        ToolFilter::default()
+    }
+
+    #[test]
+    fn tools_are_renamed_and_keep_everything_else() {
+        let mut c = catalog();
+        let listed = [json!({
+            "name": "read",
+            "description": "Reads a file",
+            "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}},
+            "outputSchema": {"type": "object"},
+            "annotations": {"readOnlyHint": true},
+            "title": "Read"
+        })];
+        assert!(c.set_tools(0, &listed, &all()));
+        let tools = c.tools();
+        assert_eq!(tools.len(), 1);
+        let mut expected = listed[0].clone();
+        expected["name"] = json!("files__read");
+        assert_eq!(tools[0], expected);
+        let (server, tool) = c.find_tool("files__read").expect("found");
+        assert_eq!(
+            (server, tool.upstream.as_str(), tool.replayable),
+            (0, "read", true)
+        );
+        assert!(!c.set_tools(0, &listed, &all()), "same list: no change");
+    }
+
+    #[test]
+    fn malformed_tools_are_skipped_and_schemas_filled_in() {
+        let mut c = catalog();
+        let listed = [
+            json!("garbage"),
+            json!({"description": "no name"}),
+            json!({"name": ""}),
+            json!({"name": 7}),
+            json!({"name": "ok", "annotations": {"idempotentHint": true}}),
+            json!({"name": "ok", "description": "a duplicate"}),
+        ];
+        c.set_tools(1, &listed, &all());
+        let tools = c.tools();
+        assert_eq!(tools.len(), 1, "{tools:?}");
+        assert_eq!(tools[0]["inputSchema"], json!({"type": "object"}));
+        assert!(c.find_tool("search__ok").expect("found").1.replayable);
+    }
+
+    #[test]
+    fn the_filter_applies_to_upstream_names() {
+        let mut c = catalog();
+        let listed = [
+            json!({"name": "a"}),
+            json!({"name": "b"}),
+            json!({"name": "c"}),
+        ];
+        let only_b = ToolFilter {
+            include: Some(vec!["b".into()]),
+            exclude: vec!["b".into()],
+        };
+        c.set_tools(0, &listed, &only_b);
+        assert_eq!(c.tools().len(), 1);
+        assert!(c.find_tool("files__b").is_some());
+        let not_a = ToolFilter {
+            include: None,
+            exclude: vec!["a".into()],
+        };
+        c.set_tools(0, &listed, &not_a);
+        let names: Vec<Value> = c.tools().iter().map(|t| t["name"].clone()).collect();
+        assert_eq!(names, [json!("files__b"), json!("files__c")]);
+    }
+
+    #[test]
+    fn hidden_tools_leave_the_list_but_still_route() {
+        let mut c = catalog();
+        c.set_tools(0, &[json!({"name": "read"})], &all());
+        c.set_tools(1, &[json!({"name": "find"})], &all());
+        assert!(c.set_hidden(0, true));
+        assert!(!c.set_hidden(0, true), "hidden once");
+        let names: Vec<Value> = c.tools().iter().map(|t| t["name"].clone()).collect();
+        assert_eq!(names, [json!("search__find")]);
+        assert_eq!(c.find_tool("files__read").map(|(i, _)| i), Some(0));
+        // A refresh while hidden changes nothing the agent sees.
+        assert!(!c.set_tools(0, &[json!({"name": "write"})], &all()));
+        assert!(c.set_hidden(0, false));
+        assert_eq!(c.tools().len(), 2);
+        assert!(
+            !Catalog::new(&["x".into()]).set_hidden(0, true),
+            "no tools: no change"
+        );
+    }
+
+    #[test]
+    fn colliding_names_get_distinct_stable_names() {
+        let mut c = Catalog::new(&["a__b".into(), "a".into()]);
+        c.set_tools(0, &[json!({"name": "c"})], &all());
+        c.set_tools(1, &[json!({"name": "b__c"})], &all());
+        let names: Vec<String> = c
+            .tools()
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(String::from))
+            .collect();
+        assert_eq!(names.len(), 2);
+        assert_ne!(names[0], names[1]);
+        assert_eq!(
+            c.find_tool(&names[1]).map(|(i, t)| (i, t.upstream.clone())),
+            Some((1, "b__c".into()))
+        );
+    }
+
+    #[test]
+    fn a_runaway_list_is_cut() {
+        let mut c = catalog();
+        let listed: Vec<Value> = (0..MAX_TOOLS_PER_SERVER + 50)
+            .map(|i| json!({"name": format!("t{i}")}))
+            .collect();
+        c.set_tools(0, &listed, &all());
+        assert_eq!(c.tool_count(0), MAX_TOOLS_PER_SERVER);
+    }
+
+    #[test]
+    fn other_lists_report_changes() {
+        let mut c = catalog();
+        assert!(!c.set_list(0, ListKind::Prompts, vec![]));
+        assert!(c.set_list(0, ListKind::Prompts, vec![json!({"name": "p"})]));
+        assert!(!c.set_list(0, ListKind::Prompts, vec![json!({"name": "p"})]));
+        assert!(
+            !c.set_list(5, ListKind::Resources, vec![json!(1)]),
+            "no such server"
+        );
+    }
+
+    #[test]
+    fn prompts_are_found_by_their_exposed_name() {
+        let mut c = catalog();
+        c.set_list(
+            1,
+            ListKind::Prompts,
+            vec![json!({"name": "sum up"}), json!({"x": 1})],
+        );
+        assert_eq!(c.find_prompt("search__sum_up"), Some((1, "sum up".into())));
+        assert_eq!(c.find_prompt("files__sum_up"), None);
+    }
+
+    #[test]
+    fn unknown_servers_are_ignored() {
+        let mut c = catalog();
+        assert!(!c.set_tools(9, &[json!({"name": "x"})], &all()));
+        assert!(!c.set_hidden(9, true));
+        assert_eq!(c.tool_count(9), 0);
+    }
+}

@@ -1,0 +1,225 @@
+//! The short-lived helper threads a driver sends out so that it never
+//! blocks on I/O itself: connect, probe, keep-alive, list refresh, close.
+//! Each reports back on the driver's command channel and ends.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{json, Value};
+
+use super::config::TransportSpec;
+use super::driver::Command;
+use super::error::CallError;
+use super::session::{self, Session};
+use crate::config::EnvMap;
+use crate::mcp::jsonrpc::METHOD_NOT_FOUND;
+use crate::shutdown::Shutdown;
+
+/// Pages read from one list before the rest is ignored: a server that keeps
+/// handing out cursors must not keep us reading forever.
+const MAX_PAGES: usize = 50;
+
+/// What a refresh found; `None` for a list the server does not offer.
+#[derive(Debug, Default)]
+pub struct Lists {
+    pub tools: Option<Vec<Value>>,
+    pub resources: Option<Vec<Value>>,
+    pub templates: Option<Vec<Value>>,
+    pub prompts: Option<Vec<Value>>,
+}
+
+/// Starts the transport and the handshake. A session that arrives after
+/// shutdown started, or that nobody takes, is closed here: a connect must
+/// never leave a child behind.
+pub(crate) fn connect(
+    name: &str,
+    spec: TransportSpec,
+    env: Arc<EnvMap>,
+    timeout: Duration,
+    shutdown: Shutdown,
+    tx: Sender<Command>,
+) {
+    let server = name.to_string();
+    let fallback = tx.clone();
+    let spawned = spawn(name, "connect", move || {
+        let result = session::connect(&server, &spec, &env, timeout, &shutdown.signal());
+        if shutdown.is_triggered() {
+            if let Ok(session) = &result {
+                session.close();
+            }
+            // The driver may still wait for the connect to end.
+            let _ = tx.send(Command::Connected(Err(CallError::Closed)));
+            return;
+        }
+        if let Err(crossbeam_channel::SendError(Command::Connected(Ok(session)))) =
+            tx.send(Command::Connected(result))
+        {
+            session.close();
+        }
+    });
+    if let Err(e) = spawned {
+        let _ = fallback.send(Command::Connected(Err(thread_error(e))));
+    }
+}
+
+/// The probe's check: `ping`, or `tools/list` for servers that answer
+/// `ping` with "method not found".
+pub(crate) fn ping(
+    name: &str,
+    session: Arc<dyn Session>,
+    timeout: Duration,
+    stop: Receiver<()>,
+    tx: Sender<Command>,
+    done: fn(Result<(), CallError>) -> Command,
+) {
+    let fallback = tx.clone();
+    let spawned = spawn(name, "ping", move || {
+        let _ = tx.send(done(check(session.as_ref(), timeout, &stop)));
+    });
+    if let Err(e) = spawned {
+        let _ = fallback.send(done(Err(thread_error(e))));
+    }
+}
+
+fn check(session: &dyn Session, timeout: Duration, stop: &Receiver<()>) -> Result<(), CallError> {
+    match session.request("ping", json!({}), timeout, stop) {
+        Err(CallError::Rpc { code, .. }) if code == METHOD_NOT_FOUND => session
+            .request("tools/list", json!({}), timeout, stop)
+            .map(drop),
+        other => other.map(drop),
+    }
+}
+
+/// Reads every list the server offers.
+pub(crate) fn refresh(
+    name: &str,
+    session: Arc<dyn Session>,
+    generation: u64,
+    timeout: Duration,
+    stop: Receiver<()>,
+    tx: Sender<Command>,
+) {
+    let fallback = tx.clone();
+    let spawned = spawn(name, "lists", move || {
+        let lists = read_lists(session.as_ref(), timeout, &stop);
+        let _ = tx.send(Command::Refreshed { generation, lists });
+    });
+    if let Err(e) = spawned {
+        let _ = fallback.send(Command::Refreshed {
+            generation,
+            lists: Err(thread_error(e)),
+        });
+    }
+}
+
+fn read_lists(
+    session: &dyn Session,
+    timeout: Duration,
+    stop: &Receiver<()>,
+) -> Result<Lists, CallError> {
+    let offers = |what: &str| {
+        session
+            .info()
+            .pointer(&format!("/capabilities/{what}"))
+            .is_some()
+    };
+    // Tools are read even without the capability: some servers forget to
+    // declare it, and "method not found" just means none.
+    let tools = match read_all(session, "tools/list", "tools", timeout, stop) {
+        Err(CallError::Rpc { code, .. }) if code == METHOD_NOT_FOUND => Vec::new(),
+        other => other?,
+    };
+    let mut lists = Lists {
+        tools: Some(tools),
+        ..Lists::default()
+    };
+    if offers("resources") {
+        lists.resources = Some(read_all(
+            session,
+            "resources/list",
+            "resources",
+            timeout,
+            stop,
+        )?);
+        lists.templates = read_all(
+            session,
+            "resources/templates/list",
+            "resourceTemplates",
+            timeout,
+            stop,
+        )
+        .ok();
+    }
+    if offers("prompts") {
+        lists.prompts = Some(read_all(session, "prompts/list", "prompts", timeout, stop)?);
+    }
+    Ok(lists)
+}
+
+/// One list, following `nextCursor` for at most [`MAX_PAGES`] pages.
+pub(crate) fn read_all(
+    session: &dyn Session,
+    method: &str,
+    key: &str,
+    timeout: Duration,
+    stop: &Receiver<()>,
+) -> Result<Vec<Value>, CallError> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let page = session.request(method, params, timeout, stop)?;
+        match page.get(key) {
+            Some(Value::Array(found)) => items.extend(found.iter().cloned()),
+            Some(_) => {
+                return Err(CallError::Protocol {
+                    detail: format!("the {method} answer's {key} is not a list"),
+                })
+            }
+            None => {}
+        }
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(next) if !next.is_empty() && cursor.as_deref() != Some(next) => {
+                cursor = Some(next.to_string())
+            }
+            _ => return Ok(items),
+        }
+    }
+    log::warn!("{method}: more than {MAX_PAGES} pages; the rest is left out");
+    Ok(items)
+}
+
+/// Closes a session off the driver's thread (closing a stdio child may
+/// take up to two seconds).
+pub(crate) fn close(name: &str, session: Arc<dyn Session>) -> Option<JoinHandle<()>> {
+    let keep = session.clone();
+    match spawn(name, "close", move || session.close()) {
+        Ok(handle) => Some(handle),
+        Err(_) => {
+            keep.close();
+            None
+        }
+    }
+}
+
+fn spawn(
+    name: &str,
+    what: &str,
+    work: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("upstream-{what}-{name}"))
+        .spawn(work)
+}
+
+fn thread_error(e: std::io::Error) -> CallError {
+    CallError::Transport {
+        detail: format!("cannot start a helper thread: {e}"),
+        sent: false,
+    }
+}

@@ -1,0 +1,100 @@
+//! Server→client notifications waiting for the gateway. Bounded, and a full
+//! queue drops its oldest entry: a notification flood must neither grow our
+//! memory nor stall the thread reading the server's answers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use serde_json::Value;
+
+use super::rate_limit::{left_out, RateLimit};
+
+/// Notifications kept while nobody reads them.
+pub const CAPACITY: usize = 256;
+
+pub struct EventQueue {
+    name: String,
+    tx: Sender<Value>,
+    /// Our own end, used only to drop the oldest entry when full.
+    oldest: Receiver<Value>,
+    dropped: AtomicU64,
+    warn: Mutex<RateLimit>,
+}
+
+impl EventQueue {
+    pub fn new(name: &str) -> Self {
+        Self::with_capacity(name, CAPACITY)
+    }
+
+    pub fn with_capacity(name: &str, capacity: usize) -> Self {
+        let (tx, oldest) = bounded(capacity.max(1));
+        EventQueue {
+            name: name.to_string(),
+            tx,
+            oldest,
+            dropped: AtomicU64::new(0),
+            warn: Mutex::new(RateLimit::new()),
+        }
+    }
+
+    pub fn receiver(&self) -> Receiver<Value> {
+        self.oldest.clone()
+    }
+
+    /// Never blocks.
+    pub fn push(&self, event: Value) {
+        let mut event = event;
+        // Two rounds suffice unless other pushers refill the queue in
+        // between; then the newest is the one dropped.
+        for _ in 0..2 {
+            match self.tx.try_send(event) {
+                Ok(()) => return,
+                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    event = back;
+                    if self.oldest.try_recv().is_ok() {
+                        self.count_drop();
+                    }
+                }
+            }
+        }
+        self.count_drop();
+    }
+
+    /// Notifications dropped so far because nobody read them in time.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn count_drop(&self) {
+        let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut warn = self.warn.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(skipped) = warn.allow(Instant::now()) {
+            log::warn!(
+                "{}: notifications arrive faster than they are handled; dropped the oldest ({total} so far){}",
+                self.name,
+                left_out(skipped)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_full_queue_keeps_the_newest() {
+        let queue = EventQueue::with_capacity("t", 3);
+        for n in 0..10 {
+            queue.push(json!(n));
+        }
+        let rx = queue.receiver();
+        let kept: Vec<Value> = rx.try_iter().collect();
+        assert_eq!(kept, vec![json!(7), json!(8), json!(9)]);
+        assert_eq!(queue.dropped(), 7);
+    }
+}

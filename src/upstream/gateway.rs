@@ -1,0 +1,647 @@
+//! The gateway as the MCP server sees it: every configured upstream behind
+//! its driver, their tools, resources and prompts merged under prefixed
+//! names (gateway.md §5), and calls routed back to the right server.
+//!
+//! `start` returns at once: upstreams connect in the background and their
+//! tools appear, with `notifications/tools/list_changed`, as they come up.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::call::{self, Failure, Request};
+use super::catalog::Catalog;
+use super::config::{ServerEntry, ServerSpec};
+use super::driver::{self, Settings};
+use super::error::CallError;
+use super::lease::DriverHandle;
+use super::naming;
+use super::texts;
+use crate::config::EnvMap;
+use crate::machine::breaker::State;
+use crate::mcp::context::CallContext;
+use crate::mcp::jsonrpc::{
+    RpcError, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_BUSY,
+};
+use crate::mcp::outbox::Outbox;
+use crate::redact::redact;
+use crate::shutdown::Shutdown;
+
+/// Idle time after which a healthy upstream is pinged (gateway.md §5).
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(180);
+/// The environment variable that changes it (seconds, fractions allowed).
+pub const KEEPALIVE_VARIABLE: &str = "MOLECULE_MCP_KEEPALIVE_SECS";
+/// Lists are answered from every server at once; none may hold the answer
+/// longer than this per request.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a list waits for a server that is still connecting.
+const LIST_CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// Pages read from one server per list.
+const LIST_PAGES: usize = 20;
+/// How long `shutdown` waits for the drivers to close their sessions.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Besides the connect timeout, how long a call waits for its lease.
+const LEASE_SLACK: Duration = Duration::from_secs(2);
+
+pub struct Gateway {
+    upstreams: Vec<Upstream>,
+    catalog: Arc<RwLock<Catalog>>,
+    shutdown: Shutdown,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Upstream {
+    name: String,
+    /// `<clean name>__`: the start of every exposed name of this server.
+    prefix: String,
+    /// The server part of its resource URIs.
+    clean: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Running {
+        driver: DriverHandle,
+        spec: Box<ServerSpec>,
+    },
+    /// The servers file is wrong about this server: parked for good (the
+    /// file is read once), reported in the log, by doctor, and to calls.
+    Misconfigured(String),
+    /// `enabled: false`.
+    Disabled,
+}
+
+impl Gateway {
+    /// Starts one driver per enabled, well-configured server; returns at
+    /// once.
+    pub fn start(
+        entries: Vec<ServerEntry>,
+        env: &EnvMap,
+        outbox: Outbox,
+        shutdown: &Shutdown,
+    ) -> Gateway {
+        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        let catalog = Arc::new(RwLock::new(Catalog::new(&names)));
+        let env = Arc::new(env.clone());
+        let keepalive = keepalive(&env);
+        let mut threads = Vec::new();
+        let mut upstreams = Vec::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            let name = entry.name;
+            let kind = match entry.spec {
+                Err(reason) => {
+                    log::warn!(
+                        "upstream {name}: parked (configuration error: {}); fix the servers file \
+                         and restart molecule-mcp",
+                        redact(&reason)
+                    );
+                    Kind::Misconfigured(reason)
+                }
+                Ok(spec) if !spec.enabled => {
+                    log::info!("upstream {name}: disabled in the servers file");
+                    Kind::Disabled
+                }
+                Ok(spec) => {
+                    let settings = Settings {
+                        index,
+                        name: name.clone(),
+                        spec: spec.clone(),
+                        env: env.clone(),
+                        keepalive,
+                        outbox: outbox.clone(),
+                        catalog: catalog.clone(),
+                        shutdown: shutdown.clone(),
+                    };
+                    match driver::spawn(settings) {
+                        Ok((driver, thread)) => {
+                            threads.push(thread);
+                            Kind::Running {
+                                driver,
+                                spec: Box::new(spec),
+                            }
+                        }
+                        Err(e) => {
+                            log::error!("upstream {name}: cannot start its thread: {e}");
+                            Kind::Misconfigured(format!("cannot start its thread: {e}"))
+                        }
+                    }
+                }
+            };
+            upstreams.push(Upstream {
+                prefix: naming::prefix(&name),
+                clean: naming::clean(&name),
+                name,
+                kind,
+            });
+        }
+        Gateway {
+            upstreams,
+            catalog,
+            shutdown: shutdown.clone(),
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// The tools of every server that is not parked.
+    pub fn list_tools(&self) -> Vec<Value> {
+        self.read_catalog(|c| c.tools())
+    }
+
+    /// Whether `name` is routed to an upstream.
+    pub fn has_tool(&self, name: &str) -> bool {
+        self.route_tool(name).is_some()
+    }
+
+    pub fn call_tool(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+        ctx: &CallContext,
+    ) -> Result<Value, RpcError> {
+        let Some((index, tool, replayable)) = self.route_tool(name) else {
+            return Err(RpcError::invalid_params(format!(
+                "unknown tool: {name:.200}"
+            )));
+        };
+        let upstream = &self.upstreams[index];
+        let (driver, spec) = match &upstream.kind {
+            Kind::Running { driver, spec } => (driver, spec),
+            Kind::Misconfigured(reason) => {
+                return Ok(texts::tool_error(&misconfigured(&upstream.name, reason)))
+            }
+            Kind::Disabled => {
+                return Err(RpcError::invalid_params(format!(
+                    "unknown tool: {name:.200}"
+                )))
+            }
+        };
+        let request = Request {
+            method: "tools/call",
+            params: json!({"name": tool, "arguments": arguments}),
+            replayable,
+            timeout: spec.timeout,
+            connect_wait: spec.connect_timeout + LEASE_SLACK,
+            capability: None,
+        };
+        let what = format!("tool {tool}");
+        match call::run(driver, request, ctx.cancelled()) {
+            Ok(Some(result)) if result.is_object() => Ok(result),
+            Ok(_) => Ok(texts::tool_error(&format!(
+                "{}: {what} answered with something that is not a tool result; retrying will not help.",
+                upstream.name
+            ))),
+            Err(Failure::Error {
+                error: CallError::Rpc {
+                    code, message, data, ..
+                },
+                reconnect: false,
+            }) if code == INVALID_PARAMS || code == METHOD_NOT_FOUND => {
+                let message = if code == METHOD_NOT_FOUND {
+                    format!("{} does not know tool {tool:.200}", upstream.name)
+                } else {
+                    redact(&message)
+                };
+                let error = RpcError::new(INVALID_PARAMS, message);
+                Err(match data {
+                    Some(data) if code == INVALID_PARAMS => error.with_data(data),
+                    _ => error,
+                })
+            }
+            Err(failure) => Ok(texts::tool_error(&self.failure_text(index, &what, &failure))),
+        }
+    }
+
+    /// Resources and prompts are announced whenever some upstream may
+    /// offer them: capabilities are fixed at `initialize`, before any
+    /// upstream has answered, so the lists are simply empty until one does.
+    pub fn has_resources(&self) -> bool {
+        self.running().next().is_some()
+    }
+
+    pub fn has_prompts(&self) -> bool {
+        self.running().next().is_some()
+    }
+
+    pub fn list_resources(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
+        self.merged(
+            "resources/list",
+            "resources",
+            "resources",
+            ctx,
+            |server, item| {
+                rename_uri(server, item, "uri")?;
+                prefix_name(server, item);
+                Some(())
+            },
+        )
+    }
+
+    pub fn list_resource_templates(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
+        self.merged(
+            "resources/templates/list",
+            "resourceTemplates",
+            "resources",
+            ctx,
+            |server, item| {
+                rename_uri(server, item, "uriTemplate")?;
+                prefix_name(server, item);
+                Some(())
+            },
+        )
+    }
+
+    pub fn read_resource(&self, uri: &str, ctx: &CallContext) -> Result<Value, RpcError> {
+        let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
+        let (server, original) = naming::split_uri(uri).ok_or_else(unknown)?;
+        let index = self
+            .upstreams
+            .iter()
+            .position(|u| u.clean == server)
+            .ok_or_else(unknown)?;
+        let params = json!({"uri": original});
+        let mut result = self.single(index, "resources/read", params, "resources", ctx)?;
+        if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
+            let name = self.upstreams[index].name.clone();
+            for item in contents {
+                rename_uri(&name, item, "uri");
+            }
+        }
+        Ok(result)
+    }
+
+    pub fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
+        self.merged("prompts/list", "prompts", "prompts", ctx, |server, item| {
+            let name = item.get("name")?.as_str()?.to_string();
+            item.as_object_mut()?
+                .insert("name".into(), Value::String(naming::exposed(server, &name)));
+            Some(())
+        })
+    }
+
+    pub fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+        ctx: &CallContext,
+    ) -> Result<Value, RpcError> {
+        let found = self.read_catalog(|c| c.find_prompt(name)).or_else(|| {
+            let (index, rest) = self.by_prefix(name)?;
+            Some((index, rest.to_string()))
+        });
+        let Some((index, original)) = found else {
+            return Err(RpcError::invalid_params(format!(
+                "unknown prompt: {name:.200}"
+            )));
+        };
+        let params = json!({"name": original, "arguments": arguments});
+        self.single(index, "prompts/get", params, "prompts", ctx)
+    }
+
+    /// Each configured server and its state, for doctor and the log.
+    pub fn statuses(&self) -> Vec<(String, String)> {
+        self.upstreams
+            .iter()
+            .map(|u| {
+                let text = match &u.kind {
+                    Kind::Misconfigured(reason) => {
+                        format!("parked (configuration error: {})", redact(reason))
+                    }
+                    Kind::Disabled => "disabled".into(),
+                    Kind::Running { driver, .. } => describe(&driver.status()),
+                };
+                (u.name.clone(), text)
+            })
+            .collect()
+    }
+
+    /// Ends every driver (this triggers the shutdown it was started with)
+    /// and waits, bounded, for their sessions to close.
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(e) => std::mem::take(&mut *e.into_inner()),
+        };
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        for handle in threads {
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    fn running(&self) -> impl Iterator<Item = (usize, &Upstream, &DriverHandle, &ServerSpec)> {
+        self.upstreams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| match &u.kind {
+                Kind::Running { driver, spec } => Some((i, u, driver, &**spec)),
+                _ => None,
+            })
+    }
+
+    fn read_catalog<T>(&self, f: impl FnOnce(&Catalog) -> T) -> T {
+        match self.catalog.read() {
+            Ok(c) => f(&c),
+            Err(e) => f(&e.into_inner()),
+        }
+    }
+
+    /// The server, upstream tool name and replayability behind `name`: a
+    /// listed tool (hidden ones included, so a call revives a parked
+    /// server), or, for a server that has not listed its tools yet, the name
+    /// after its prefix.
+    fn route_tool(&self, name: &str) -> Option<(usize, String, bool)> {
+        if let Some(found) = self.read_catalog(|c| {
+            c.find_tool(name)
+                .map(|(i, t)| (i, t.upstream.clone(), t.replayable))
+        }) {
+            return Some(found);
+        }
+        let (index, rest) = self.by_prefix(name)?;
+        let upstream = &self.upstreams[index];
+        match &upstream.kind {
+            Kind::Running { spec, .. } => {
+                let listed = self.read_catalog(|c| c.tool_count(index)) > 0;
+                (!listed && spec.tools.allows(rest)).then(|| (index, rest.to_string(), false))
+            }
+            Kind::Misconfigured(_) => Some((index, rest.to_string(), false)),
+            Kind::Disabled => None,
+        }
+    }
+
+    /// The server whose prefix starts `name` (the longest such), and the
+    /// rest of the name.
+    fn by_prefix<'n>(&self, name: &'n str) -> Option<(usize, &'n str)> {
+        self.upstreams
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| name.len() > u.prefix.len() && name.starts_with(&u.prefix))
+            .max_by_key(|(_, u)| u.prefix.len())
+            .map(|(i, u)| (i, &name[u.prefix.len()..]))
+    }
+
+    /// One request to one server, answered as a JSON-RPC result or error.
+    fn single(
+        &self,
+        index: usize,
+        method: &str,
+        params: Value,
+        capability: &str,
+        ctx: &CallContext,
+    ) -> Result<Value, RpcError> {
+        let upstream = &self.upstreams[index];
+        let (driver, spec) = match &upstream.kind {
+            Kind::Running { driver, spec } => (driver, spec),
+            Kind::Misconfigured(reason) => {
+                return Err(RpcError::new(
+                    SERVER_BUSY,
+                    misconfigured(&upstream.name, reason),
+                ))
+            }
+            Kind::Disabled => return Err(RpcError::method_not_found(method)),
+        };
+        let request = Request {
+            method,
+            params,
+            replayable: true,
+            timeout: spec.timeout,
+            connect_wait: spec.connect_timeout + LEASE_SLACK,
+            capability: Some(capability),
+        };
+        match call::run(driver, request, ctx.cancelled()) {
+            Ok(Some(result)) if result.is_object() => Ok(result),
+            Ok(Some(_)) => Err(RpcError::internal(format!(
+                "{} answered {method} with something that is not an object",
+                upstream.name
+            ))),
+            Ok(None) => Err(RpcError::method_not_found(&format!(
+                "{method} ({} offers no {capability})",
+                upstream.name
+            ))),
+            Err(failure) => Err(self.rpc_error(index, method, &failure)),
+        }
+    }
+
+    /// A list from every running server at once, each item renamed by
+    /// `rename` (items it refuses are left out). Servers that refuse or
+    /// fail are left out too, unless every server asked failed: then the
+    /// first failure is the answer.
+    fn merged(
+        &self,
+        method: &str,
+        key: &str,
+        capability: &str,
+        ctx: &CallContext,
+        rename: impl Fn(&str, &mut Value) -> Option<()> + Sync,
+    ) -> Result<Vec<Value>, RpcError> {
+        let results: Vec<(usize, Listed)> = std::thread::scope(|scope| {
+            let asks: Vec<_> = self
+                .running()
+                .map(|(index, _, driver, spec)| {
+                    let handle =
+                        scope.spawn(move || list_pages(driver, spec, method, key, capability, ctx));
+                    (index, handle)
+                })
+                .collect();
+            asks.into_iter()
+                .map(|(index, handle)| {
+                    let result = handle.join().unwrap_or_else(|_| {
+                        Err(Failure::Error {
+                            error: CallError::Protocol {
+                                detail: "the list failed unexpectedly".into(),
+                            },
+                            reconnect: false,
+                        })
+                    });
+                    (index, result)
+                })
+                .collect()
+        });
+        let mut items = Vec::new();
+        let mut answered = 0;
+        let mut first_failure = None;
+        for (index, result) in results {
+            let name = &self.upstreams[index].name;
+            match result {
+                Ok(None) => {}
+                Ok(Some(list)) => {
+                    answered += 1;
+                    for mut item in list {
+                        if rename(name, &mut item).is_some() {
+                            items.push(item);
+                        }
+                    }
+                }
+                Err(failure) => {
+                    log::debug!(
+                        "upstream {name}: {method} left out: {}",
+                        self.failure_text(index, method, &failure)
+                    );
+                    first_failure.get_or_insert((index, failure));
+                }
+            }
+        }
+        match first_failure {
+            Some((index, failure)) if answered == 0 => Err(self.rpc_error(index, method, &failure)),
+            _ => Ok(items),
+        }
+    }
+
+    fn rpc_error(&self, index: usize, method: &str, failure: &Failure) -> RpcError {
+        match failure {
+            // The server's own answer (resource not found, bad arguments).
+            Failure::Error {
+                error:
+                    CallError::Rpc {
+                        code,
+                        message,
+                        data,
+                        ..
+                    },
+                reconnect: false,
+            } if *code != INTERNAL_ERROR => {
+                let error = RpcError::new(*code, redact(message));
+                match data {
+                    Some(data) => error.with_data(data.clone()),
+                    None => error,
+                }
+            }
+            Failure::Rejected(_) | Failure::Stopped => {
+                RpcError::new(SERVER_BUSY, self.failure_text(index, method, failure))
+            }
+            _ => RpcError::new(INTERNAL_ERROR, self.failure_text(index, method, failure)),
+        }
+    }
+
+    fn failure_text(&self, index: usize, what: &str, failure: &Failure) -> String {
+        let upstream = &self.upstreams[index];
+        let Kind::Running { driver, spec } = &upstream.kind else {
+            return texts::failure(&upstream.name, what, failure, 0.0);
+        };
+        match failure {
+            Failure::Rejected(rejection) => {
+                let status = driver.status();
+                redact(&texts::rejection(
+                    &upstream.name,
+                    *rejection,
+                    status.last_error.as_deref(),
+                ))
+            }
+            _ => texts::failure(&upstream.name, what, failure, spec.timeout.as_secs_f64()),
+        }
+    }
+}
+
+/// One server's whole list, or `None` when it does not offer it.
+type Listed = Result<Option<Vec<Value>>, Failure>;
+
+/// One server's whole list (following cursors), or `None` when it does not
+/// offer the capability.
+fn list_pages(
+    driver: &DriverHandle,
+    spec: &ServerSpec,
+    method: &str,
+    key: &str,
+    capability: &str,
+    ctx: &CallContext,
+) -> Listed {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..LIST_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let request = Request {
+            method,
+            params,
+            replayable: true,
+            timeout: spec.timeout.min(LIST_TIMEOUT),
+            connect_wait: spec.connect_timeout.min(LIST_CONNECT_WAIT),
+            capability: Some(capability),
+        };
+        let Some(page) = call::run(driver, request, ctx.cancelled())? else {
+            return Ok(None);
+        };
+        if let Some(found) = page.get(key).and_then(Value::as_array) {
+            items.extend(found.iter().cloned());
+        }
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(next) if !next.is_empty() && cursor.as_deref() != Some(next) => {
+                cursor = Some(next.to_string())
+            }
+            _ => break,
+        }
+    }
+    Ok(Some(items))
+}
+
+fn rename_uri(server: &str, item: &mut Value, key: &str) -> Option<()> {
+    let uri = item.get(key)?.as_str()?.to_string();
+    item.as_object_mut()?
+        .insert(key.into(), Value::String(naming::expose_uri(server, &uri)));
+    Some(())
+}
+
+fn prefix_name(server: &str, item: &mut Value) {
+    let Some(name) = item.get("name").and_then(Value::as_str).map(String::from) else {
+        return;
+    };
+    if let Some(object) = item.as_object_mut() {
+        object.insert(
+            "name".into(),
+            Value::String(format!("{}{name}", naming::prefix(server))),
+        );
+    }
+}
+
+fn misconfigured(server: &str, reason: &str) -> String {
+    redact(&format!(
+        "{server} is not configured correctly ({reason}); the operator must fix the servers file \
+         and restart molecule-mcp; do not retry."
+    ))
+}
+
+/// A driver's state in a few words.
+pub fn describe(status: &super::lease::Status) -> String {
+    let error = status
+        .last_error
+        .as_deref()
+        .map(|e| format!("; last error: {e}"))
+        .unwrap_or_default();
+    match status.state {
+        State::Closed if status.connected => format!("connected, {} tool(s)", status.tools),
+        State::Closed => format!("connecting{error}"),
+        State::Open => format!("open: unreachable, retrying{error}"),
+        State::HalfOpen => format!("half-open: reconnecting{error}"),
+        State::Parked(reason) => format!("parked ({reason}){error}"),
+        State::Stopped => "stopped".into(),
+    }
+}
+
+fn keepalive(env: &EnvMap) -> Duration {
+    let Some(raw) = env.get(KEEPALIVE_VARIABLE) else {
+        return DEFAULT_KEEPALIVE;
+    };
+    match raw
+        .to_str()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+    {
+        Some(d) => d,
+        None => {
+            log::warn!(
+                "{KEEPALIVE_VARIABLE} must be a number of seconds above 0; using {} s",
+                DEFAULT_KEEPALIVE.as_secs()
+            );
+            DEFAULT_KEEPALIVE
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! One HTTP exchange with a Streamable HTTP server: the POST (or DELETE),
+//! redirects, and reading the answer, a JSON body or an event stream, into
+//! a typed outcome.
+//!
+//! Decisions beyond gateway.md §2:
+//! - Redirects are followed by hand, only 307/308 (which keep the method
+//!   and body), at most 5. The configured headers and the session id go
+//!   only to the configured origin; another origin gets the request without
+//!   them. 301/302/303 are refused (they would turn the POST into a GET).
+//! - A server's request that arrives inside an event stream is answered by
+//!   a separate POST (`ping` → `{}`, else -32601).
+//! - A stream that ends before our answer is a lost connection after
+//!   sending (outcome uncertain); resuming with `Last-Event-ID` is not done.
+//! - The optional GET stream for server-initiated messages is not opened:
+//!   notifications arrive only inside the streams that answer our requests.
+
+use std::io::BufReader;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use ureq::http::{HeaderName, HeaderValue, Request, Response};
+use ureq::Body;
+
+use super::capped_lines::{CappedLines, Line, MAX_LINE};
+use super::error::CallError;
+use super::event_queue::EventQueue;
+use super::http_failure::{
+    not_mcp, rpc_error, short, status_error, too_large, transport_error, unbuildable,
+};
+use super::jsonrpc_client::{answer_server_request, classify, Incoming};
+use super::origin::{resolve, Origin};
+use super::rate_limit::{left_out, RateLimit};
+use super::sse;
+
+/// Answers larger than this are refused.
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// How much of an error answer is read to classify and quote it.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+const MAX_REDIRECTS: usize = 5;
+/// Side messages (our answers to the server's requests, cancellations).
+pub const SIDE_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_SIDE_POSTS: usize = 16;
+
+/// A server we post to, shared by the calls in flight.
+pub struct Endpoint {
+    pub name: String,
+    url: String,
+    origin: Origin,
+    /// Configured headers, already expanded. Their values are never logged.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    agent: ureq::Agent,
+    session_id: Mutex<Option<HeaderValue>>,
+    protocol_version: OnceLock<HeaderValue>,
+    pub events: EventQueue,
+    garbage: Mutex<RateLimit>,
+    /// Side messages in flight, each on a thread of its own.
+    side_posts: AtomicUsize,
+}
+
+/// What a POST is for.
+pub enum Post {
+    /// A request with our id: its answer is awaited.
+    Request { id: u64, initialize: bool },
+    /// A notification or our answer to the server: 202 expected, body ignored.
+    OneWay,
+}
+
+impl Endpoint {
+    pub fn new(name: &str, url: &str, headers: &[(String, String)]) -> Result<Endpoint, CallError> {
+        // The URL is not quoted: its query may hold a key.
+        let origin = Origin::of(url)
+            .ok_or_else(|| CallError::protocol("the url is not a valid http:// or https:// URL"))?;
+        let mut checked = Vec::with_capacity(headers.len());
+        for (key, value) in headers {
+            let name = HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
+                CallError::protocol(format!("header name {:?} is not valid", short(key)))
+            })?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                CallError::protocol(format!(
+                    "the value of header {name} is not a valid header value (a line break, or a variable expanded to one?)"
+                ))
+            })?;
+            checked.push((name, value));
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("molecule-mcp/", env!("CARGO_PKG_VERSION")))
+            .input_buffer_size(64 * 1024)
+            .output_buffer_size(64 * 1024)
+            .max_response_header_size(64 * 1024)
+            .build();
+        Ok(Endpoint {
+            name: name.to_string(),
+            url: url.to_string(),
+            origin,
+            headers: checked,
+            agent: ureq::Agent::new_with_config(config),
+            session_id: Mutex::new(None),
+            protocol_version: OnceLock::new(),
+            events: EventQueue::new(name),
+            garbage: Mutex::new(RateLimit::new()),
+            side_posts: AtomicUsize::new(0),
+        })
+    }
+
+    /// From `initialize` on, every request names the protocol revision.
+    pub fn set_protocol_version(&self, version: &str) {
+        if let Ok(value) = HeaderValue::from_str(version) {
+            let _ = self.protocol_version.set(value);
+        }
+    }
+
+    pub fn has_session(&self) -> bool {
+        self.session_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    fn session_header(&self) -> Option<HeaderValue> {
+        self.session_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Posts one message; `Some(result)` for a request, `None` for a
+    /// one-way message.
+    pub fn post(
+        self: &Arc<Self>,
+        body: &str,
+        post: Post,
+        timeout: Duration,
+    ) -> Result<Option<Value>, CallError> {
+        let (mut response, sent_session) =
+            self.send("POST", Some(body), deadline_after(timeout))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            // The body only explains; failing to read it changes nothing.
+            let body = read_body(&mut response, MAX_ERROR_BODY).unwrap_or_default();
+            return Err(status_error(status, &body, sent_session));
+        }
+        let Post::Request { id, initialize } = post else {
+            return Ok(None);
+        };
+        if initialize {
+            self.capture_session(&response)?;
+        }
+        if status == 202 {
+            return Err(CallError::protocol(
+                "the server accepted the request without answering it (202); answers on a separate GET stream are not supported",
+            ));
+        }
+        let content_type = header_text(&response, "content-type").to_ascii_lowercase();
+        let result = if content_type.starts_with("text/event-stream") {
+            self.read_stream(response.into_body(), id)?
+        } else {
+            let bytes = read_body(&mut response, MAX_BODY)?;
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(message) => self.answer_in_body(message, id)?,
+                Err(_) => return Err(not_mcp(status, &content_type)),
+            }
+        };
+        if initialize {
+            // Before `notifications/initialized`, which must carry it.
+            if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
+                self.set_protocol_version(version);
+            }
+        }
+        Ok(Some(result))
+    }
+
+    /// Ends the server's session; errors are only logged, the session is
+    /// gone from our side either way.
+    pub fn delete_session(&self, timeout: Duration) {
+        if !self.has_session() {
+            return;
+        }
+        match self.send("DELETE", None, deadline_after(timeout)) {
+            Ok((response, _)) => log::debug!(
+                "{}: session ended (HTTP {})",
+                self.name,
+                response.status().as_u16()
+            ),
+            Err(e) => log::debug!("{}: ending the session failed: {e}", self.name),
+        }
+    }
+
+    /// Posts a one-way message from a thread of its own: our callers never
+    /// wait for side messages.
+    /// A server that keeps asking cannot make us start threads without
+    /// end: beyond [`MAX_SIDE_POSTS`] in flight, side messages are dropped.
+    pub fn post_in_background(self: &Arc<Self>, message: Value) {
+        if self.side_posts.fetch_add(1, Ordering::SeqCst) >= MAX_SIDE_POSTS {
+            self.side_posts.fetch_sub(1, Ordering::SeqCst);
+            self.garbage("dropped a side message: too many in flight");
+            return;
+        }
+        let endpoint = self.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("http-side-{}", self.name))
+            .spawn(move || {
+                if let Err(e) = endpoint.post(&message.to_string(), Post::OneWay, SIDE_TIMEOUT) {
+                    log::debug!("{}: a side message failed: {e}", endpoint.name);
+                }
+                endpoint.side_posts.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.side_posts.fetch_sub(1, Ordering::SeqCst);
+            log::debug!("{}: no thread for a side message", self.name);
+        }
+    }
+
+    /// Sends, following same-method redirects by hand. Returns the final
+    /// answer and whether it was sent with our session id.
+    fn send(
+        &self,
+        method: &str,
+        body: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(Response<Body>, bool), CallError> {
+        let mut url = self.url.clone();
+        let mut warned = false;
+        for _ in 0..=MAX_REDIRECTS {
+            let trusted = Origin::of(&url).as_ref() == Some(&self.origin);
+            let mut builder = Request::builder()
+                .method(method)
+                .uri(url.as_str())
+                .header("Accept", "application/json, text/event-stream");
+            let mut sent_session = false;
+            if trusted {
+                for (name, value) in &self.headers {
+                    builder = builder.header(name, value);
+                }
+                if let Some(session) = self.session_header() {
+                    builder = builder.header("Mcp-Session-Id", session);
+                    sent_session = true;
+                }
+            }
+            if let Some(version) = self.protocol_version.get() {
+                builder = builder.header("MCP-Protocol-Version", version);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(CallError::Timeout);
+            }
+            let response = match body {
+                Some(body) => {
+                    let request = builder
+                        .header("Content-Type", "application/json")
+                        .body(body.as_bytes())
+                        .map_err(|_| unbuildable())?;
+                    self.run(request, remaining)
+                }
+                None => self.run(builder.body(()).map_err(|_| unbuildable())?, remaining),
+            }
+            .map_err(transport_error)?;
+            let status = response.status().as_u16();
+            if status != 307 && status != 308 {
+                return Ok((response, sent_session));
+            }
+            let location = header_text(&response, "location");
+            let Some(next) = resolve(&url, &location) else {
+                return Err(CallError::Http {
+                    status,
+                    detail: "redirected to a location that is not an http(s) URL".into(),
+                });
+            };
+            if Origin::of(&next).as_ref() != Some(&self.origin) && !warned {
+                log::warn!(
+                    "{}: the server redirects to another origin; its configured headers and session are not sent there",
+                    self.name
+                );
+                warned = true;
+            }
+            url = next;
+        }
+        Err(CallError::Http {
+            status: 308,
+            detail: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    fn run<S: ureq::AsSendBody>(
+        &self,
+        request: Request<S>,
+        timeout: Duration,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(Some(timeout))
+            .build();
+        self.agent.run(request)
+    }
+
+    fn capture_session(&self, response: &Response<Body>) -> Result<(), CallError> {
+        let Some(value) = response.headers().get("mcp-session-id") else {
+            return Ok(());
+        };
+        // The spec allows visible ASCII only; anything else could not be
+        // sent back.
+        let usable =
+            !value.is_empty() && value.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
+        if !usable {
+            return Err(CallError::protocol(
+                "the server gave a session id that cannot be sent back",
+            ));
+        }
+        *self.session_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.clone());
+        Ok(())
+    }
+
+    /// A JSON body: our answer, possibly inside a batch.
+    fn answer_in_body(self: &Arc<Self>, message: Value, id: u64) -> Result<Value, CallError> {
+        let messages = match message {
+            Value::Array(batch) => batch,
+            single => vec![single],
+        };
+        let mut answer = None;
+        for message in messages {
+            match classify(message) {
+                Incoming::Response {
+                    id: Some(got),
+                    outcome,
+                } if got == id && answer.is_none() => {
+                    answer = Some(outcome);
+                }
+                Incoming::Response { .. } => self.garbage("skipped an answer to another request"),
+                Incoming::Request { id, method } => {
+                    self.post_in_background(answer_server_request(&id, &method));
+                }
+                Incoming::Notification(notification) => self.events.push(notification),
+                Incoming::Invalid(_) => {
+                    return Err(CallError::protocol(
+                        "not an MCP endpoint: the answer is JSON but not JSON-RPC",
+                    ))
+                }
+            }
+        }
+        match answer {
+            Some(outcome) => outcome.map_err(|error| rpc_error(&error)),
+            None => Err(CallError::protocol(
+                "the server's answer is not for our request",
+            )),
+        }
+    }
+
+    /// An event stream: notifications until the event that answers us.
+    fn read_stream(self: &Arc<Self>, body: Body, id: u64) -> Result<Value, CallError> {
+        let reader = body.into_with_config().limit(u64::MAX).reader();
+        let mut lines = CappedLines::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+        let mut parser = sse::Parser::new(MAX_LINE);
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(Line::Full(bytes))) => bytes,
+                Ok(Some(Line::Overlong { .. })) => return Err(too_large()),
+                Ok(None) => break,
+                Err(e) => return Err(transport_error(ureq::Error::from(e))),
+            };
+            let event = parser
+                .line(&String::from_utf8_lossy(&line))
+                .map_err(|sse::TooLarge| too_large())?;
+            if let Some(answer) = event.and_then(|event| self.stream_event(&event, id)) {
+                return answer;
+            }
+        }
+        if let Some(answer) = parser
+            .finish()
+            .and_then(|event| self.stream_event(&event, id))
+        {
+            return answer;
+        }
+        Err(CallError::transport(
+            "the server ended its event stream before answering",
+            true,
+        ))
+    }
+
+    /// `Some` when `event` holds our answer.
+    fn stream_event(
+        self: &Arc<Self>,
+        event: &sse::Event,
+        id: u64,
+    ) -> Option<Result<Value, CallError>> {
+        if !event.is_message() || event.data.trim().is_empty() {
+            return None;
+        }
+        let messages = match serde_json::from_str::<Value>(&event.data) {
+            Ok(Value::Array(batch)) => batch,
+            Ok(single) => vec![single],
+            Err(_) => {
+                self.garbage("skipped an event whose data is not JSON");
+                return None;
+            }
+        };
+        let mut answer = None;
+        for message in messages {
+            match classify(message) {
+                Incoming::Response {
+                    id: Some(got),
+                    outcome,
+                } if got == id && answer.is_none() => {
+                    answer = Some(outcome.map_err(|error| rpc_error(&error)));
+                }
+                Incoming::Response { .. } => self.garbage("skipped an answer to another request"),
+                Incoming::Request { id, method } => {
+                    self.post_in_background(answer_server_request(&id, &method));
+                }
+                Incoming::Notification(notification) => self.events.push(notification),
+                Incoming::Invalid(why) => self.garbage(&format!("skipped an event: {why}")),
+            }
+        }
+        answer
+    }
+
+    fn garbage(&self, what: &str) {
+        let mut limit = self.garbage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(skipped) = limit.allow(Instant::now()) {
+            log::warn!("{}: {what}{}", self.name, left_out(skipped));
+        }
+    }
+}
+
+/// `timeout` from now; an absurd timeout means no deadline worth keeping.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+fn read_body(response: &mut Response<Body>, limit: u64) -> Result<Vec<u8>, CallError> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(transport_error)
+}
+
+fn header_text(response: &Response<Body>, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}

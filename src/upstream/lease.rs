@@ -1,0 +1,132 @@
+//! The worker's side of a driver: ask for a session (a lease), report how
+//! the call went. Every ask is a small request/reply over the driver's
+//! command channel; the driver answers at once unless a connect is running,
+//! and then when it ends.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{after, bounded, select, Receiver, Sender};
+
+use super::error::CallError;
+use super::session::Session;
+use crate::machine::breaker::{FailureClass, Rejection, State};
+use crate::machine::session::Generation;
+
+/// What a call gets when it asks for a session.
+#[derive(Clone)]
+pub enum Lease {
+    Go {
+        session: Arc<dyn Session>,
+        generation: Generation,
+    },
+    /// The breaker refused the call.
+    Rejected(Rejection),
+    /// The connect this call waited for failed (or the wait itself did:
+    /// timeout, cancelled).
+    Failed(CallError),
+    /// The upstream is shut down.
+    Stopped,
+}
+
+/// How a call ended, for the breaker and the auth escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Success,
+    Failure(FailureClass),
+    /// HTTP 401/403.
+    Auth(u16),
+}
+
+pub(crate) enum Ask {
+    /// A call wants to go through: breaker admission, then a session.
+    Admit,
+    /// A call found the session of this generation expired (or lost).
+    Renew(Generation),
+}
+
+/// What the driver shows of itself to `doctor` and to error texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub state: State,
+    /// The last failure, short and redacted.
+    pub last_error: Option<String>,
+    pub tools: usize,
+    /// A session is up.
+    pub connected: bool,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            state: State::Closed,
+            last_error: None,
+            tools: 0,
+            connected: false,
+        }
+    }
+}
+
+/// A cloneable handle on one upstream's driver thread.
+#[derive(Clone)]
+pub struct DriverHandle {
+    asks: Sender<super::driver::Command>,
+    status: Arc<Mutex<Status>>,
+}
+
+impl DriverHandle {
+    pub(crate) fn new(asks: Sender<super::driver::Command>, status: Arc<Mutex<Status>>) -> Self {
+        DriverHandle { asks, status }
+    }
+
+    /// Admission and a session. Waits at most `wait` (a connect may be
+    /// running) and not past `cancel`.
+    pub fn admit(&self, wait: Duration, cancel: &Receiver<()>) -> Lease {
+        self.ask(Ask::Admit, wait, cancel)
+    }
+
+    /// A fresh session in place of `generation`.
+    pub fn renew(&self, generation: Generation, wait: Duration, cancel: &Receiver<()>) -> Lease {
+        self.ask(Ask::Renew(generation), wait, cancel)
+    }
+
+    pub fn report(&self, generation: Generation, report: Report) {
+        // A driver that is gone has nothing left to learn.
+        let _ = self
+            .asks
+            .send(super::driver::Command::Report { generation, report });
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn ask(&self, ask: Ask, wait: Duration, cancel: &Receiver<()>) -> Lease {
+        let (reply, answer) = bounded(1);
+        if self
+            .asks
+            .send(super::driver::Command::Ask { ask, reply })
+            .is_err()
+        {
+            return Lease::Stopped;
+        }
+        wait_for(&answer, wait, cancel)
+    }
+}
+
+fn wait_for(answer: &Receiver<Lease>, wait: Duration, cancel: &Receiver<()>) -> Lease {
+    select! {
+        recv(answer) -> lease => lease.unwrap_or(Lease::Stopped),
+        recv(cancel) -> _ => Lease::Failed(CallError::Cancelled),
+        recv(after(wait)) -> _ => Lease::Failed(CallError::Timeout),
+    }
+}
+
+/// Where the driver sends a lease; a reply nobody waits for any more is
+/// simply dropped.
+pub(crate) fn send(reply: Sender<Lease>, lease: Lease) {
+    let _ = reply.send(lease);
+}

@@ -1,0 +1,30 @@
+//! The gateway: upstream MCP servers behind breakers.
+mod capped_lines;
+pub mod config;
+pub mod error;
+mod event_queue;
+pub mod http;
+mod http_exchange;
+mod http_failure;
+mod jsonrpc_client;
+mod origin;
+mod process_group;
+mod rate_limit;
+pub mod session;
+mod sse;
+mod stderr_tail;
+mod stdin_writer;
+pub mod stdio;
+mod stdout_reader;
+
+// The driver side: breakers, sessions, aggregation.
+pub mod beside;
+mod call;
+pub mod catalog;
+pub mod checkup;
+pub mod driver;
+mod errands;
+pub mod gateway;
+pub mod lease;
+pub mod naming;
+mod texts;

@@ -1,0 +1,281 @@
+//! The stdio transport: one child process per session, JSON-RPC lines on
+//! its stdin and stdout, its stderr drained into our log.
+//!
+//! Threads per session: a stdin writer, a stdout reader, a stderr drain and
+//! a reaper. None of them holds the session itself, so dropping the last
+//! handle runs `close()` and nothing outlives it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+use serde_json::Value;
+
+use super::error::CallError;
+use super::event_queue::EventQueue;
+use super::jsonrpc_client::{self, Outcome, Pending};
+use super::process_group::{self, Launch, ProcessGroup};
+use super::session::Session;
+use super::stderr_tail::StderrTail;
+use super::stdin_writer::{self, Outgoing};
+use super::stdout_reader;
+use crate::config::EnvMap;
+
+/// What the session's threads share.
+pub struct Link {
+    pub name: String,
+    pub pending: Pending,
+    pub events: EventQueue,
+    /// Answers to the server's requests waiting for the writer.
+    pub answers_queued: AtomicUsize,
+    /// Dropped when the connection ends, which makes `closed()` ready.
+    closed: Mutex<Option<Sender<()>>>,
+}
+
+impl Link {
+    /// The connection is gone: waiting and later requests fail with
+    /// `error`, and `closed()` becomes ready. The first end wins.
+    pub fn end(&self, error: CallError) {
+        self.pending.end(error);
+        self.closed.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// What to start, already `${VAR}`-expanded.
+pub struct Command<'a> {
+    pub command: &'a str,
+    pub args: &'a [String],
+    pub env: &'a BTreeMap<String, String>,
+    pub cwd: Option<&'a Path>,
+}
+
+pub struct StdioSession {
+    link: Arc<Link>,
+    /// `None` once closed.
+    writer: Mutex<Option<Sender<Outgoing>>>,
+    group: ProcessGroup,
+    events: Receiver<Value>,
+    closed: Receiver<()>,
+    info: OnceLock<Value>,
+    stderr: Arc<StderrTail>,
+    next_id: AtomicU64,
+    closing: AtomicBool,
+}
+
+impl StdioSession {
+    /// Starts the server process; `ours` is our own environment, of which
+    /// only the harmless part is passed on.
+    pub fn start(name: &str, what: Command<'_>, ours: &EnvMap) -> Result<StdioSession, CallError> {
+        let (closed_tx, closed) = bounded::<()>(0);
+        let link = Arc::new(Link {
+            name: name.to_string(),
+            pending: Pending::new(),
+            events: EventQueue::new(name),
+            answers_queued: AtomicUsize::new(0),
+            closed: Mutex::new(Some(closed_tx)),
+        });
+        let on_exit = {
+            let link = link.clone();
+            move |how: String| {
+                log::debug!("{}: the server process {how}", link.name);
+                link.end(CallError::transport(
+                    format!("the server process {how}"),
+                    true,
+                ));
+            }
+        };
+        let launch = Launch {
+            name,
+            command: what.command,
+            args: what.args,
+            env: process_group::child_environment(ours, what.env),
+            cwd: what.cwd,
+        };
+        let spawned = process_group::spawn(launch, on_exit)?;
+        let group = spawned.group;
+        let (writer, queue) = unbounded();
+        let stderr = Arc::new(StderrTail::new());
+        let threads = start_threads(
+            name,
+            &link,
+            &stderr,
+            (spawned.stdin, spawned.stdout, spawned.stderr),
+            (writer.clone(), queue),
+        );
+        let session = StdioSession {
+            events: link.events.receiver(),
+            link,
+            writer: Mutex::new(Some(writer)),
+            group,
+            closed,
+            info: OnceLock::new(),
+            stderr,
+            next_id: AtomicU64::new(1),
+            closing: AtomicBool::new(false),
+        };
+        if let Err(e) = threads {
+            // Dropping the session ends the process group.
+            drop(session);
+            return Err(CallError::Spawn {
+                detail: format!("no thread could be started for the server: {}", e.kind()),
+                permanent: false,
+            });
+        }
+        Ok(session)
+    }
+
+    /// The process id of the server (its process group id too).
+    pub fn pid(&self) -> u32 {
+        self.group.pid()
+    }
+
+    /// Records what `initialize` answered.
+    pub fn set_info(&self, info: Value) {
+        let _ = self.info.set(info);
+    }
+
+    /// Notifications dropped because nobody read them in time.
+    pub fn dropped_events(&self) -> u64 {
+        self.link.events.dropped()
+    }
+
+    fn queue(&self, outgoing: Outgoing) -> bool {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.as_ref().is_some_and(|w| w.send(outgoing).is_ok())
+    }
+
+    /// Stops waiting for `id` and tells the server, unless the answer won
+    /// the race, in which case that answer is returned.
+    fn give_up(
+        &self,
+        id: u64,
+        method: &str,
+        answer: &Receiver<Outcome>,
+        reason: &str,
+        error: CallError,
+    ) -> Outcome {
+        match self.link.pending.remove(id) {
+            Some(sent) => {
+                // The spec forbids cancelling `initialize`; the session is
+                // closed instead.
+                if sent && method != "initialize" {
+                    let notice = jsonrpc_client::cancelled(id, reason);
+                    self.queue(Outgoing::Message {
+                        line: notice.to_string(),
+                        id: None,
+                    });
+                }
+                Err(error)
+            }
+            None => answer.try_recv().unwrap_or(Err(error)),
+        }
+    }
+}
+
+type Pipes = (
+    std::process::ChildStdin,
+    std::process::ChildStdout,
+    std::process::ChildStderr,
+);
+
+fn start_threads(
+    name: &str,
+    link: &Arc<Link>,
+    tail: &Arc<StderrTail>,
+    (stdin, stdout, stderr): Pipes,
+    (writer, queue): (Sender<Outgoing>, Receiver<Outgoing>),
+) -> std::io::Result<()> {
+    let writer_link = link.clone();
+    thread::Builder::new()
+        .name(format!("stdin-{name}"))
+        .spawn(move || stdin_writer::run(stdin, queue, writer_link))?;
+    let reader_link = link.clone();
+    thread::Builder::new()
+        .name(format!("stdout-{name}"))
+        .spawn(move || stdout_reader::run(stdout, reader_link, writer))?;
+    let tail = tail.clone();
+    let owner = name.to_string();
+    thread::Builder::new()
+        .name(format!("stderr-{name}"))
+        .spawn(move || tail.drain(&owner, stderr))?;
+    Ok(())
+}
+
+impl Session for StdioSession {
+    fn request(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        cancel: &Receiver<()>,
+    ) -> Outcome {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let answer = self.link.pending.register(id)?;
+        let line = jsonrpc_client::request(id, method, params).to_string();
+        if !self.queue(Outgoing::Message { line, id: Some(id) }) {
+            self.link.pending.remove(id);
+            return Err(CallError::Closed);
+        }
+        select! {
+            recv(answer) -> got => got.unwrap_or_else(|_| {
+                Err(CallError::transport("the answer was lost", true))
+            }),
+            recv(cancel) -> _ => self.give_up(id, method, &answer, "cancelled by the client", CallError::Cancelled),
+            default(timeout) => self.give_up(id, method, &answer, "timeout", CallError::Timeout),
+        }
+    }
+
+    fn notify(&self, method: &str, params: Value) -> Result<(), CallError> {
+        if self.link.pending.is_ended() {
+            return Err(if self.closing.load(Ordering::SeqCst) {
+                CallError::Closed
+            } else {
+                CallError::transport("the server is gone", false)
+            });
+        }
+        let line = jsonrpc_client::notification(method, params).to_string();
+        if self.queue(Outgoing::Message { line, id: None }) {
+            Ok(())
+        } else {
+            Err(CallError::Closed)
+        }
+    }
+
+    fn events(&self) -> Receiver<Value> {
+        self.events.clone()
+    }
+
+    fn closed(&self) -> Receiver<()> {
+        self.closed.clone()
+    }
+
+    fn info(&self) -> &Value {
+        self.info.get().unwrap_or(&Value::Null)
+    }
+
+    fn close(&self) {
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.link.end(CallError::Closed);
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer {
+            let _ = writer.send(Outgoing::Close);
+        }
+        self.group.terminate();
+    }
+
+    fn stderr_tail(&self) -> Vec<String> {
+        self.stderr.lines()
+    }
+}
+
+impl Drop for StdioSession {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

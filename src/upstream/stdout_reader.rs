@@ -1,0 +1,125 @@
+//! The thread that reads a stdio server's stdout: answers go to their
+//! waiting callers by id, notifications to the event queue, the server's own
+//! requests get an answer. Whatever else the server prints (banners, debug
+//! output, invalid UTF-8, giant lines) is logged, rate-limited, and skipped.
+
+use std::io::{BufReader, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use serde_json::Value;
+
+use super::capped_lines::{CappedLines, Line, MAX_LINE};
+use super::error::CallError;
+use super::jsonrpc_client::{answer_server_request, classify, Incoming};
+use super::rate_limit::{left_out, RateLimit};
+use super::stdin_writer::Outgoing;
+use super::stdio::Link;
+
+/// Answers to the server's requests that may wait for the writer at once.
+const MAX_QUEUED_ANSWERS: usize = 256;
+
+struct Reader {
+    link: Arc<Link>,
+    writer: Sender<Outgoing>,
+    garbage: RateLimit,
+    strays: RateLimit,
+}
+
+/// Reads until stdout closes, then ends the link: every waiting request
+/// fails and `closed()` becomes ready.
+pub fn run(stdout: impl Read, link: Arc<Link>, writer: Sender<Outgoing>) {
+    let mut lines = CappedLines::new(BufReader::with_capacity(64 * 1024, stdout), MAX_LINE);
+    let mut reader = Reader {
+        link,
+        writer,
+        garbage: RateLimit::new(),
+        strays: RateLimit::new(),
+    };
+    let why = loop {
+        match lines.next_line() {
+            Ok(None) => break "the server closed its stdout".to_string(),
+            Err(e) => break format!("reading the server's stdout failed: {}", e.kind()),
+            Ok(Some(Line::Overlong { length })) => {
+                reader.garbage(&format!(
+                    "skipped a line of {length} bytes (over {MAX_LINE})"
+                ));
+            }
+            Ok(Some(Line::Full(bytes))) => reader.line(&bytes),
+        }
+    };
+    log::debug!("{}: {why}", reader.link.name);
+    reader.link.end(CallError::transport(why, true));
+}
+
+impl Reader {
+    fn line(&mut self, bytes: &[u8]) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Array(batch)) => {
+                for message in batch {
+                    self.message(message);
+                }
+            }
+            Ok(message) => self.message(message),
+            Err(_) if std::str::from_utf8(bytes).is_err() => {
+                self.garbage("skipped a line that is not UTF-8");
+            }
+            Err(_) => self.garbage("skipped a line that is not JSON (servers must log to stderr)"),
+        }
+    }
+
+    fn message(&mut self, message: Value) {
+        match classify(message) {
+            Incoming::Response {
+                id: Some(id),
+                outcome,
+            } => {
+                let outcome = outcome.map_err(|error| CallError::from_rpc_error(&error));
+                if !self.link.pending.complete(id, outcome) {
+                    self.stray(id);
+                }
+            }
+            Incoming::Response { id: None, .. } => {
+                self.garbage("skipped an answer whose id we never issued");
+            }
+            Incoming::Request { id, method } => {
+                if self.link.answers_queued.load(Ordering::SeqCst) >= MAX_QUEUED_ANSWERS {
+                    self.garbage(
+                        "skipped a request: the server asks faster than it reads our answers",
+                    );
+                    return;
+                }
+                self.link.answers_queued.fetch_add(1, Ordering::SeqCst);
+                let line = answer_server_request(&id, &method).to_string();
+                if self.writer.send(Outgoing::Answer { line }).is_err() {
+                    self.link.answers_queued.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Incoming::Notification(notification) => self.link.events.push(notification),
+            Incoming::Invalid(why) => self.garbage(&format!("skipped a message: {why}")),
+        }
+    }
+
+    /// An answer for a request nobody waits for: it timed out or was
+    /// cancelled, which is normal, hence debug.
+    fn stray(&mut self, id: u64) {
+        if let Some(skipped) = self.strays.allow(Instant::now()) {
+            log::debug!(
+                "{}: late answer to request {id} dropped{}",
+                self.link.name,
+                left_out(skipped)
+            );
+        }
+    }
+
+    fn garbage(&mut self, what: &str) {
+        if let Some(skipped) = self.garbage.allow(Instant::now()) {
+            log::warn!("{}: {what}{}", self.link.name, left_out(skipped));
+        }
+    }
+}

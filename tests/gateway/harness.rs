@@ -1,0 +1,288 @@
+//! What the gateway scenarios share: a servers file of fixture upstreams,
+//! the binary started in gateway-only mode and initialized, calls, lists,
+//! recordings, and the process table.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::launch;
+use super::support::{Child, TempDir};
+
+/// Generous bound for what should take milliseconds on a quiet machine
+/// (the machine is shared with other builds).
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A small, fast breaker so scenarios take seconds, not minutes.
+pub fn quick_breaker() -> Value {
+    json!({"threshold": 3, "cooldownSecs": 0.3, "maxCooldownSecs": 0.6,
+           "parkAfter": 10, "parkProbeSecs": 60})
+}
+
+/// The stdio fixture as a servers-file entry.
+pub fn stdio(args: &[&str]) -> Value {
+    json!({"command": launch::example("fixture_stdio").display().to_string(), "args": args})
+}
+
+/// `entry` with `key` set (breaker, timeout, tools, ...).
+pub fn with(mut entry: Value, key: &str, value: Value) -> Value {
+    if let Some(object) = entry.as_object_mut() {
+        object.insert(key.into(), value);
+    }
+    entry
+}
+
+/// The binary under test, serving upstreams from a servers file.
+pub struct Gateway {
+    pub child: Child,
+    pub dir: TempDir,
+}
+
+impl Gateway {
+    /// Writes the servers file, starts the binary (no platform configured)
+    /// and initializes. `extra` adds environment variables.
+    pub fn start(tag: &str, servers: Value, extra: &[(&str, &str)]) -> Gateway {
+        let dir = TempDir::new(tag);
+        Gateway::start_in(dir, servers, extra)
+    }
+
+    pub fn start_in(dir: TempDir, servers: Value, extra: &[(&str, &str)]) -> Gateway {
+        let child = spawn(&dir, &json!({"mcpServers": servers}), extra);
+        let mut gateway = Gateway { child, dir };
+        let init = gateway.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "gateway-test", "version": "0"}}),
+        );
+        assert!(init.get("result").is_some(), "initialize failed: {init}");
+        let _ = gateway
+            .child
+            .send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        gateway
+    }
+
+    /// A request's whole answer; fails the test when none comes.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        match self.child.request(method, params, WAIT) {
+            Some(answer) => answer,
+            None => panic!(
+                "no answer to {method} within {WAIT:?}; stderr:\n{}",
+                self.child.stderr()
+            ),
+        }
+    }
+
+    /// `tools/call`; the whole answer.
+    pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
+    }
+
+    /// The names `tools/list` offers now.
+    pub fn tool_names(&mut self) -> Vec<String> {
+        let answer = self.request("tools/list", json!({}));
+        answer
+            .pointer("/result/tools")
+            .and_then(Value::as_array)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until `tools/list` offers `tool` (or stops offering it when
+    /// `present` is false).
+    pub fn wait_tool(&mut self, tool: &str, present: bool) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.tool_names().iter().any(|t| t == tool) == present {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Calls `tool` until an answer satisfies `good`, at most until `limit`;
+    /// returns the last answer and whether it was good.
+    pub fn call_until(
+        &mut self,
+        tool: &str,
+        arguments: Value,
+        limit: Duration,
+        good: impl Fn(&Value) -> bool,
+    ) -> (Value, bool) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let answer = self.call(tool, arguments.clone());
+            if good(&answer) {
+                return (answer, true);
+            }
+            if Instant::now() >= deadline {
+                return (answer, false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads notifications (and anything else) until one has `method`.
+    pub fn wait_notification(&mut self, method: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.child.recv_json(left) {
+                Some(message) if message.get("method").and_then(Value::as_str) == Some(method) => {
+                    return true
+                }
+                Some(_) => {}
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Drops what arrived so far without a request waiting for it.
+    pub fn drain(&mut self) {
+        while self.child.recv_line(Duration::from_millis(20)).is_some() {}
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+fn spawn(dir: &TempDir, file: &Value, extra: &[(&str, &str)]) -> Child {
+    let servers = dir.join("servers.json");
+    if let Err(e) = std::fs::write(&servers, file.to_string()) {
+        panic!("cannot write {}: {e}", servers.display());
+    }
+    let servers = servers.display().to_string();
+    let mut env: Vec<(&str, &str)> = vec![("MOLECULE_MCP_SERVERS", servers.as_str())];
+    env.extend_from_slice(extra);
+    Child::spawn(dir.path(), &env)
+}
+
+/// The tool result's first text.
+pub fn text(answer: &Value) -> String {
+    answer
+        .pointer("/result/content/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no text in {answer}"))
+        .to_string()
+}
+
+pub fn is_error(answer: &Value) -> bool {
+    answer.pointer("/result/isError").and_then(Value::as_bool) == Some(true)
+}
+
+/// A successful echo of `expected`.
+pub fn echoed(answer: &Value, expected: &str) -> bool {
+    !is_error(answer)
+        && answer.pointer("/result/content/0/text").and_then(Value::as_str) == Some(expected)
+}
+
+pub fn recorded(path: &str) -> Vec<Value> {
+    launch::recorded(Path::new(path))
+}
+
+pub fn count_method(path: &str, method: &str) -> usize {
+    launch::count_method(&recorded(path), method)
+}
+
+pub fn count_calls(path: &str, tool: &str) -> usize {
+    launch::count_calls(&recorded(path), tool)
+}
+
+/// Writes a stdio fixture's control file. `salt` makes the content new so
+/// the fixture applies it again (it applies a changed file once).
+pub fn control(path: &str, control: Value, salt: usize) {
+    let text = format!("{control}{}", " ".repeat(salt));
+    if let Err(e) = std::fs::write(path, text) {
+        panic!("cannot write control file {path}: {e}");
+    }
+}
+
+/// The pids whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if stat(child).is_some_and(|(ppid, state)| ppid == pid && state != 'Z') {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Live processes (not zombies) whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(PathBuf::from(format!("/proc/{pid}/cmdline"))) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) && stat(pid).is_some_and(|(_, state)| state != 'Z') {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// (parent pid, state) from /proc/PID/stat.
+fn stat(pid: u32) -> Option<(u32, char)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may hold spaces and parentheses; the fields after the
+    // last ')' do not.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+pub fn kill9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "kill -9 {pid} failed"
+    );
+}
+
+/// Polls `check` every 20 ms until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `{"name": ..., "arguments": ...}` helpers read better inline.
+pub fn args(pairs: &[(&str, Value)]) -> Value {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        map.insert((*k).to_string(), v.clone());
+    }
+    Value::Object(map)
+}

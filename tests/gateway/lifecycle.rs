@@ -1,0 +1,150 @@
+//! Start, serve, shut down: initialize is answered before upstreams are
+//! up, gateway-only mode serves their tools unchanged, a broken servers
+//! file stops the start, shutdown leaves no child behind, doctor reports
+//! each upstream.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::harness::*;
+use super::launch;
+use super::support::{Child, TempDir};
+
+#[test]
+fn initialize_is_answered_at_once_while_an_upstream_is_slow_to_start() {
+    let fixture = launch::example("fixture_stdio").display().to_string();
+    let slow = json!({"command": "sh", "args": ["-c", format!("sleep 2; exec '{fixture}'")]});
+    let started = Instant::now();
+    let mut gw = Gateway::start("gw-slow-start", json!({"slow": slow}), &[]);
+    let answered = started.elapsed();
+    assert!(
+        answered < Duration::from_millis(1800),
+        "initialize waited for the upstream: {answered:?}"
+    );
+    assert!(!gw.tool_names().iter().any(|t| t.starts_with("slow__")));
+    assert!(gw.wait_notification("notifications/tools/list_changed", WAIT));
+    assert!(gw.wait_tool("slow__echo", true));
+}
+
+#[test]
+fn gateway_only_mode_offers_upstream_tools_and_passes_results_through() {
+    let mut gw = Gateway::start("gw-only", json!({"files": stdio(&[])}), &[]);
+    assert!(gw.wait_tool("files__add", true));
+    let answer = gw.request("tools/list", json!({}));
+    let tools = answer["result"]["tools"].as_array().cloned().unwrap_or_default();
+    assert!(!tools.is_empty());
+    assert!(
+        tools.iter().all(|t| t["name"].as_str().is_some_and(|n| n.starts_with("files__"))),
+        "only upstream tools without a platform: {tools:?}"
+    );
+    let echo = tools.iter().find(|t| t["name"] == "files__echo").expect("echo");
+    assert_eq!(echo["annotations"], json!({"readOnlyHint": true}));
+    assert_eq!(echo["inputSchema"]["required"], json!(["text"]));
+    let add = tools.iter().find(|t| t["name"] == "files__add").expect("add");
+    assert_eq!(add["outputSchema"]["required"], json!(["sum"]));
+
+    let answer = gw.call("files__add", json!({"a": 2, "b": 3}));
+    assert_eq!(
+        answer["result"],
+        json!({"content": [{"type": "text", "text": "5"}], "isError": false,
+               "structuredContent": {"sum": 5.0}})
+    );
+    let unknown = gw.call("files__nope", json!({}));
+    assert_eq!(unknown.pointer("/error/code"), Some(&json!(-32602)), "{unknown}");
+    let unknown = gw.call("nobody__echo", json!({}));
+    assert_eq!(unknown.pointer("/error/code"), Some(&json!(-32602)), "{unknown}");
+}
+
+#[test]
+fn a_malformed_servers_file_exits_2_naming_the_place() {
+    let dir = TempDir::new("gw-bad-file");
+    let path = dir.join("servers.json");
+    std::fs::write(&path, "{\"mcpServers\": {\n  \"a\": }\n}").expect("write");
+    let shown = path.display().to_string();
+    let mut child = Child::spawn(dir.path(), &[("MOLECULE_MCP_SERVERS", &shown)]);
+    let status = child.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(2), "stderr: {}", child.stderr());
+    let stderr = child.stderr();
+    assert!(stderr.contains(&format!("{shown}:2:")), "{stderr}");
+}
+
+#[test]
+fn shutdown_during_backoff_starts_no_reconnect_and_leaves_no_child() {
+    let dir = TempDir::new("gw-shutdown");
+    let marker = dir.path().display().to_string();
+    let good_rec = dir.join("good.jsonl").display().to_string();
+    let bad_rec = dir.join("bad.jsonl").display().to_string();
+    let bad = with(
+        stdio(&["--record", &bad_rec, "--fail-initialize"]),
+        "breaker",
+        json!({"threshold": 3, "cooldownSecs": 0.2, "maxCooldownSecs": 0.4,
+               "parkAfter": 50, "parkProbeSecs": 60}),
+    );
+    let servers = json!({"good": stdio(&["--record", &good_rec]), "bad": bad});
+    let mut gw = Gateway::start_in(dir, servers, &[]);
+    assert!(gw.wait_tool("good__echo", true));
+    assert!(eventually(WAIT, || count_method(&bad_rec, "initialize") >= 3), "in backoff");
+    assert!(!processes_with(&marker).is_empty());
+
+    gw.child.close_stdin();
+    let status = gw.child.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(0), "stderr: {}", gw.child.stderr());
+    let attempts = count_method(&bad_rec, "initialize");
+    assert!(
+        eventually(WAIT, || processes_with(&marker).is_empty()),
+        "children left: {:?}",
+        processes_with(&marker)
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(count_method(&bad_rec, "initialize"), attempts, "no reconnect");
+}
+
+#[test]
+fn doctor_reports_each_upstream() {
+    let dir = TempDir::new("gw-doctor");
+    let servers = json!({"mcpServers": {
+        "good": stdio(&["--name", "fine"]),
+        "missing": {"command": dir.join("no-such-command").display().to_string()},
+        "off": with(stdio(&[]), "enabled", json!(false)),
+    }});
+    let path = dir.join("servers.json");
+    std::fs::write(&path, servers.to_string()).expect("write");
+    let shown = path.display().to_string();
+    let started = Instant::now();
+    let mut child = Child::spawn_args(
+        &["doctor"],
+        dir.path(),
+        &[("MOLECULE_MCP_SERVERS", &shown)],
+    );
+    let status = child.wait_exit(Duration::from_secs(60)).expect("doctor ends");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let mut out = String::new();
+    while let Some(line) = child.recv_line(Duration::from_millis(200)) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    assert_eq!(status.code(), Some(1), "a failed server fails doctor:\n{out}");
+    let line = |start: &str| out.lines().find(|l| l.starts_with(start)).map(String::from);
+    let good = line("OK   upstream good").unwrap_or_else(|| panic!("{out}"));
+    assert!(good.contains("fine") && good.contains("tool"), "{good}");
+    assert!(line("FAIL upstream missing").is_some(), "{out}");
+    assert!(line("OK   upstream off").is_some_and(|l| l.contains("disabled")), "{out}");
+}
+
+#[test]
+fn an_upstreams_list_change_is_passed_on() {
+    let dir = TempDir::new("gw-list-changed");
+    let ctl = dir.join("control.json").display().to_string();
+    let servers = json!({"files": stdio(&["--control", &ctl])});
+    let mut gw = Gateway::start_in(dir, servers, &[]);
+    assert!(gw.wait_tool("files__add", true));
+    gw.drain();
+    control(&ctl, json!({"tools": ["echo"], "list_changed": true}), 0);
+    // The fixture reads its control file when a message arrives.
+    assert!(echoed(&gw.call("files__echo", json!({"text": "t"})), "t"));
+    assert!(gw.wait_notification("notifications/tools/list_changed", WAIT));
+    assert!(gw.wait_tool("files__add", false));
+    let names: Vec<Value> = gw.tool_names().into_iter().map(Value::from).collect();
+    assert_eq!(names, [json!("files__echo")]);
+}

@@ -1,0 +1,247 @@
+//! The inbox through the real binary against the simulator: the three
+//! inbox tools, no loss across kill -9, no redelivery after a pop, acks and
+//! push notifications (platform.md §7, mcp-server.md §2 and §4).
+
+mod support;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::sim::Simulator;
+use support::{Child, TempDir};
+
+const WS: &str = "5a6b7c8d-1111-4222-8333-944455566677";
+const PEER: &str = "0a0b0c0d-9999-4888-8777-666655554444";
+const TOKEN: &str = "tok-inbox-4f3e2d1c0b9a8877";
+const SOON: Duration = Duration::from_secs(10);
+const ACTIVITY: &str = "/workspaces/5a6b7c8d-1111-4222-8333-944455566677/activity";
+const ACK: &str = "/workspaces/5a6b7c8d-1111-4222-8333-944455566677/activity/ack";
+
+fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> Child {
+    let url = sim.url();
+    let configs = home.join("configs");
+    let configs = configs.to_string_lossy().into_owned();
+    let mut vars = vec![
+        ("PLATFORM_URL", url.as_str()),
+        ("WORKSPACE_ID", WS),
+        ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+        ("CONFIGS_DIR", configs.as_str()),
+        ("MOLECULE_MCP_POLL_SECS", "0.2"),
+    ];
+    vars.extend_from_slice(extra);
+    let mut child = Child::spawn(home.path(), &vars);
+    let init = child.request(
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "inbox-test", "version": "1"}}),
+        SOON,
+    );
+    assert!(
+        init.is_some_and(|a| a.get("result").is_some()),
+        "no initialize answer"
+    );
+    child
+        .send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .expect("stdin");
+    child
+}
+
+/// Calls a tool; returns the whole result object.
+fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
+    let params = json!({"name": name, "arguments": arguments});
+    let Some(answer) = child.request("tools/call", params, SOON + SOON) else {
+        panic!("no answer to {name}");
+    };
+    match answer.get("result") {
+        Some(r) if r.is_object() => r.clone(),
+        _ => panic!("{name} answered without a result: {answer}"),
+    }
+}
+
+/// The JSON a tool returned as its text.
+fn payload(result: &Value) -> Value {
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => panic!("tool text is not JSON ({e}): {result}"),
+    }
+}
+
+fn pending_ids(child: &mut Child) -> Vec<String> {
+    let peek = payload(&call(child, "inbox_peek", json!({"limit": 50})));
+    peek["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["activity_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn polls(sim: &Simulator) -> usize {
+    sim.requests_to(ACTIVITY)
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count()
+}
+
+#[test]
+fn wait_peek_and_pop_serve_an_injected_message() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-tools");
+    let mut child = start(&sim, &home, &[]);
+    let id = sim.inject_canvas(WS, "please summarise the report");
+
+    let result = call(&mut child, "wait_for_message", json!({"timeout_secs": 10}));
+    assert_ne!(result.get("isError"), Some(&json!(true)), "{result}");
+    let message = payload(&result);
+    let keys: Vec<&str> = message
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "activity_id",
+            "created_at",
+            "kind",
+            "method",
+            "peer_id",
+            "text"
+        ],
+        "{message}"
+    );
+    assert_eq!(message["activity_id"], id.as_str());
+    assert_eq!(message["text"], "please summarise the report");
+    assert_eq!(message["kind"], "canvas_user");
+    assert_eq!(message["peer_id"], "");
+
+    assert_eq!(pending_ids(&mut child), vec![id.clone()]);
+    let popped = payload(&call(&mut child, "inbox_pop", json!({"activity_id": id})));
+    assert_eq!(popped, json!({"removed": true, "activity_id": id}));
+    let again = payload(&call(&mut child, "inbox_pop", json!({"activity_id": id})));
+    assert_eq!(again, json!({"removed": false, "activity_id": id}));
+    assert!(pending_ids(&mut child).is_empty());
+
+    assert!(sim.wait_for_requests(ACK, 1, SOON), "no ack after the pop");
+    let seq = sim.activity(WS)[0]["seq"].as_i64();
+    assert!(seq.is_some());
+    assert_eq!(sim.acked_seq(WS), seq);
+}
+
+#[test]
+fn wait_for_message_times_out_with_the_contract_shape() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-timeout");
+    let mut child = start(&sim, &home, &[]);
+    let started = Instant::now();
+    let result = call(&mut child, "wait_for_message", json!({"timeout_secs": 1}));
+    let waited = started.elapsed();
+    assert_eq!(
+        payload(&result),
+        json!({"timeout": true, "timeout_secs": 1})
+    );
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert!(waited < Duration::from_secs(8), "{waited:?}");
+}
+
+#[test]
+fn kill_9_loses_nothing_and_a_popped_message_never_returns() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-kill");
+    let a = sim.inject_canvas(WS, "a: popped before the crash");
+    let b = sim.inject_peer(WS, PEER, "b: pending at the crash");
+    let c = sim.inject_canvas(WS, "c: pending, and gone from the platform");
+    {
+        let mut child = start(&sim, &home, &[]);
+        assert!(support::eventually(SOON, || pending_ids(&mut child).len() == 3));
+        let popped = payload(&call(&mut child, "inbox_pop", json!({"activity_id": a})));
+        assert_eq!(popped["removed"], true);
+        child.kill();
+    }
+    // The platform loses c, and the cursor is lost as if the crash came
+    // before it was written: the next start re-reads a and b from the
+    // backlog, and only the queue on disk still knows c.
+    assert!(sim.drop_row(&c));
+    let _ = fs::remove_file(home.join("configs").join(".mcp_inbox_cursor"));
+    let mut child = start(&sim, &home, &[]);
+    let seen = polls(&sim);
+    assert!(sim.wait_for_requests(ACTIVITY, seen + 3, SOON));
+    assert_eq!(pending_ids(&mut child), [b.clone(), c.clone()], "a={a}");
+    let first = payload(&call(
+        &mut child,
+        "wait_for_message",
+        json!({"timeout_secs": 0}),
+    ));
+    assert_eq!(first["activity_id"], b.as_str());
+    assert_eq!(first["kind"], "peer_agent");
+    assert_eq!(first["peer_id"], PEER);
+}
+
+#[test]
+fn new_messages_are_pushed_as_channel_notifications() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-push");
+    let mut child = start(&sim, &home, &[("CLAUDE_CODE_VERSION", "2.0.0")]);
+    let id = sim.inject_canvas(WS, "pushed to the host");
+    let deadline = Instant::now() + SOON;
+    let mut pushed = None;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(line) = child.recv_json(left) else {
+            break;
+        };
+        if line["method"] == "notifications/claude/channel" {
+            pushed = Some(line);
+            break;
+        }
+    }
+    let Some(pushed) = pushed else {
+        panic!("no channel notification; stderr:\n{}", child.stderr())
+    };
+    assert!(pushed.get("id").is_none());
+    let content = pushed["params"]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.starts_with("[from canvas user]\npushed to the host\n"),
+        "{content}"
+    );
+    let meta = &pushed["params"]["meta"];
+    assert_eq!(meta["source"], "molecule");
+    assert_eq!(meta["kind"], "canvas_user");
+    assert_eq!(meta["activity_id"], id.as_str());
+    // Pushed or not, the message is also there to poll.
+    assert_eq!(pending_ids(&mut child), [id]);
+}
+
+#[test]
+fn without_a_channel_host_nothing_is_pushed() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-no-push");
+    let mut child = start(&sim, &home, &[]);
+    let id = sim.inject_canvas(WS, "polled only");
+    assert!(support::eventually(SOON, || pending_ids(&mut child) == [id.clone()]));
+    while let Some(line) = child.recv_json(Duration::from_millis(300)) {
+        let method = line["method"].as_str().unwrap_or_default();
+        assert!(!method.contains("channel"), "unexpected push: {line}");
+    }
+}
+
+#[test]
+fn a_disabled_inbox_does_not_poll_and_says_so() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-disabled");
+    let mut child = start(&sim, &home, &[("MOLECULE_MCP_DISABLE_INBOX", "1")]);
+    sim.inject_canvas(WS, "nobody reads this");
+    let result = call(&mut child, "wait_for_message", json!({"timeout_secs": 1}));
+    assert_eq!(result["isError"], true, "{result}");
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("disabled"), "{text}");
+    assert!(!sim.wait_for_requests(ACTIVITY, 1, Duration::from_millis(800)));
+}

@@ -1,0 +1,410 @@
+//! The Streamable HTTP transport against real loopback servers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+use serde_json::{json, Value};
+
+use molecule_mcp::config::EnvMap;
+use molecule_mcp::upstream::config::TransportSpec;
+use molecule_mcp::upstream::error::CallError;
+use molecule_mcp::upstream::session::{connect, Session};
+
+use super::loopback::{Loopback, Reply, Seen};
+use super::{eventually, no_cancel, CALL};
+
+const TOKEN: &str = "Bearer test-secret-abcdefgh";
+
+fn init_result() -> Value {
+    json!({
+        "protocolVersion": "2025-06-18",
+        "capabilities": {"tools": {}},
+        "serverInfo": {"name": "loopback", "version": "1"},
+    })
+}
+
+fn answer(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// An MCP server: `initialize` (handing out `session` when given),
+/// notifications accepted with 202, DELETE accepted; every other request
+/// goes to `call` with its id.
+fn mcp(
+    session: Option<&'static str>,
+    call: impl Fn(&Seen, &Value) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    move |seen: &Seen| {
+        if seen.method == "DELETE" {
+            return Reply::status(200, "text/plain", "");
+        }
+        let message = seen.json();
+        let id = message["id"].clone();
+        if id.is_null() {
+            return Reply::status(202, "text/plain", "");
+        }
+        if message["method"] == "initialize" {
+            let reply = Reply::json(200, &answer(&id, init_result()));
+            return match session {
+                Some(session) => reply.with_header("Mcp-Session-Id", session),
+                None => reply,
+            };
+        }
+        call(seen, &id)
+    }
+}
+
+fn echo(seen: &Seen, id: &Value) -> Reply {
+    Reply::json(
+        200,
+        &answer(id, json!({"tag": seen.json()["params"]["tag"]})),
+    )
+}
+
+fn spec(url: String) -> TransportSpec {
+    let mut headers = BTreeMap::new();
+    headers.insert("Authorization".to_string(), TOKEN.to_string());
+    headers.insert("X-Custom".to_string(), "custom-value".to_string());
+    TransportSpec::Http { url, headers }
+}
+
+fn open(url: String) -> Result<Arc<dyn Session>, CallError> {
+    let cancel = no_cancel();
+    connect("web", &spec(url), &EnvMap::new(), CALL, &cancel.rx)
+}
+
+fn start(server: &Loopback) -> Arc<dyn Session> {
+    match open(server.url("/mcp")) {
+        Ok(session) => session,
+        Err(e) => panic!("connect failed: {e:?}"),
+    }
+}
+
+fn call(session: &dyn Session, method: &str, params: Value) -> Result<Value, CallError> {
+    let cancel = no_cancel();
+    session.request(method, params, CALL, &cancel.rx)
+}
+
+#[test]
+fn json_answers_and_the_session_id_on_every_later_request() {
+    let server = Loopback::start(mcp(Some("sess-42"), echo));
+    let session = start(&server);
+    assert_eq!(session.info()["serverInfo"]["name"], "loopback");
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 3})).unwrap(),
+        json!({"tag": 3})
+    );
+
+    let init = &server.seen_rpc("initialize")[0];
+    let accept = init.header("accept").unwrap_or("");
+    assert!(
+        accept.contains("application/json") && accept.contains("text/event-stream"),
+        "{accept}"
+    );
+    assert_eq!(init.header("content-type"), Some("application/json"));
+    assert_eq!(init.header("authorization"), Some(TOKEN));
+    assert_eq!(init.header("x-custom"), Some("custom-value"));
+    assert_eq!(init.header("mcp-session-id"), None);
+    assert_eq!(init.json()["params"]["clientInfo"]["name"], "molecule-mcp");
+    assert_eq!(init.json()["params"]["protocolVersion"], "2025-06-18");
+
+    for method in ["notifications/initialized", "echo"] {
+        let seen = &server.seen_rpc(method)[0];
+        assert_eq!(seen.header("mcp-session-id"), Some("sess-42"), "{method}");
+        assert_eq!(
+            seen.header("mcp-protocol-version"),
+            Some("2025-06-18"),
+            "{method}"
+        );
+    }
+
+    let closed = session.closed();
+    session.close();
+    let deletes: Vec<Seen> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(deletes[0].header("mcp-session-id"), Some("sess-42"));
+    assert_eq!(
+        closed.recv_timeout(Duration::from_secs(1)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert!(matches!(
+        call(&*session, "echo", json!({})),
+        Err(CallError::Closed)
+    ));
+}
+
+#[test]
+fn an_event_stream_answer_after_notifications_and_a_server_request() {
+    let server = Loopback::start(mcp(Some("s"), |seen, id| {
+        let tag = seen.json()["params"]["tag"].clone();
+        let progress =
+            json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"n": 1}});
+        let ping = json!({"jsonrpc": "2.0", "id": "srv-1", "method": "ping"});
+        Reply::Stream {
+            events: vec![
+                ": a comment\n\n".to_string(),
+                format!("event: message\nid: 1\ndata: {progress}\n\n"),
+                format!("data: {ping}\n\n"),
+                // One JSON document over two data lines.
+                format!("data: {{\"jsonrpc\": \"2.0\", \"id\": {id},\ndata: \"result\": {{\"tag\": {tag}}}}}\n\n"),
+            ],
+            hang: Duration::ZERO,
+        }
+    }));
+    let session = start(&server);
+    let events = session.events();
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 9})).unwrap(),
+        json!({"tag": 9})
+    );
+    let event = events.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(event["method"], "notifications/progress");
+    let answered = eventually(Duration::from_secs(5), || {
+        server
+            .seen()
+            .iter()
+            .any(|s| s.json()["id"] == "srv-1" && s.json()["result"] == json!({}))
+    });
+    assert!(answered, "the server's ping was not answered");
+    session.close();
+}
+
+#[test]
+fn statuses_and_errors_are_typed() {
+    let server = Loopback::start(mcp(Some("s"), |seen, id| {
+        match seen.rpc_method().as_str() {
+            "gone" => Reply::status(404, "text/plain", "Not Found"),
+            "bad-session" => Reply::json(
+                400,
+                &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": "Bad Request: No valid session ID provided"}}),
+            ),
+            "bad" => Reply::status(400, "text/plain", "malformed"),
+            "expired" => Reply::json(
+                200,
+                &rpc_error(id, -32602, "Invalid params: Invalid or expired session"),
+            ),
+            "wrong" => Reply::json(200, &rpc_error(id, -32602, "bad tag")),
+            "deny" => Reply::status(401, "text/plain", "Bearer abcdefghijklmnopqrstu rejected"),
+            "forbid" => Reply::status(403, "text/plain", "no"),
+            _ => Reply::status(503, "text/plain", "overloaded"),
+        }
+    }));
+    let session = start(&server);
+    let got = |method: &str| call(&*session, method, json!({}));
+    assert!(matches!(got("gone"), Err(CallError::SessionExpired { .. })));
+    assert!(matches!(
+        got("bad-session"),
+        Err(CallError::SessionExpired { .. })
+    ));
+    assert!(matches!(
+        got("bad"),
+        Err(CallError::Http { status: 400, .. })
+    ));
+    assert!(matches!(
+        got("expired"),
+        Err(CallError::SessionExpired { .. })
+    ));
+    assert!(matches!(
+        got("wrong"),
+        Err(CallError::Rpc { code: -32602, .. })
+    ));
+    match got("deny") {
+        Err(e @ CallError::Auth { status: 401, .. }) => {
+            assert!(!e.to_string().contains("abcdefghijklmnopqrstu"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        got("forbid"),
+        Err(CallError::Auth { status: 403, .. })
+    ));
+    assert!(matches!(
+        got("boom"),
+        Err(CallError::Http { status: 503, .. })
+    ));
+    session.close();
+}
+
+#[test]
+fn a_404_without_a_session_is_not_expiry() {
+    let server = Loopback::start(mcp(None, |_, _| Reply::status(404, "text/plain", "nope")));
+    let session = start(&server);
+    assert!(matches!(
+        call(&*session, "gone", json!({})),
+        Err(CallError::Http { status: 404, .. })
+    ));
+    session.close();
+    assert!(
+        server.seen().iter().all(|s| s.method != "DELETE"),
+        "DELETE without a session"
+    );
+}
+
+#[test]
+fn an_html_page_is_not_an_mcp_endpoint() {
+    let server = Loopback::start(|_: &Seen| {
+        Reply::status(200, "text/html", "<html><body>Welcome</body></html>")
+    });
+    match open(server.url("/")) {
+        Err(e @ CallError::Protocol { .. }) => {
+            assert!(e.to_string().contains("not an MCP endpoint"), "{e}");
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("an HTML page passed for an MCP server"),
+    }
+}
+
+#[test]
+fn a_refused_connection_was_never_sent() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let result = open(format!("http://127.0.0.1:{port}/mcp"));
+    assert!(
+        matches!(result, Err(CallError::Transport { sent: false, .. })),
+        "{:?}",
+        result.err()
+    );
+}
+
+#[test]
+fn a_connection_dropped_after_the_request_leaves_the_outcome_uncertain() {
+    let server = Loopback::start(mcp(Some("s"), |_, _| Reply::Drop));
+    let session = start(&server);
+    let result = call(&*session, "tool", json!({}));
+    assert!(
+        matches!(result, Err(CallError::Transport { sent: true, .. })),
+        "{result:?}"
+    );
+    session.close();
+}
+
+fn endless(_: &Seen, _: &Value) -> Reply {
+    let progress =
+        json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"n": 1}});
+    Reply::Stream {
+        events: vec![format!("data: {progress}\n\n")],
+        hang: Duration::from_secs(20),
+    }
+}
+
+#[test]
+fn an_endless_event_stream_times_out_and_the_server_is_told() {
+    let server = Loopback::start(mcp(Some("s"), endless));
+    let session = start(&server);
+    let cancel = no_cancel();
+    let started = Instant::now();
+    let result = session.request("slow", json!({}), Duration::from_millis(500), &cancel.rx);
+    let took = started.elapsed();
+    assert!(matches!(result, Err(CallError::Timeout)), "{result:?}");
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let id = server.seen_rpc("slow")[0].json()["id"].clone();
+    let told = eventually(Duration::from_secs(5), || {
+        server
+            .seen_rpc("notifications/cancelled")
+            .iter()
+            .any(|s| s.json()["params"]["requestId"] == id)
+    });
+    assert!(told, "no notifications/cancelled");
+    session.close();
+}
+
+#[test]
+fn a_cancelled_stream_returns_at_once() {
+    let server = Loopback::start(mcp(Some("s"), endless));
+    let session = start(&server);
+    let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+    let canceller = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        drop(tx);
+    });
+    let started = Instant::now();
+    let result = session.request("slow", json!({}), CALL, &rx);
+    assert!(matches!(result, Err(CallError::Cancelled)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    canceller.join().unwrap();
+    session.close();
+}
+
+#[test]
+fn credentials_never_follow_a_redirect_to_another_origin() {
+    let other = Loopback::start(mcp(Some("other"), echo));
+    let elsewhere = other.url("/mcp");
+    let server = Loopback::start(mcp(Some("sess-a"), move |seen, id| {
+        match (seen.path.as_str(), seen.rpc_method().as_str()) {
+            ("/mcp", "away") => {
+                Reply::status(307, "text/plain", "").with_header("Location", &elsewhere)
+            }
+            ("/mcp", "here") => {
+                Reply::status(308, "text/plain", "").with_header("Location", "/moved")
+            }
+            _ => echo(seen, id),
+        }
+    }));
+    let session = start(&server);
+
+    assert_eq!(
+        call(&*session, "away", json!({"tag": 1})).unwrap(),
+        json!({"tag": 1})
+    );
+    let there = &other.seen_rpc("away")[0];
+    assert_eq!(there.header("authorization"), None);
+    assert_eq!(there.header("x-custom"), None);
+    assert_eq!(there.header("mcp-session-id"), None);
+    assert_eq!(
+        there.json()["params"]["tag"],
+        1,
+        "the body must follow a 307"
+    );
+
+    assert_eq!(
+        call(&*session, "here", json!({"tag": 2})).unwrap(),
+        json!({"tag": 2})
+    );
+    let moved: Vec<Seen> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/moved")
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].header("authorization"), Some(TOKEN));
+    assert_eq!(moved[0].header("mcp-session-id"), Some("sess-a"));
+    session.close();
+}
+
+#[test]
+fn close_ends_a_call_in_flight() {
+    let server = Loopback::start(mcp(Some("s"), endless));
+    let session = start(&server);
+    let caller = {
+        let session = session.clone();
+        thread::spawn(move || call(&*session, "slow", json!({})))
+    };
+    assert!(eventually(Duration::from_secs(5), || !server
+        .seen_rpc("slow")
+        .is_empty()));
+    let started = Instant::now();
+    session.close();
+    let result = caller.join().unwrap();
+    assert!(matches!(result, Err(CallError::Closed)), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

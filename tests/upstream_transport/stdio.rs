@@ -1,0 +1,484 @@
+//! The stdio transport against real child processes.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+use serde_json::{json, Value};
+
+use molecule_mcp::config::EnvMap;
+use molecule_mcp::upstream::config::TransportSpec;
+use molecule_mcp::upstream::error::CallError;
+use molecule_mcp::upstream::session::{connect, Session};
+
+use super::{eventually, no_cancel, TempDir, CALL};
+
+/// Our token in our environment: no child may see it.
+const OUR_TOKEN: &str = "tok-must-not-reach-children-123";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upstream_transport/fixture.sh")
+}
+
+fn ours() -> EnvMap {
+    let mut env = EnvMap::new();
+    env.insert("PATH".into(), std::env::var_os("PATH").unwrap_or_default());
+    env.insert("HOME".into(), OsString::from(std::env::temp_dir()));
+    env.insert("XDG_CONFIG_HOME".into(), OsString::from("/xdg-test"));
+    env.insert("MOLECULE_WORKSPACE_TOKEN".into(), OsString::from(OUR_TOKEN));
+    env.insert("SOME_OTHER_SETTING".into(), OsString::from("1"));
+    env
+}
+
+/// `sh -c script` with `$DIR` (the test's directory), `$FIXTURE` and
+/// `$RECORD` (where the fixture writes what it received) set.
+fn spec(dir: &TempDir, script: &str) -> TransportSpec {
+    let mut env = BTreeMap::new();
+    env.insert("DIR".to_string(), dir.path().display().to_string());
+    env.insert("FIXTURE".to_string(), fixture().display().to_string());
+    env.insert(
+        "RECORD".to_string(),
+        dir.join("record").display().to_string(),
+    );
+    env.insert("K".to_string(), "V".to_string());
+    TransportSpec::Stdio {
+        command: "sh".into(),
+        args: vec!["-c".into(), script.into()],
+        env,
+        cwd: Some(dir.path().to_path_buf()),
+    }
+}
+
+fn start(dir: &TempDir, script: &str) -> Arc<dyn Session> {
+    let cancel = no_cancel();
+    match connect("fx", &spec(dir, script), &ours(), CALL, &cancel.rx) {
+        Ok(session) => session,
+        Err(e) => panic!("connect failed: {e:?}"),
+    }
+}
+
+const PLAIN: &str = "exec sh \"$FIXTURE\"";
+/// The fixture behind a wrapper whose child holds stdout and stderr too.
+const WRAPPED: &str =
+    "sleep 30 & echo $! > \"$DIR/kid\"; echo $$ > \"$DIR/leader\"; exec sh \"$FIXTURE\"";
+
+fn call(session: &dyn Session, method: &str, params: Value) -> Result<Value, CallError> {
+    let cancel = no_cancel();
+    session.request(method, params, CALL, &cancel.rx)
+}
+
+/// Every message the fixture received, in order.
+fn recorded(dir: &TempDir) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("record"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn recorded_id_of(dir: &TempDir, method: &str) -> Option<Value> {
+    recorded(dir)
+        .into_iter()
+        .find(|m| m["method"] == method)
+        .map(|m| m["id"].clone())
+}
+
+fn pid_in(dir: &TempDir, name: &str) -> i32 {
+    let mut text = String::new();
+    let found = eventually(Duration::from_secs(5), || {
+        text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        text.ends_with('\n')
+    });
+    assert!(found, "{name} pid file never written");
+    match text.trim().parse() {
+        Ok(pid) if pid > 1 => pid,
+        _ => panic!("bad pid file {name}: {text:?}"),
+    }
+}
+
+/// Gone, or a zombie waiting for whoever inherited it: either way it no
+/// longer runs.
+fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            state.starts_with('Z') || state.starts_with('X')
+        }
+    }
+}
+
+fn kill(pid: i32, signal: i32) {
+    // SAFETY: plain syscall on a pid this test started.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+#[test]
+fn echo_round_trip() {
+    let dir = TempDir::new("echo");
+    let session = start(&dir, PLAIN);
+    assert_eq!(session.info()["serverInfo"]["name"], "fixture");
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 7})).unwrap(),
+        json!({"tag": 7})
+    );
+    match call(&*session, "fail", json!({})) {
+        Err(CallError::Rpc { code, message, .. }) => {
+            assert_eq!(code, -32602);
+            assert_eq!(message, "bad tag");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        call(&*session, "nope", json!({})),
+        Err(CallError::Rpc { code: -32601, .. })
+    ));
+    assert!(session
+        .notify("notifications/roots/list_changed", Value::Null)
+        .is_ok());
+    // The handshake: initialize with our client info, then initialized.
+    assert!(eventually(Duration::from_secs(5), || recorded(&dir).len() >= 6));
+    let record = recorded(&dir);
+    assert_eq!(record[0]["method"], "initialize");
+    assert_eq!(record[0]["params"]["protocolVersion"], "2025-06-18");
+    assert_eq!(record[0]["params"]["clientInfo"]["name"], "molecule-mcp");
+    assert_eq!(record[1]["method"], "notifications/initialized");
+    session.close();
+    assert!(matches!(
+        call(&*session, "echo", json!({})),
+        Err(CallError::Closed)
+    ));
+}
+
+#[test]
+fn fifty_concurrent_requests_answered_in_reverse_reach_their_callers() {
+    let dir = TempDir::new("concurrent");
+    let session = start(&dir, PLAIN);
+    thread::scope(|scope| {
+        let calls: Vec<_> = (0..50)
+            .map(|tag| {
+                let session = &session;
+                scope.spawn(move || (tag, call(&**session, "collect", json!({"tag": tag}))))
+            })
+            .collect();
+        for handle in calls {
+            let (tag, result) = handle.join().unwrap();
+            assert_eq!(result.unwrap(), json!({"tag": tag}));
+        }
+    });
+    session.close();
+}
+
+#[test]
+fn a_child_killed_mid_call_fails_the_call_at_once_and_closes() {
+    let dir = TempDir::new("killed");
+    let session = start(&dir, WRAPPED);
+    let leader = pid_in(&dir, "leader");
+    let kid = pid_in(&dir, "kid");
+    let closed = session.closed();
+    let caller = {
+        let session = session.clone();
+        thread::spawn(move || call(&*session, "hang", json!({})))
+    };
+    assert!(eventually(Duration::from_secs(5), || recorded_id_of(
+        &dir, "hang"
+    )
+    .is_some()));
+    let killed_at = Instant::now();
+    kill(leader, libc::SIGKILL);
+    let result = caller.join().unwrap();
+    // The wrapper's child still holds stdout open: only the exit tells.
+    assert!(
+        matches!(result, Err(CallError::Transport { sent: true, .. })),
+        "{result:?}"
+    );
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        killed_at.elapsed()
+    );
+    assert_eq!(
+        closed.recv_timeout(Duration::from_secs(2)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    assert!(matches!(
+        call(&*session, "echo", json!({})),
+        Err(CallError::Transport { sent: false, .. })
+    ));
+    session.close();
+    assert!(
+        eventually(Duration::from_secs(3), || is_dead(kid)),
+        "grandchild {kid} survived"
+    );
+}
+
+#[test]
+fn a_hung_call_times_out_and_the_server_is_told() {
+    let dir = TempDir::new("hung");
+    let session = start(&dir, PLAIN);
+    let cancel = no_cancel();
+    let started = Instant::now();
+    let result = session.request("hang", json!({}), Duration::from_millis(300), &cancel.rx);
+    let took = started.elapsed();
+    assert!(matches!(result, Err(CallError::Timeout)), "{result:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let id = recorded_id_of(&dir, "hang").expect("the hang request was written");
+    let told = eventually(Duration::from_secs(5), || {
+        recorded(&dir).iter().any(|m| {
+            m["method"] == "notifications/cancelled"
+                && m["params"]["requestId"] == id
+                && m["params"]["reason"] == "timeout"
+        })
+    });
+    assert!(told, "no notifications/cancelled: {:?}", recorded(&dir));
+    // The session lives on.
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 2})).unwrap(),
+        json!({"tag": 2})
+    );
+    session.close();
+}
+
+#[test]
+fn a_cancelled_call_returns_at_once_and_the_server_is_told() {
+    let dir = TempDir::new("cancel");
+    let session = start(&dir, PLAIN);
+    let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+    let canceller = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        drop(tx);
+    });
+    let started = Instant::now();
+    let result = session.request("hang", json!({}), CALL, &rx);
+    assert!(matches!(result, Err(CallError::Cancelled)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    canceller.join().unwrap();
+    let id = recorded_id_of(&dir, "hang").expect("the hang request was written");
+    let told = eventually(Duration::from_secs(5), || {
+        recorded(&dir)
+            .iter()
+            .any(|m| m["method"] == "notifications/cancelled" && m["params"]["requestId"] == id)
+    });
+    assert!(told, "no notifications/cancelled: {:?}", recorded(&dir));
+    session.close();
+}
+
+#[test]
+fn close_leaves_no_child_and_no_grandchild() {
+    let dir = TempDir::new("close");
+    let session = start(&dir, WRAPPED);
+    let leader = pid_in(&dir, "leader");
+    let kid = pid_in(&dir, "kid");
+    let closed = session.closed();
+    let started = Instant::now();
+    session.close();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(is_dead(leader), "leader {leader} survived close()");
+    assert!(
+        eventually(Duration::from_secs(2), || is_dead(kid)),
+        "grandchild {kid} survived"
+    );
+    assert_eq!(
+        closed.recv_timeout(Duration::from_secs(1)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    // Idempotent.
+    session.close();
+}
+
+#[test]
+fn close_kills_a_server_that_ignores_stdin_and_sigterm() {
+    let dir = TempDir::new("stubborn");
+    let script = "trap '' TERM; echo $$ > \"$DIR/leader\"; sh \"$FIXTURE\"; \
+                  sleep 30 & echo $! > \"$DIR/kid\"; wait";
+    let session = start(&dir, script);
+    let leader = pid_in(&dir, "leader");
+    let started = Instant::now();
+    session.close();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(is_dead(leader), "leader {leader} survived close()");
+    let kid = pid_in(&dir, "kid");
+    assert!(
+        eventually(Duration::from_secs(2), || is_dead(kid)),
+        "child {kid} survived"
+    );
+}
+
+#[test]
+fn dropping_the_last_handle_ends_the_process() {
+    let dir = TempDir::new("drop");
+    let session = start(&dir, WRAPPED);
+    let leader = pid_in(&dir, "leader");
+    let kid = pid_in(&dir, "kid");
+    drop(session);
+    assert!(is_dead(leader), "leader {leader} survived the drop");
+    assert!(
+        eventually(Duration::from_secs(2), || is_dead(kid)),
+        "grandchild {kid} survived"
+    );
+}
+
+#[test]
+fn a_missing_command_is_a_permanent_spawn_failure() {
+    let cancel = no_cancel();
+    let missing = TransportSpec::Stdio {
+        command: "molecule-mcp-test-no-such-command".into(),
+        args: vec![],
+        env: BTreeMap::new(),
+        cwd: None,
+    };
+    match connect("fx", &missing, &ours(), CALL, &cancel.rx) {
+        Err(
+            e @ CallError::Spawn {
+                permanent: true, ..
+            },
+        ) => {
+            assert!(
+                e.to_string().contains("molecule-mcp-test-no-such-command"),
+                "{e}"
+            );
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a missing command started"),
+    }
+    let dir = TempDir::new("nocwd");
+    let mut spec = spec(&dir, PLAIN);
+    if let TransportSpec::Stdio { cwd, .. } = &mut spec {
+        *cwd = Some(dir.join("does-not-exist"));
+    }
+    assert!(matches!(
+        connect("fx", &spec, &ours(), CALL, &cancel.rx),
+        Err(CallError::Spawn {
+            permanent: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_child_that_exits_or_never_answers_fails_the_connect() {
+    let dir = TempDir::new("noinit");
+    let cancel = no_cancel();
+    let exits = spec(&dir, "exit 3");
+    let result = connect("fx", &exits, &ours(), CALL, &cancel.rx);
+    assert!(
+        matches!(result, Err(CallError::Transport { .. })),
+        "{:?}",
+        result.err()
+    );
+    let silent = spec(&dir, "echo $$ > \"$DIR/leader\"; exec sleep 30");
+    let started = Instant::now();
+    let result = connect(
+        "fx",
+        &silent,
+        &ours(),
+        Duration::from_millis(500),
+        &cancel.rx,
+    );
+    assert!(
+        matches!(result, Err(CallError::Timeout)),
+        "{:?}",
+        result.err()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let leader = pid_in(&dir, "leader");
+    assert!(is_dead(leader), "a failed connect left {leader} running");
+}
+
+#[test]
+fn the_child_sees_only_the_harmless_part_of_our_environment() {
+    let dir = TempDir::new("env");
+    let session = start(&dir, "env > \"$DIR/env\"; exec sh \"$FIXTURE\"");
+    let env = std::fs::read_to_string(dir.join("env")).unwrap();
+    let names: Vec<&str> = env.lines().filter_map(|l| l.split('=').next()).collect();
+    assert!(names.contains(&"PATH"), "{names:?}");
+    assert!(
+        env.lines().any(|l| l == "XDG_CONFIG_HOME=/xdg-test"),
+        "{env}"
+    );
+    assert!(env.lines().any(|l| l == "K=V"), "{env}");
+    assert!(!names.contains(&"MOLECULE_WORKSPACE_TOKEN"), "{names:?}");
+    assert!(!names.contains(&"SOME_OTHER_SETTING"), "{names:?}");
+    assert!(!env.contains(OUR_TOKEN));
+    session.close();
+}
+
+#[test]
+fn junk_on_stdout_does_not_break_the_next_answer() {
+    let dir = TempDir::new("garbage");
+    let session = start(&dir, PLAIN);
+    assert_eq!(
+        call(&*session, "garbage", json!({"tag": 5})).unwrap(),
+        json!({"tag": 5})
+    );
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 6})).unwrap(),
+        json!({"tag": 6})
+    );
+    session.close();
+}
+
+#[test]
+fn a_notification_flood_is_bounded_and_keeps_the_newest() {
+    let dir = TempDir::new("flood");
+    let session = start(&dir, PLAIN);
+    let events = session.events();
+    assert_eq!(
+        call(&*session, "flood", json!({"tag": 1})).unwrap(),
+        json!({"tag": 1})
+    );
+    let kept: Vec<Value> = events.try_iter().collect();
+    assert!(!kept.is_empty() && kept.len() <= 256, "{} kept", kept.len());
+    assert_eq!(kept.last().unwrap()["params"]["n"], 2999);
+    assert!(kept.iter().all(|m| m["method"] == "notifications/progress"));
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 3})).unwrap(),
+        json!({"tag": 3})
+    );
+    session.close();
+}
+
+#[test]
+fn the_servers_own_requests_are_answered() {
+    let dir = TempDir::new("ask");
+    let session = start(&dir, PLAIN);
+    assert_eq!(
+        call(&*session, "ask", json!({})).unwrap(),
+        json!({"ping_ok": 1, "roots_refused": 1})
+    );
+    assert!(
+        session.events().try_recv().is_err(),
+        "a server request leaked into events"
+    );
+    session.close();
+}
+
+#[test]
+fn stderr_is_kept_for_the_log_and_redacted() {
+    let dir = TempDir::new("stderr");
+    let script = "echo 'starting up' >&2; echo 'Authorization: Bearer abcdefghijklmnop0123' >&2; \
+                  exec sh \"$FIXTURE\"";
+    let session = start(&dir, script);
+    assert!(eventually(Duration::from_secs(5), || session
+        .stderr_tail()
+        .len()
+        >= 2));
+    let tail = session.stderr_tail();
+    assert_eq!(tail[0], "starting up");
+    assert!(!tail[1].contains("abcdefghijklmnop0123"), "{tail:?}");
+    session.close();
+}
