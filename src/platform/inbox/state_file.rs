@@ -69,6 +69,8 @@ pub struct Contents {
     pub popped: Vec<String>,
     /// Entries that could not be read and were left out.
     pub skipped: usize,
+    /// The file existed but was unusable as a whole: what it held is gone.
+    pub damaged: bool,
 }
 
 /// Reads `bytes` as the queue file of `workspace_id`; `Err` says why the
@@ -142,7 +144,10 @@ pub fn load(path: &Path, workspace_id: &str) -> Contents {
             path.display()
         ),
     }
-    Contents::default()
+    Contents {
+        damaged: true,
+        ..Contents::default()
+    }
 }
 
 fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -231,7 +236,8 @@ mod tests {
         let p = dir.join(".mcp_inbox_queue_w.json");
         assert_eq!(load(&p, "w"), Contents::default());
         fs::write(&p, "{\"version\": 1, \"messages\": [trunc").unwrap();
-        assert_eq!(load(&p, "w"), Contents::default());
+        let damaged = load(&p, "w");
+        assert!(damaged.damaged && damaged.entries.is_empty());
         assert!(!p.exists());
         let aside: Vec<_> = fs::read_dir(&dir)
             .unwrap()

@@ -83,6 +83,15 @@ impl Inbox {
         for id in workspace_ids {
             let path = files::queue_path(dir, id);
             let mut contents = state_file::load(&path, id);
+            if contents.damaged {
+                // Its pending messages are gone, but the platform still has
+                // them: forget the cursor so the first poll reads the recent
+                // backlog again (a popped one may come back; none is lost).
+                let cursor = files::cursor_path(dir, id, multi, workspace_ids);
+                if let Err(e) = files::delete_cursor(&cursor) {
+                    log::warn!("inbox: cannot delete {}: {e}", cursor.display());
+                }
+            }
             for e in &mut contents.entries {
                 // The mode may have changed since the file was written.
                 e.message.arrival_workspace_id = multi.then(|| id.to_string());

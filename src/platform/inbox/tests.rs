@@ -286,3 +286,35 @@ fn rows_to_inbox_end_to_end_without_network() {
     assert_eq!(inbox.peer_workspace(PEER).as_deref(), Some(WS));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_damaged_queue_file_drops_the_cursor_so_the_backlog_is_read_again() {
+    let dir = crate::config::test_dir("inbox-damaged");
+    let cursor = files::cursor_path(&dir, WS, false, &[WS]);
+    files::write_cursor(&cursor, "row-41").unwrap();
+    fs::write(
+        files::queue_path(&dir, WS),
+        "{\"version\": 1, \"messages\": [cut",
+    )
+    .unwrap();
+    let inbox = open(&dir);
+    assert!(inbox.is_empty());
+    assert_eq!(
+        files::read_cursor(&cursor),
+        None,
+        "the cursor would skip the lost messages"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_queue_file_keeps_the_cursor() {
+    // An upgrade from the wrapper leaves a cursor and no queue file: those
+    // rows were already delivered by it.
+    let dir = crate::config::test_dir("inbox-upgrade");
+    let cursor = files::cursor_path(&dir, WS, false, &[WS]);
+    files::write_cursor(&cursor, "row-41").unwrap();
+    let _inbox = open(&dir);
+    assert_eq!(files::read_cursor(&cursor).as_deref(), Some("row-41"));
+    fs::remove_dir_all(&dir).unwrap();
+}
