@@ -9,8 +9,12 @@ build:
 	$(CARGO) build
 
 VENV := target/interop-venv
-# The official MCP Python SDK, for the interoperability test (pinned).
+NODE_DIR := target/interop-node
+# Third-party MCP peers for the interoperability tests (pinned): the
+# official Python SDK as a client, the reference "everything" server as an
+# upstream.
 MCP_SDK := mcp==1.30.0
+EVERYTHING := @modelcontextprotocol/server-everything@2026.8.31
 
 # The README's test command: formatting, lints, then every test.
 test: interop-deps
@@ -19,11 +23,15 @@ test: interop-deps
 	$(CARGO) test
 
 # Installs the third-party MCP peers the interop tests use, once.
-interop-deps: $(VENV)/.installed
+interop-deps: $(VENV)/.installed $(NODE_DIR)/.installed
 
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "$(MCP_SDK)"
+	touch $@
+
+$(NODE_DIR)/.installed:
+	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) "$(EVERYTHING)"
 	touch $@
 
 fmt:

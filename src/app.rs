@@ -9,12 +9,19 @@ use crossbeam_channel::{bounded, select, unbounded, Receiver};
 use log::{error, info};
 
 use crate::config::Config;
+use crate::mcp::handler::Handler;
 use crate::mcp::server::{Server, ServerOptions};
 use crate::platform::http::Client;
 use crate::platform::link::{self, Report, Settings};
 use crate::redact;
 use crate::service::Service;
 use crate::shutdown::{self, Shutdown};
+use crate::upstream::beside::Beside;
+use crate::upstream::config::ServerEntry;
+use crate::upstream::gateway::Gateway;
+
+/// Exit code when the servers file cannot be used at all.
+pub const EXIT_SERVERS_FILE: i32 = 2;
 
 /// Exit code when the platform refused a workspace token at register.
 pub const EXIT_TOKEN_REFUSED: i32 = 3;
@@ -26,6 +33,10 @@ const JOIN_GRACE: Duration = Duration::from_millis(800);
 /// Runs the server until stdin closes or a signal arrives; returns the exit code.
 pub fn run(config: Config) -> i32 {
     let started = Instant::now();
+    let servers = match load_servers(&config) {
+        Ok(servers) => servers,
+        Err(code) => return code,
+    };
     let shutdown = Shutdown::new();
     shutdown::on_signals(shutdown.clone());
     remember_secrets(&config);
@@ -70,14 +81,48 @@ pub fn run(config: Config) -> i32 {
         shutdown.clone(),
     ));
     threads.extend(service.start_background(&shutdown));
-    let served = serve_in_thread(server, service, shutdown.signal());
+    let gateway = servers.map(|entries| {
+        Arc::new(Gateway::start(
+            entries,
+            &config.env,
+            server.outbox(),
+            &shutdown,
+        ))
+    });
+    let handler: Arc<dyn Handler> = match &gateway {
+        Some(gateway) => Arc::new(Beside::new(service.clone(), gateway.clone())),
+        None => service.clone(),
+    };
+    let served = serve_in_thread(server, handler, shutdown.signal());
 
     let code = wait_for_end(&shutdown, &reports, &served);
     shutdown.trigger();
     // The server answers what it can within its own grace period.
     let _ = served.recv_timeout(Duration::from_secs(2));
     join_bounded(threads, JOIN_GRACE);
+    // Upstream children are ended (and reaped) before we exit.
+    if let Some(gateway) = &gateway {
+        gateway.shutdown();
+    }
     code
+}
+
+/// The upstream servers file, when one is configured. A file that cannot be
+/// used at all ends the process with exit 2 and `PATH:LINE:COLUMN: what`.
+fn load_servers(config: &Config) -> Result<Option<Vec<ServerEntry>>, i32> {
+    let Some(path) = &config.servers_file else {
+        return Ok(None);
+    };
+    match crate::upstream::config::load(path) {
+        Ok(entries) => Ok(Some(entries)),
+        Err(e) => {
+            use std::io::Write;
+            let mut stderr = std::io::stderr();
+            let _ = writeln!(stderr, "{}", redact::redact(&e.to_string()));
+            let _ = stderr.flush();
+            Err(EXIT_SERVERS_FILE)
+        }
+    }
 }
 
 /// Blocks until the server ends, shutdown starts, or a link reports that a
@@ -117,12 +162,12 @@ pub fn refused_message(workspace: &str, status: u16, snippet: &str) -> String {
     )
 }
 
-fn serve_in_thread(server: Server, service: Arc<Service>, stop: Receiver<()>) -> Receiver<()> {
+fn serve_in_thread(server: Server, handler: Arc<dyn Handler>, stop: Receiver<()>) -> Receiver<()> {
     let (done_tx, done) = bounded(1);
     let spawned = std::thread::Builder::new()
         .name("mcp".into())
         .spawn(move || {
-            let end = server.serve(std::io::stdin(), std::io::stdout(), service, stop);
+            let end = server.serve(std::io::stdin(), std::io::stdout(), handler, stop);
             info!("MCP server ended: {:?}", end.reason);
             let _ = done_tx.send(());
         });

@@ -116,12 +116,46 @@ pub fn checks(config: &Config, client: &Client) -> Vec<Check> {
             "set CONFIGS_DIR to a directory this user can write (the inbound secret and inbox state live there)",
         ),
     });
+    checks.extend(upstream_checks(config));
     let Some(platform) = &config.platform else {
         return checks;
     };
     checks.push(reachability(client, &platform.url));
     for ws in &platform.workspaces {
         checks.push(token_check(client, ws));
+    }
+    checks
+}
+
+/// One line per upstream server: connected once within its connect
+/// timeout (all at once, never hanging), or why not.
+fn upstream_checks(config: &Config) -> Vec<Check> {
+    use crate::upstream::checkup::{self, Health};
+    let Some(path) = &config.servers_file else {
+        return Vec::new();
+    };
+    let entries = match crate::upstream::config::load(path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            return vec![Check::bad(
+                Verdict::Fail,
+                "servers file",
+                e.to_string(),
+                "fix the file at the place named (it must be {\"mcpServers\": {...}})",
+            )]
+        }
+    };
+    let mut checks = vec![Check::ok(
+        "servers file",
+        format!("{}: {} server(s)", path.display(), entries.len()),
+    )];
+    for checkup in checkup::run(&entries, &config.env) {
+        let name = format!("upstream {}", checkup.server);
+        checks.push(match (checkup.health, checkup.next) {
+            (Health::Ok, _) | (_, None) => Check::ok(name, checkup.detail),
+            (Health::Warn, Some(next)) => Check::bad(Verdict::Warn, name, checkup.detail, next),
+            (Health::Fail, Some(next)) => Check::bad(Verdict::Fail, name, checkup.detail, next),
+        });
     }
     checks
 }

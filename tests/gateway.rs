@@ -7,9 +7,9 @@
 //! builds them). Every wait is bounded; no assertion depends on exact
 //! timing.
 
-mod support;
 #[path = "tools/fixture/launch.rs"]
 mod launch;
+mod support;
 
 #[path = "gateway/harness.rs"]
 mod harness;

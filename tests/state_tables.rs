@@ -11,8 +11,8 @@ use molecule_mcp::machine::Fixed;
 use std::path::Path;
 use std::time::Instant;
 use tables::check::{Checker, Model};
-use tables::table::{parse, Section, Table};
 use tables::session::{SessionCall, SessionSlot};
+use tables::table::{parse, Section, Table};
 use tables::{auth::Auth, breaker::Guard, heartbeat::Link, mutate::mutants};
 
 fn load(name: &str) -> Table {

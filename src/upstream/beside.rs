@@ -14,19 +14,28 @@ use crate::mcp::jsonrpc::RpcError;
 
 pub struct Beside<H: Handler> {
     ours: Arc<H>,
+    /// Our tool names, read once: our tool set is fixed at start, and a
+    /// call should not rebuild our whole list to learn where it goes.
+    our_names: Vec<String>,
     gateway: Arc<Gateway>,
 }
 
 impl<H: Handler> Beside<H> {
     pub fn new(ours: Arc<H>, gateway: Arc<Gateway>) -> Self {
-        Beside { ours, gateway }
+        let our_names = ours
+            .list_tools()
+            .iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
+            .collect();
+        Beside {
+            ours,
+            our_names,
+            gateway,
+        }
     }
 
     fn is_ours(&self, name: &str) -> bool {
-        self.ours
-            .list_tools()
-            .iter()
-            .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+        self.our_names.iter().any(|n| n == name)
     }
 }
 
@@ -69,7 +78,7 @@ impl<H: Handler> Handler for Beside<H> {
         arguments: Map<String, Value>,
         ctx: &CallContext,
     ) -> Result<Value, RpcError> {
-        if !self.is_ours(name) && self.gateway.has_tool(name) {
+        if self.gateway.has_tool(name) && !self.is_ours(name) {
             self.gateway.call_tool(name, arguments, ctx)
         } else {
             self.ours.call_tool(name, arguments, ctx)
@@ -107,5 +116,84 @@ impl<H: Handler> Handler for Beside<H> {
         ctx: &CallContext,
     ) -> Result<Value, RpcError> {
         self.gateway.get_prompt(name, arguments, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::cancel::CancelToken;
+    use crate::mcp::outbox::Outbox;
+    use crate::shutdown::Shutdown;
+    use crate::upstream::config::ServerEntry;
+
+    /// Our side: one tool whose name looks like an upstream's.
+    struct Ours;
+
+    impl Handler for Ours {
+        fn instructions(&self) -> String {
+            "ours".into()
+        }
+
+        fn list_tools(&self) -> Vec<Value> {
+            vec![json!({"name": "x__mine", "inputSchema": {"type": "object"}})]
+        }
+
+        fn call_tool(
+            &self,
+            name: &str,
+            _arguments: Map<String, Value>,
+            _ctx: &CallContext,
+        ) -> Result<Value, RpcError> {
+            Ok(json!({"content": [{"type": "text", "text": format!("ours: {name}")}]}))
+        }
+    }
+
+    /// A gateway whose only server is misconfigured: no process starts.
+    fn beside() -> (Beside<Ours>, CallContext, Shutdown) {
+        let (outbox, _rx) = Outbox::channel();
+        let shutdown = Shutdown::new();
+        let entries = vec![ServerEntry {
+            name: "x".into(),
+            spec: Err("\"command\" must be a string".into()),
+        }];
+        let gateway = Gateway::start(entries, &Default::default(), outbox.clone(), &shutdown);
+        let ctx = CallContext::new(json!(1), None, CancelToken::new(), outbox);
+        (
+            Beside::new(Arc::new(Ours), Arc::new(gateway)),
+            ctx,
+            shutdown,
+        )
+    }
+
+    fn text(result: &Value) -> &str {
+        result["content"][0]["text"].as_str().unwrap_or_default()
+    }
+
+    #[test]
+    fn our_tools_win_and_the_rest_goes_to_the_gateway() {
+        let (both, ctx, _shutdown) = beside();
+        let mine = both.call_tool("x__mine", Map::new(), &ctx).expect("ours");
+        assert_eq!(text(&mine), "ours: x__mine");
+        let theirs = both
+            .call_tool("x__other", Map::new(), &ctx)
+            .expect("routed");
+        assert_eq!(theirs["isError"], json!(true));
+        assert!(
+            text(&theirs).contains("x is not configured correctly"),
+            "{theirs}"
+        );
+        let nobody = both.call_tool("plain", Map::new(), &ctx).expect("ours");
+        assert_eq!(text(&nobody), "ours: plain");
+        assert_eq!(both.list_tools().len(), 1);
+        assert_eq!(both.instructions(), "ours");
+    }
+
+    #[test]
+    fn without_a_running_upstream_no_resources_are_announced() {
+        let (both, _ctx, _shutdown) = beside();
+        let capabilities = both.capabilities();
+        assert!(capabilities.get("resources").is_none(), "{capabilities}");
+        assert!(capabilities["tools"].is_object());
     }
 }

@@ -406,7 +406,14 @@ impl Driver {
                         }
                     }
                     _ if probing => self.breaker_event(Event::ProbeFailed(class), now),
-                    _ => self.breaker_event(Event::CallFailed(class), now),
+                    // After a failed connect there is no session: like a
+                    // lost connection it opens the breaker at once, so the
+                    // probe keeps trying (a closed breaker without a session
+                    // would wait for calls to tools it never listed).
+                    _ if class == FailureClass::Permanent => {
+                        self.breaker_event(Event::CallFailed(class), now)
+                    }
+                    _ => self.breaker_event(Event::CallFailed(FailureClass::Transport), now),
                 }
             }
         }

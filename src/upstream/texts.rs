@@ -113,8 +113,8 @@ pub fn auth_log(effect: &auth::Effect, transport: &TransportSpec) -> String {
     match effect.kind {
         Kind::Warning => format!(
             "upstream {subject}: the server rejected our credentials (HTTP {status}, \
-             {count}/{threshold} in a row); this may be transient; reconnecting once with the \
-             variables expanded again in case the secret was rotated"
+             {count}/{threshold} in a row); this may be transient, and a rotated secret is \
+             picked up at the next reconnect"
         ),
         Kind::Escalated { first } => format!(
             "{again}upstream {subject}: the server rejected our credentials {count} times in a \

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::launch;
 use super::support::{Child, TempDir};
@@ -36,7 +36,8 @@ pub fn with(mut entry: Value, key: &str, value: Value) -> Value {
 /// The binary under test, serving upstreams from a servers file.
 pub struct Gateway {
     pub child: Child,
-    pub dir: TempDir,
+    /// Removed when the gateway is dropped (after the child is killed).
+    _dir: TempDir,
 }
 
 impl Gateway {
@@ -49,7 +50,7 @@ impl Gateway {
 
     pub fn start_in(dir: TempDir, servers: Value, extra: &[(&str, &str)]) -> Gateway {
         let child = spawn(&dir, &json!({"mcpServers": servers}), extra);
-        let mut gateway = Gateway { child, dir };
+        let mut gateway = Gateway { child, _dir: dir };
         let init = gateway.request(
             "initialize",
             json!({"protocolVersion": "2025-06-18", "capabilities": {},
@@ -145,11 +146,10 @@ impl Gateway {
 
     /// Drops what arrived so far without a request waiting for it.
     pub fn drain(&mut self) {
-        while self.child.recv_line(Duration::from_millis(20)).is_some() {}
-    }
-
-    pub fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && self.child.recv_line(Duration::from_millis(20)).is_some()
+        {
+        }
     }
 }
 
@@ -180,7 +180,10 @@ pub fn is_error(answer: &Value) -> bool {
 /// A successful echo of `expected`.
 pub fn echoed(answer: &Value, expected: &str) -> bool {
     !is_error(answer)
-        && answer.pointer("/result/content/0/text").and_then(Value::as_str) == Some(expected)
+        && answer
+            .pointer("/result/content/0/text")
+            .and_then(Value::as_str)
+            == Some(expected)
 }
 
 pub fn recorded(path: &str) -> Vec<Value> {
@@ -211,7 +214,11 @@ pub fn children_of(pid: u32) -> Vec<u32> {
         return found;
     };
     for entry in entries.flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if stat(child).is_some_and(|(ppid, state)| ppid == pid && state != 'Z') {
@@ -228,7 +235,11 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
         return found;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(cmdline) = std::fs::read(PathBuf::from(format!("/proc/{pid}/cmdline"))) else {
@@ -258,10 +269,7 @@ pub fn kill9(pid: u32) {
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status();
-    assert!(
-        status.is_ok_and(|s| s.success()),
-        "kill -9 {pid} failed"
-    );
+    assert!(status.is_ok_and(|s| s.success()), "kill -9 {pid} failed");
 }
 
 /// Polls `check` every 20 ms until it holds or `limit` passes.
@@ -276,13 +284,4 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// `{"name": ..., "arguments": ...}` helpers read better inline.
-pub fn args(pairs: &[(&str, Value)]) -> Value {
-    let mut map = Map::new();
-    for (k, v) in pairs {
-        map.insert((*k).to_string(), v.clone());
-    }
-    Value::Object(map)
 }

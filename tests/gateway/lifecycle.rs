@@ -32,16 +32,27 @@ fn gateway_only_mode_offers_upstream_tools_and_passes_results_through() {
     let mut gw = Gateway::start("gw-only", json!({"files": stdio(&[])}), &[]);
     assert!(gw.wait_tool("files__add", true));
     let answer = gw.request("tools/list", json!({}));
-    let tools = answer["result"]["tools"].as_array().cloned().unwrap_or_default();
+    let tools = answer["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(!tools.is_empty());
     assert!(
-        tools.iter().all(|t| t["name"].as_str().is_some_and(|n| n.starts_with("files__"))),
+        tools
+            .iter()
+            .all(|t| t["name"].as_str().is_some_and(|n| n.starts_with("files__"))),
         "only upstream tools without a platform: {tools:?}"
     );
-    let echo = tools.iter().find(|t| t["name"] == "files__echo").expect("echo");
+    let echo = tools
+        .iter()
+        .find(|t| t["name"] == "files__echo")
+        .expect("echo");
     assert_eq!(echo["annotations"], json!({"readOnlyHint": true}));
     assert_eq!(echo["inputSchema"]["required"], json!(["text"]));
-    let add = tools.iter().find(|t| t["name"] == "files__add").expect("add");
+    let add = tools
+        .iter()
+        .find(|t| t["name"] == "files__add")
+        .expect("add");
     assert_eq!(add["outputSchema"]["required"], json!(["sum"]));
 
     let answer = gw.call("files__add", json!({"a": 2, "b": 3}));
@@ -51,9 +62,17 @@ fn gateway_only_mode_offers_upstream_tools_and_passes_results_through() {
                "structuredContent": {"sum": 5.0}})
     );
     let unknown = gw.call("files__nope", json!({}));
-    assert_eq!(unknown.pointer("/error/code"), Some(&json!(-32602)), "{unknown}");
+    assert_eq!(
+        unknown.pointer("/error/code"),
+        Some(&json!(-32602)),
+        "{unknown}"
+    );
     let unknown = gw.call("nobody__echo", json!({}));
-    assert_eq!(unknown.pointer("/error/code"), Some(&json!(-32602)), "{unknown}");
+    assert_eq!(
+        unknown.pointer("/error/code"),
+        Some(&json!(-32602)),
+        "{unknown}"
+    );
 }
 
 #[test]
@@ -65,8 +84,13 @@ fn a_malformed_servers_file_exits_2_naming_the_place() {
     let mut child = Child::spawn(dir.path(), &[("MOLECULE_MCP_SERVERS", &shown)]);
     let status = child.wait_exit(WAIT).expect("exits");
     assert_eq!(status.code(), Some(2), "stderr: {}", child.stderr());
-    let stderr = child.stderr();
-    assert!(stderr.contains(&format!("{shown}:2:")), "{stderr}");
+    // The pipe may still hold the text when the exit is seen.
+    let place = format!("{shown}:2:");
+    assert!(
+        child.wait_stderr_contains(&place, WAIT),
+        "{place} missing: {}",
+        child.stderr()
+    );
 }
 
 #[test]
@@ -84,7 +108,10 @@ fn shutdown_during_backoff_starts_no_reconnect_and_leaves_no_child() {
     let servers = json!({"good": stdio(&["--record", &good_rec]), "bad": bad});
     let mut gw = Gateway::start_in(dir, servers, &[]);
     assert!(gw.wait_tool("good__echo", true));
-    assert!(eventually(WAIT, || count_method(&bad_rec, "initialize") >= 3), "in backoff");
+    assert!(
+        eventually(WAIT, || count_method(&bad_rec, "initialize") >= 3),
+        "in backoff"
+    );
     assert!(!processes_with(&marker).is_empty());
 
     gw.child.close_stdin();
@@ -97,7 +124,11 @@ fn shutdown_during_backoff_starts_no_reconnect_and_leaves_no_child() {
         processes_with(&marker)
     );
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(count_method(&bad_rec, "initialize"), attempts, "no reconnect");
+    assert_eq!(
+        count_method(&bad_rec, "initialize"),
+        attempts,
+        "no reconnect"
+    );
 }
 
 #[test]
@@ -112,24 +143,29 @@ fn doctor_reports_each_upstream() {
     std::fs::write(&path, servers.to_string()).expect("write");
     let shown = path.display().to_string();
     let started = Instant::now();
-    let mut child = Child::spawn_args(
-        &["doctor"],
-        dir.path(),
-        &[("MOLECULE_MCP_SERVERS", &shown)],
-    );
-    let status = child.wait_exit(Duration::from_secs(60)).expect("doctor ends");
+    let mut child = Child::spawn_args(&["doctor"], dir.path(), &[("MOLECULE_MCP_SERVERS", &shown)]);
+    let status = child
+        .wait_exit(Duration::from_secs(60))
+        .expect("doctor ends");
     assert!(started.elapsed() < Duration::from_secs(60));
     let mut out = String::new();
     while let Some(line) = child.recv_line(Duration::from_millis(200)) {
         out.push_str(&line);
         out.push('\n');
     }
-    assert_eq!(status.code(), Some(1), "a failed server fails doctor:\n{out}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a failed server fails doctor:\n{out}"
+    );
     let line = |start: &str| out.lines().find(|l| l.starts_with(start)).map(String::from);
     let good = line("OK   upstream good").unwrap_or_else(|| panic!("{out}"));
     assert!(good.contains("fine") && good.contains("tool"), "{good}");
     assert!(line("FAIL upstream missing").is_some(), "{out}");
-    assert!(line("OK   upstream off").is_some_and(|l| l.contains("disabled")), "{out}");
+    assert!(
+        line("OK   upstream off").is_some_and(|l| l.contains("disabled")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -147,4 +183,68 @@ fn an_upstreams_list_change_is_passed_on() {
     assert!(gw.wait_tool("files__add", false));
     let names: Vec<Value> = gw.tool_names().into_iter().map(Value::from).collect();
     assert_eq!(names, [json!("files__echo")]);
+}
+
+#[test]
+fn an_idle_upstream_is_pinged_and_a_failed_ping_counts() {
+    let dir = TempDir::new("gw-keepalive");
+    let rec = dir.join("rec.jsonl").display().to_string();
+    let ctl = dir.join("control.json").display().to_string();
+    let breaker = json!({"threshold": 1, "cooldownSecs": 30, "maxCooldownSecs": 30,
+                         "parkAfter": 10, "parkProbeSecs": 60});
+    let entry = with(
+        stdio(&["--record", &rec, "--control", &ctl]),
+        "breaker",
+        breaker,
+    );
+    let mut gw = Gateway::start_in(
+        dir,
+        json!({"files": entry}),
+        &[("MOLECULE_MCP_KEEPALIVE_SECS", "0.3")],
+    );
+    assert!(gw.wait_tool("files__echo", true));
+    assert!(
+        eventually(WAIT, || count_method(&rec, "ping") >= 2),
+        "idle pings"
+    );
+    control(&ctl, json!({"fail_5xx": true}), 0);
+    assert!(
+        gw.child
+            .wait_stderr_contains("upstream files: unreachable", WAIT),
+        "a failed keep-alive opens the breaker (threshold 1)"
+    );
+    let answer = gw.call("files__echo", json!({"text": "x"}));
+    assert!(text(&answer).contains("unreachable"), "{answer}");
+}
+
+#[test]
+fn a_misconfigured_server_is_parked_and_the_others_run() {
+    let dir = TempDir::new("gw-misconfigured");
+    let servers = json!({
+        "good": stdio(&[]),
+        "broken": {"command": 42},
+        "unset": stdio(&["--name", "${MOLECULE_TEST_SURELY_UNSET}"]),
+    });
+    let mut gw = Gateway::start_in(dir, servers, &[]);
+    assert!(gw.wait_tool("good__echo", true));
+    let answer = gw.call("broken__echo", json!({}));
+    assert!(is_error(&answer), "{answer}");
+    assert!(
+        text(&answer).contains("not configured correctly"),
+        "{answer}"
+    );
+    assert!(gw
+        .child
+        .wait_stderr_contains("upstream broken: parked (configuration error", WAIT));
+    // An unset variable is found at connect time: parked, named, no crash.
+    assert!(gw
+        .child
+        .wait_stderr_contains("upstream unset: parked", WAIT));
+    assert!(gw.child.stderr().contains("MOLECULE_TEST_SURELY_UNSET"));
+    let answer = gw.call("unset__echo", json!({}));
+    assert!(
+        is_error(&answer) && text(&answer).contains("parked"),
+        "{answer}"
+    );
+    assert!(echoed(&gw.call("good__echo", json!({"text": "ok"})), "ok"));
 }

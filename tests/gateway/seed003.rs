@@ -21,7 +21,10 @@ fn an_expired_stdio_session_is_renewed_once_and_the_retry_answers() {
     let mut gw = Gateway::start_in(dir, servers, &[]);
     assert!(gw.wait_tool("files__echo", true));
 
-    assert!(echoed(&gw.call("files__echo", json!({"text": "one"})), "one"));
+    assert!(echoed(
+        &gw.call("files__echo", json!({"text": "one"})),
+        "one"
+    ));
     // The fixture forgot the session after that call: the next one is
     // rejected as expired, the gateway re-initializes and retries once.
     let answer = gw.call("files__echo", json!({"text": "two"}));
@@ -68,7 +71,11 @@ fn an_unrelated_error_is_passed_on_without_a_reconnect() {
 
     // Bad arguments: the server's -32602 goes to the agent as it is.
     let answer = gw.call("files__echo", json!({}));
-    assert_eq!(answer.pointer("/error/code"), Some(&json!(-32602)), "{answer}");
+    assert_eq!(
+        answer.pointer("/error/code"),
+        Some(&json!(-32602)),
+        "{answer}"
+    );
 
     // A server error: an error result that says to retry later.
     control(&ctl, json!({"fail_5xx": true}), 0);
@@ -89,7 +96,10 @@ fn a_retry_that_fails_too_ends_in_one_error() {
     let servers = json!({"files": with(entry, "timeout", json!(1))});
     let mut gw = Gateway::start_in(dir, servers, &[]);
     assert!(gw.wait_tool("files__hang", true));
-    assert!(echoed(&gw.call("files__echo", json!({"text": "one"})), "one"));
+    assert!(echoed(
+        &gw.call("files__echo", json!({"text": "one"})),
+        "one"
+    ));
 
     // Expired, renewed, and the retry hangs past the timeout.
     let answer = gw.call("files__hang", json!({}));
@@ -102,8 +112,15 @@ fn a_retry_that_fails_too_ends_in_one_error() {
     ) >= 1));
     std::thread::sleep(QUIET * 2);
     assert_eq!(count_calls(&rec, "hang"), 2, "the original and one retry");
-    assert_eq!(count_method(&rec, "initialize"), 2, "one reconnect, no loop");
+    assert_eq!(
+        count_method(&rec, "initialize"),
+        2,
+        "one reconnect, no loop"
+    );
 }
+
+/// A method, its params, and what a good answer looks like.
+type Case = (&'static str, Value, fn(&Value) -> bool);
 
 #[test]
 fn resources_and_prompts_renew_an_expired_session_the_same_way() {
@@ -116,7 +133,7 @@ fn resources_and_prompts_renew_an_expired_session_the_same_way() {
     // The first connect's list refresh has read every list.
     assert!(eventually(WAIT, || count_method(&rec, "prompts/list") >= 1));
 
-    let cases: [(&str, Value, fn(&Value) -> bool); 4] = [
+    let cases: [Case; 4] = [
         ("resources/list", json!({}), |r| {
             r.pointer("/result/resources/0/uri")
                 == Some(&json!("molecule://files/fixture://readme"))
@@ -133,8 +150,7 @@ fn resources_and_prompts_renew_an_expired_session_the_same_way() {
             "prompts/get",
             json!({"name": "files__greet", "arguments": {"who": "Ann"}}),
             |r| {
-                r.pointer("/result/messages/0/content/text")
-                    == Some(&json!("Hello, Ann, from up."))
+                r.pointer("/result/messages/0/content/text") == Some(&json!("Hello, Ann, from up."))
             },
         ),
     ];
@@ -150,7 +166,8 @@ fn resources_and_prompts_renew_an_expired_session_the_same_way() {
         // is done every request can be counted.
         let own = usize::from(method == "prompts/list");
         assert!(
-            eventually(WAIT, || count_method(&rec, "prompts/list") == refreshes + 1 + 2 * own),
+            eventually(WAIT, || count_method(&rec, "prompts/list")
+                == refreshes + 1 + 2 * own),
             "{method}"
         );
         let refreshed = usize::from(method.ends_with("/list"));
@@ -168,7 +185,11 @@ fn resources_and_prompts_renew_an_expired_session_the_same_way() {
         "resources/read",
         json!({"uri": "molecule://files/fixture://nothing"}),
     );
-    assert_eq!(answer.pointer("/error/code"), Some(&json!(-32002)), "{answer}");
+    assert_eq!(
+        answer.pointer("/error/code"),
+        Some(&json!(-32002)),
+        "{answer}"
+    );
     std::thread::sleep(QUIET);
     assert_eq!(count_method(&rec, "initialize"), inits);
 }

@@ -4,8 +4,6 @@
 //! probe budget the server parks (tools hidden) and a call or the park
 //! timer revives it.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::harness::*;
@@ -17,7 +15,11 @@ fn the_breaker_rejects_after_the_threshold_and_one_probe_closes_it() {
     let ctl = dir.join("control.json").display().to_string();
     let breaker = json!({"threshold": 3, "cooldownSecs": 1.5, "maxCooldownSecs": 1.5,
                          "parkAfter": 10, "parkProbeSecs": 60});
-    let entry = with(stdio(&["--record", &rec, "--control", &ctl]), "breaker", breaker);
+    let entry = with(
+        stdio(&["--record", &rec, "--control", &ctl]),
+        "breaker",
+        breaker,
+    );
     let mut gw = Gateway::start_in(dir, json!({"files": entry}), &[]);
     assert!(gw.wait_tool("files__echo", true));
 
@@ -35,7 +37,11 @@ fn the_breaker_rejects_after_the_threshold_and_one_probe_closes_it() {
     assert!(is_error(&answer) && said.contains("unreachable"), "{said}");
     assert!(said.contains("do not retry now"), "{said}");
     assert!(said.contains("3 failures"), "{said}");
-    assert_eq!(count_calls(&rec, "echo"), 3, "rejected calls never reach it");
+    assert_eq!(
+        count_calls(&rec, "echo"),
+        3,
+        "rejected calls never reach it"
+    );
 
     // After the cooldown one probe runs; it fails and the breaker re-arms:
     // calls are still refused without reaching the server.
@@ -50,12 +56,9 @@ fn the_breaker_rejects_after_the_threshold_and_one_probe_closes_it() {
 
     // The server recovers; the next probe succeeds and calls go through.
     control(&ctl, json!({"fail_5xx": false}), 1);
-    let (answer, ok) = gw.call_until(
-        "files__echo",
-        json!({"text": "back"}),
-        WAIT,
-        |a| echoed(a, "back"),
-    );
+    let (answer, ok) = gw.call_until("files__echo", json!({"text": "back"}), WAIT, |a| {
+        echoed(a, "back")
+    });
     assert!(ok, "{answer}");
     let pings = count_method(&rec, "ping");
     assert!(
@@ -88,8 +91,19 @@ fn a_dead_child_is_respawned_by_the_probe() {
     assert!(ok, "{answer}");
     assert_eq!(count_method(&rec, "initialize"), 2);
     assert!(
-        gw.child.wait_stderr_contains("upstream files: unreachable", WAIT),
+        gw.child
+            .wait_stderr_contains("upstream files: unreachable", WAIT),
         "one warning when it died"
+    );
+    // The warning quotes the dead child's last stderr lines.
+    let stderr = gw.child.stderr();
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("upstream files: unreachable"))
+        .unwrap_or_default();
+    assert!(
+        warning.contains("its last stderr lines") && warning.contains("fixture"),
+        "{warning}"
     );
 }
 
@@ -100,7 +114,11 @@ fn a_parked_server_hides_its_tools_and_a_call_or_the_timer_revives_it() {
     let ctl = dir.join("control.json").display().to_string();
     let breaker = json!({"threshold": 1, "cooldownSecs": 0.2, "maxCooldownSecs": 0.2,
                          "parkAfter": 2, "parkProbeSecs": 2});
-    let entry = with(stdio(&["--record", &rec, "--control", &ctl]), "breaker", breaker);
+    let entry = with(
+        stdio(&["--record", &rec, "--control", &ctl]),
+        "breaker",
+        breaker,
+    );
     let servers = json!({"files": entry, "other": stdio(&[])});
     let mut gw = Gateway::start_in(dir, servers, &[]);
     assert!(gw.wait_tool("files__echo", true));
@@ -112,7 +130,10 @@ fn a_parked_server_hides_its_tools_and_a_call_or_the_timer_revives_it() {
     gw.drain();
     assert!(is_error(&gw.call("files__echo", json!({"text": "x"}))));
     assert!(gw.wait_notification("notifications/tools/list_changed", WAIT));
-    assert!(gw.wait_tool("files__echo", false), "parked tools are hidden");
+    assert!(
+        gw.wait_tool("files__echo", false),
+        "parked tools are hidden"
+    );
     assert!(gw.tool_names().iter().any(|t| t == "other__echo"));
     assert!(gw
         .child
@@ -150,7 +171,11 @@ fn tool_errors_never_open_the_breaker() {
         // Passed through unchanged: the tool's own words.
         assert_eq!(text(&answer), "the tool failed, as it always does");
     }
-    assert_eq!(count_calls(&rec, "fail"), 5, "every call reached the server");
+    assert_eq!(
+        count_calls(&rec, "fail"),
+        5,
+        "every call reached the server"
+    );
     assert!(echoed(&gw.call("files__echo", json!({"text": "ok"})), "ok"));
 }
 
@@ -218,12 +243,13 @@ fn a_hung_child_times_out_is_told_and_counts_against_the_breaker() {
         .filter(|m| m["method"] == "notifications/cancelled")
         .collect();
     assert!(
-        cancelled.iter().all(|m| m.pointer("/params/requestId").is_some()),
+        cancelled
+            .iter()
+            .all(|m| m.pointer("/params/requestId").is_some()),
         "{cancelled:?}"
     );
     // Two timeouts opened the breaker.
     let answer = gw.call("files__echo", json!({"text": "x"}));
     assert!(text(&answer).contains("unreachable"), "{answer}");
     assert_eq!(count_calls(&rec, "echo"), 0);
-    let _ = Duration::ZERO;
 }

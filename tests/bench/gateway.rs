@@ -1,0 +1,415 @@
+//! What the gateway costs and how fast it heals, on the release binary
+//! against the stdio fixture, in one run:
+//!
+//! - added latency: a `tools/call` through molecule-mcp to the fixture
+//!   against the same call sent to the fixture directly (medians, ratio);
+//! - throughput through molecule-mcp with 1 and 16 calls in flight;
+//! - recovery: from an upstream coming back after an outage to the first
+//!   successful call, with the default breaker (3 s and 20 s outages; the
+//!   60 s one with `BENCH_LONG=1`);
+//! - peak RSS (VmHWM) of molecule-mcp with 1 and with 11 upstreams.
+//!
+//! Needs the release fixtures: `cargo build --release --examples`, then
+//! `cargo bench --bench gateway`.
+
+#[path = "../tools/fixture/launch.rs"]
+mod launch;
+#[path = "procstat.rs"]
+mod procstat;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ROUND_TRIPS: usize = 2000;
+const THROUGHPUT_CALLS: usize = 5000;
+const WAIT: Duration = Duration::from_secs(30);
+
+fn main() {
+    let home = std::env::temp_dir().join(format!("molecule-gw-bench-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&home) {
+        println!("cannot create {}: {e}", home.display());
+        return;
+    }
+    let fixture = launch::example("fixture_stdio");
+    latency_and_throughput(&home, &fixture);
+    recovery(&home, &fixture);
+    memory(&home, &fixture);
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// A line-oriented JSON-RPC peer on a child's stdio; killed on drop.
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<Value>,
+    stash: HashMap<u64, Value>,
+    next_id: u64,
+}
+
+impl Peer {
+    fn start(mut command: Command) -> Peer {
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start: {e}"));
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(value).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Peer {
+            child,
+            stdin,
+            lines,
+            stash: HashMap::new(),
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let _ = writeln!(self.stdin, "{line}");
+        let _ = self.stdin.flush();
+        id
+    }
+
+    fn notify(&mut self, method: &str) {
+        let _ = writeln!(
+            self.stdin,
+            "{}",
+            json!({"jsonrpc": "2.0", "method": method})
+        );
+        let _ = self.stdin.flush();
+    }
+
+    /// The next answer (any id), or `None` after the timeout.
+    fn next_answer(&mut self, timeout: Duration) -> Option<(u64, Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let message = self.lines.recv_timeout(left).ok()?;
+            if message.get("method").is_none() {
+                if let Some(id) = message.get("id").and_then(Value::as_u64) {
+                    return Some((id, message));
+                }
+            }
+        }
+    }
+
+    fn wait(&mut self, id: u64) -> Option<Value> {
+        if let Some(answer) = self.stash.remove(&id) {
+            return Some(answer);
+        }
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let (got, answer) = self.next_answer(left)?;
+            if got == id {
+                return Some(answer);
+            }
+            self.stash.insert(got, answer);
+        }
+        None
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Option<Value> {
+        let id = self.send(method, params);
+        self.wait(id)
+    }
+
+    fn initialize(&mut self) -> bool {
+        let params = json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                            "clientInfo": {"name": "bench", "version": "0"}});
+        let ok = self.call("initialize", params).is_some();
+        self.notify("notifications/initialized");
+        ok
+    }
+
+    /// Calls per second over `total` calls with `width` in flight.
+    fn throughput(&mut self, tool: &str, total: usize, width: usize) -> f64 {
+        let params = json!({"name": tool, "arguments": {"text": "x"}});
+        let started = Instant::now();
+        let mut sent = 0;
+        let mut done = 0;
+        while sent < width.min(total) {
+            self.send("tools/call", params.clone());
+            sent += 1;
+        }
+        while done < total {
+            if self.next_answer(WAIT).is_none() {
+                println!("  (stalled after {done} answers)");
+                break;
+            }
+            done += 1;
+            if sent < total {
+                self.send("tools/call", params.clone());
+                sent += 1;
+            }
+        }
+        done as f64 / started.elapsed().as_secs_f64()
+    }
+
+    fn round_trips(&mut self, tool: &str, n: usize) -> Duration {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            let answer = self.call(
+                "tools/call",
+                json!({"name": tool, "arguments": {"text": "x"}}),
+            );
+            times.push(started.elapsed());
+            if answer.is_none() {
+                println!("  (no answer)");
+                break;
+            }
+        }
+        procstat::median(&mut times)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn tools(&mut self) -> Vec<String> {
+        self.call("tools/list", json!({}))
+            .and_then(|a| {
+                a.pointer("/result/tools")
+                    .and_then(Value::as_array)
+                    .cloned()
+            })
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
+            .collect()
+    }
+
+    /// Waits until every name in `wanted` is offered.
+    fn wait_tools(&mut self, wanted: &[String]) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let tools = self.tools();
+            if wanted.iter().all(|w| tools.contains(w)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// molecule-mcp in gateway-only mode with `servers` (the mcpServers map).
+fn gateway(home: &Path, tag: &str, servers: Value) -> Peer {
+    let path = home.join(format!("{tag}.json"));
+    let _ = std::fs::write(&path, json!({"mcpServers": servers}).to_string());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_molecule-mcp"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("MOLECULE_MCP_SERVERS", &path)
+        .current_dir(home);
+    let mut peer = Peer::start(command);
+    if !peer.initialize() {
+        panic!("molecule-mcp did not initialize");
+    }
+    peer
+}
+
+fn entry(fixture: &Path) -> Value {
+    json!({"command": fixture.display().to_string(), "args": []})
+}
+
+fn latency_and_throughput(home: &Path, fixture: &Path) {
+    let mut direct = Peer::start(Command::new(fixture));
+    if !direct.initialize() {
+        println!("the fixture did not initialize");
+        return;
+    }
+    let mut through = gateway(home, "one", json!({"files": entry(fixture)}));
+    if !through.wait_tools(&["files__echo".into()]) {
+        println!("the upstream's tools never appeared");
+        return;
+    }
+    // Warm both paths up before measuring.
+    direct.round_trips("echo", 100);
+    through.round_trips("files__echo", 100);
+    let alone = direct.round_trips("echo", ROUND_TRIPS);
+    let with = through.round_trips("files__echo", ROUND_TRIPS);
+    let added = with.saturating_sub(alone);
+    println!("tools/call round trip, median of {ROUND_TRIPS}:");
+    println!("  fixture directly:       {:>8.1} µs", micros(alone));
+    println!("  through molecule-mcp:   {:>8.1} µs", micros(with));
+    println!(
+        "  added by the gateway:   {:>8.1} µs  (ratio {:.2}x)",
+        micros(added),
+        ratio(with, alone)
+    );
+    let seq_direct = direct.throughput("echo", THROUGHPUT_CALLS, 1);
+    let seq = through.throughput("files__echo", THROUGHPUT_CALLS, 1);
+    let wide = through.throughput("files__echo", THROUGHPUT_CALLS, 16);
+    let wide_direct = direct.throughput("echo", THROUGHPUT_CALLS, 16);
+    println!("throughput over {THROUGHPUT_CALLS} calls:");
+    println!(
+        "  1 in flight:   {seq:>8.0} calls/s through, {seq_direct:>8.0} direct ({:.2}x)",
+        seq / seq_direct.max(1.0)
+    );
+    println!(
+        "  16 in flight:  {wide:>8.0} calls/s through, {wide_direct:>8.0} direct ({:.2}x)",
+        wide / wide_direct.max(1.0)
+    );
+}
+
+/// An upstream goes down (its child is killed and every respawn fails) for
+/// `outage`, then comes back: how long until a call succeeds again.
+fn recovery(home: &Path, fixture: &Path) {
+    let mut outages = vec![Duration::from_secs(3), Duration::from_secs(20)];
+    if std::env::var_os("BENCH_LONG").is_some_and(|v| v == "1") {
+        outages.push(Duration::from_secs(60));
+    }
+    println!(
+        "recovery with the default breaker (first successful call after the upstream is back):"
+    );
+    for outage in outages {
+        match recover_once(home, fixture, outage) {
+            Some(took) => println!(
+                "  after a {:>2} s outage: {:>6.2} s  ({:.1} % of the outage)",
+                outage.as_secs(),
+                took.as_secs_f64(),
+                100.0 * took.as_secs_f64() / outage.as_secs_f64()
+            ),
+            None => println!(
+                "  after a {:>2} s outage: did not recover",
+                outage.as_secs()
+            ),
+        }
+    }
+}
+
+fn recover_once(home: &Path, fixture: &Path, outage: Duration) -> Option<Duration> {
+    let down = home.join(format!("down-{}", outage.as_secs()));
+    let script = format!(
+        "test -e '{}' && exit 1; exec '{}'",
+        down.display(),
+        fixture.display()
+    );
+    let servers = json!({"files": {"command": "sh", "args": ["-c", script]}});
+    let mut peer = gateway(home, &format!("recover-{}", outage.as_secs()), servers);
+    if !peer.wait_tools(&["files__echo".into()]) {
+        return None;
+    }
+    let _ = std::fs::write(&down, b"down");
+    for child in children_of(peer.pid()) {
+        let _ = Command::new("kill")
+            .args(["-9", &child.to_string()])
+            .status();
+    }
+    std::thread::sleep(outage);
+    let _ = std::fs::remove_file(&down);
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let answer = peer.call(
+            "tools/call",
+            json!({"name": "files__echo", "arguments": {"text": "x"}}),
+        );
+        let ok = answer
+            .as_ref()
+            .and_then(|a| a.pointer("/result/isError"))
+            .and_then(Value::as_bool)
+            == Some(false);
+        if ok {
+            return Some(back.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn memory(home: &Path, fixture: &Path) {
+    let one = peak_rss(home, fixture, 1);
+    let eleven = peak_rss(home, fixture, 11);
+    println!("peak RSS of molecule-mcp (VmHWM; the upstream processes not included):");
+    println!("  1 upstream:    {one:>7} KiB");
+    println!("  11 upstreams:  {eleven:>7} KiB");
+    if eleven > one && one > 0 {
+        println!(
+            "  per additional upstream: {:.1} KiB ({:.2}x for 11x the upstreams)",
+            (eleven - one) as f64 / 10.0,
+            eleven as f64 / one as f64
+        );
+    }
+}
+
+fn peak_rss(home: &Path, fixture: &Path, n: usize) -> u64 {
+    let mut servers = serde_json::Map::new();
+    let mut names = Vec::new();
+    for i in 0..n {
+        servers.insert(format!("u{i}"), entry(fixture));
+        names.push(format!("u{i}__echo"));
+    }
+    let mut peer = gateway(home, &format!("rss-{n}"), Value::Object(servers));
+    if !peer.wait_tools(&names) {
+        return 0;
+    }
+    for name in &names {
+        for _ in 0..20 {
+            peer.call(
+                "tools/call",
+                json!({"name": name, "arguments": {"text": "x"}}),
+            );
+        }
+    }
+    procstat::status_kib(peer.pid(), "VmHWM")
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|child| {
+            std::fs::read_to_string(PathBuf::from(format!("/proc/{child}/stat")))
+                .ok()
+                .and_then(|s| {
+                    let rest = s[s.rfind(')')? + 1..].to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
