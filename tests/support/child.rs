@@ -22,6 +22,8 @@ pub struct Child {
     /// Lines read while waiting for a particular answer, served first.
     stash: VecDeque<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Disconnected once stderr reached its end (the drain thread ended).
+    stderr_done: Receiver<()>,
     next_id: u64,
 }
 
@@ -68,9 +70,11 @@ impl Child {
             });
         }
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (stderr_alive, stderr_done) = mpsc::channel::<()>();
         if let Some(mut err) = proc.stderr.take() {
             let sink = stderr.clone();
             thread::spawn(move || {
+                let _alive = stderr_alive;
                 let mut chunk = [0u8; 4096];
                 loop {
                     match err.read(&mut chunk) {
@@ -86,6 +90,7 @@ impl Child {
             lines,
             stash: VecDeque::new(),
             stderr,
+            stderr_done,
             next_id: 1,
         }
     }
@@ -184,12 +189,17 @@ impl Child {
         }
     }
 
-    /// The exit status, if the child ends within `timeout`.
+    /// The exit status, if the child ends within `timeout`. Once it has
+    /// ended, its stderr is read to the end (up to a second) so that
+    /// `stderr()` holds everything it wrote.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.proc.try_wait() {
-                Ok(Some(status)) => return Some(status),
+                Ok(Some(status)) => {
+                    let _ = self.stderr_done.recv_timeout(Duration::from_secs(1));
+                    return Some(status);
+                }
                 Ok(None) => {}
                 Err(_) => return None,
             }
