@@ -112,6 +112,10 @@ struct Driver {
     connect_error: Option<CallError>,
     connect_running: bool,
     probe: Probe,
+    /// The session the running probe pings.
+    probe_generation: Generation,
+    /// The running probe already replaced an expired session once.
+    probe_renewed: bool,
     /// The generation a keep-alive ping runs on.
     keepalive: Option<Generation>,
     last_active: Instant,
@@ -157,6 +161,8 @@ impl Driver {
             connect_error: None,
             connect_running: false,
             probe: Probe::Idle,
+            probe_generation: Generation::default(),
+            probe_renewed: false,
             keepalive: None,
             last_active: Instant::now(),
             refreshing: false,
@@ -398,6 +404,7 @@ impl Driver {
                 }
                 let probing = self.probe == Probe::AwaitingConnect;
                 self.probe = Probe::Idle;
+                self.probe_renewed = false;
                 match error {
                     CallError::Auth { status, .. } => {
                         self.auth_failed(status, now);
@@ -426,6 +433,7 @@ impl Driver {
         match (&self.session, self.slot.state()) {
             (Some(session), SlotState::Live) => {
                 self.probe = Probe::Pinging;
+                self.probe_generation = self.slot.generation();
                 errands::ping(
                     &self.s.name,
                     session.clone(),
@@ -445,10 +453,27 @@ impl Driver {
     fn probed(&mut self, result: Result<(), CallError>) {
         self.probe = Probe::Idle;
         let now = Instant::now();
+        let renewed = std::mem::take(&mut self.probe_renewed);
         match result {
             Ok(()) => self.breaker_event(Event::ProbeSucceeded, now),
             Err(error) => {
                 self.note(&error);
+                let expired = matches!(error, CallError::SessionExpired { .. });
+                if expired || error.is_transport_loss() {
+                    // The session pinged is gone (a restarted HTTP server
+                    // knows no old session id; a dead child answers
+                    // nothing): the next connect must start from scratch.
+                    let generation = self.probe_generation;
+                    self.slot_event(SlotEvent::Closed { generation }, None);
+                }
+                if expired && !renewed && !self.stopping {
+                    // The server rejected the ping, so a new session is
+                    // safe to try within the same probe (gateway.md §3).
+                    self.probe_renewed = true;
+                    self.probe = Probe::AwaitingConnect;
+                    self.slot_event(SlotEvent::Need, None);
+                    return;
+                }
                 if let CallError::Auth { status, .. } = error {
                     self.auth_failed(status, now);
                 }

@@ -248,3 +248,37 @@ fn a_misconfigured_server_is_parked_and_the_others_run() {
     );
     assert!(echoed(&gw.call("good__echo", json!({"text": "ok"})), "ok"));
 }
+
+#[test]
+fn an_http_upstream_restarted_on_its_port_is_reconnected_with_a_new_session() {
+    // A restarted server knows none of the old session ids: the probe's
+    // ping on the old session is rejected as expired, and the probe must
+    // then start a new session instead of failing until the server parks.
+    for expiry in ["404", "400"] {
+        let first = launch::HttpFixture::start(&["--expiry", expiry]);
+        let port = first.port.to_string();
+        let servers = json!({"web": with(
+            json!({"url": first.url}),
+            "breaker",
+            json!({"threshold": 1, "cooldownSecs": 0.2, "maxCooldownSecs": 0.4, "parkAfter": 3}),
+        )});
+        let mut gw = Gateway::start(&format!("gw-http-restart-{expiry}"), servers, &[]);
+        assert!(gw.wait_tool("web__echo", true), "{expiry}");
+        assert!(echoed(&gw.call("web__echo", json!({"text": "a"})), "a"));
+        drop(first);
+        let down = gw.call("web__echo", json!({"text": "down"}));
+        assert!(is_error(&down), "{expiry}: {down}");
+        let _second = launch::HttpFixture::start_exact(&["--port", &port, "--expiry", expiry]);
+        let (last, ok) = gw.call_until("web__echo", json!({"text": "b"}), WAIT, |a| echoed(a, "b"));
+        assert!(
+            ok,
+            "{expiry}: never reconnected: {last}\n{}",
+            gw.child.stderr()
+        );
+        assert!(
+            !gw.child.stderr().contains("parked"),
+            "{expiry}: parked instead of renewing the session:\n{}",
+            gw.child.stderr()
+        );
+    }
+}
