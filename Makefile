@@ -37,7 +37,9 @@ $(NODE_DIR)/.installed:
 fmt:
 	$(CARGO) fmt --all
 
+# The gateway benchmark runs the release fixtures against the release binary.
 bench:
+	$(CARGO) build --release --examples
 	$(CARGO) bench
 
 # Runs the binary with whatever environment you have; without configuration

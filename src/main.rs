@@ -7,7 +7,21 @@ use molecule_mcp::cli::{self, Command};
 use molecule_mcp::{app, config, logging};
 
 fn main() {
+    limit_malloc_arenas();
     std::process::exit(run());
+}
+
+/// glibc gives each thread that allocates its own malloc arena (up to
+/// eight per core), each with its own touched pages. Our threads are many
+/// (one or two per workspace and per upstream) and mostly idle, so two
+/// arenas serve them all and keep memory flat as workspaces are added.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 fn run() -> i32 {

@@ -67,22 +67,44 @@ impl Default for Status {
     }
 }
 
+/// The driver's standing answer to `Admit` while the breaker is closed and
+/// a session is live: calls take it without a round trip to the driver
+/// thread. The driver sets it after every step and clears it as soon as
+/// either stops being true; a call that takes it a moment before is no
+/// different from one admitted a moment earlier.
+pub(crate) type FastLane = Arc<Mutex<Option<(Arc<dyn Session>, Generation)>>>;
+
 /// A cloneable handle on one upstream's driver thread.
 #[derive(Clone)]
 pub struct DriverHandle {
     asks: Sender<super::driver::Command>,
     status: Arc<Mutex<Status>>,
+    lane: FastLane,
 }
 
 impl DriverHandle {
-    pub(crate) fn new(asks: Sender<super::driver::Command>, status: Arc<Mutex<Status>>) -> Self {
-        DriverHandle { asks, status }
+    pub(crate) fn new(
+        asks: Sender<super::driver::Command>,
+        status: Arc<Mutex<Status>>,
+        lane: FastLane,
+    ) -> Self {
+        DriverHandle { asks, status, lane }
     }
 
     /// Admission and a session. Waits at most `wait` (a connect may be
     /// running) and not past `cancel`.
     pub fn admit(&self, wait: Duration, cancel: &Receiver<()>) -> Lease {
-        self.ask(Ask::Admit, wait, cancel)
+        let standing = match self.lane.lock() {
+            Ok(lane) => lane.clone(),
+            Err(e) => e.into_inner().clone(),
+        };
+        match standing {
+            Some((session, generation)) => Lease::Go {
+                session,
+                generation,
+            },
+            None => self.ask(Ask::Admit, wait, cancel),
+        }
     }
 
     /// A fresh session in place of `generation`.
