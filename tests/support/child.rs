@@ -110,6 +110,16 @@ impl Child {
         stdin.flush()
     }
 
+    /// Writes these bytes as they are (bad input: invalid UTF-8, huge lines).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "stdin already closed"))?;
+        stdin.write_all(bytes)?;
+        stdin.flush()
+    }
+
     pub fn send_json(&mut self, message: &Value) -> io::Result<()> {
         self.send_line(&message.to_string())
     }
