@@ -49,7 +49,7 @@ run:
 
 # The main job: a self-contained demo against a local platform simulator.
 demo:
-	$(CARGO) build --release --bin molecule-mcp --example demo
+	$(CARGO) build --release --bin molecule-mcp --example demo --example fixture_stdio
 	./target/release/examples/demo
 
 release:

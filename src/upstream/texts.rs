@@ -27,11 +27,12 @@ pub fn rejection(server: &str, rejection: Rejection, last_error: Option<&str>) -
     };
     match rejection {
         Rejection::Open { retry_in, failures } => {
-            let secs = retry_in.as_secs_f64().ceil().max(1.0);
+            let secs = retry_in.as_secs_f64().ceil().max(1.0) as u64;
             let plural = if failures == 1 { "" } else { "s" };
+            let unit = if secs == 1 { "second" } else { "seconds" };
             format!(
                 "{server} is unreachable after {failures} failure{plural}{because}; retry in about \
-                 {secs:.0} seconds, do not retry now."
+                 {secs} {unit}, do not retry now."
             )
         }
         Rejection::Reconnecting => {

@@ -1,7 +1,9 @@
-//! The guided demo (`make demo`): a platform simulator on 127.0.0.1, the
-//! release `molecule-mcp` started against it the way an agent host starts
-//! it, and a short MCP session printed step by step. Everything it starts
-//! is stopped before it exits.
+//! The guided demo (`make demo`): a platform simulator on 127.0.0.1, a
+//! local upstream MCP server (the stdio fixture), the release
+//! `molecule-mcp` started against both the way an agent host starts it, and
+//! a short MCP session printed step by step: platform tools, the inbox, an
+//! upstream tool, and the upstream dying and coming back. Everything it
+//! starts is stopped before it exits.
 
 #[path = "../support/sim.rs"]
 mod sim;
@@ -44,7 +46,19 @@ fn run() -> Result<(), String> {
 
     let home = std::env::temp_dir().join(format!("molecule-demo-{}", std::process::id()));
     std::fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
-    let mut agent = Agent::start(&binary(), &sim.url(), &home)?;
+    let servers = home.join("servers.json");
+    let upstream = json!({"mcpServers": {"notes": {
+        "command": sibling("examples/fixture_stdio").display().to_string(),
+        "args": ["--name", "notes", "--tools", "echo,add"],
+        "breaker": {"cooldownSecs": 0.5}
+    }}});
+    std::fs::write(&servers, upstream.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", servers.display()))?;
+    println!(
+        "== upstream MCP server \"notes\" (stdio) configured in {}",
+        servers.display()
+    );
+    let mut agent = Agent::start(&binary(), &sim.url(), &home, &servers)?;
     let result = session(&sim, &mut agent);
     let code = agent.stop();
     println!("== molecule-mcp exited with code {code:?} after stdin closed");
@@ -113,7 +127,67 @@ fn session(sim: &Simulator, agent: &mut Agent) -> Result<(), String> {
 
     step("inbox_pop: the message was handled");
     print_tool(&agent.tool("inbox_pop", json!({"activity_id": id}))?);
+
+    step("an upstream tool, offered under the server's name");
+    wait_for_tool(agent, "notes__add")?;
+    print_tool(&agent.tool("notes__add", json!({"a": 2, "b": 40}))?);
+
+    step("the upstream process dies; the breaker opens, then a probe respawns it");
+    let killed = upstream_pids(agent.child.id());
+    for pid in &killed {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    println!("   killed upstream pid(s) {killed:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    print_tool(&agent.tool("notes__echo", json!({"text": "are you there?"}))?);
+    let started = Instant::now();
+    loop {
+        let answer = agent.tool("notes__echo", json!({"text": "are you there?"}))?;
+        if answer["isError"] != json!(true) || started.elapsed() > STEP_TIMEOUT {
+            println!("   after {:.1} s:", started.elapsed().as_secs_f64());
+            print_tool(&answer);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(())
+}
+
+fn wait_for_tool(agent: &mut Agent, name: &str) -> Result<(), String> {
+    let started = Instant::now();
+    while started.elapsed() < STEP_TIMEOUT {
+        let tools = agent.call("tools/list", json!({}))?;
+        let found = tools["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == name));
+        if found {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("{name} never appeared in tools/list"))
+}
+
+/// The upstream children of molecule-mcp (from /proc).
+fn upstream_pids(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = stat.rsplit_once(')')?.1.trim().to_string();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
 }
 
 fn step(title: &str) {
@@ -139,14 +213,19 @@ fn print_tool(result: &Value) {
 /// The release binary beside this example (target/release/examples/..),
 /// or `MOLECULE_MCP_BIN`.
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOLECULE_MCP_BIN") {
-        return PathBuf::from(path);
+    match std::env::var_os("MOLECULE_MCP_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => sibling("molecule-mcp"),
     }
+}
+
+/// `rel` under the build directory this example runs from (target/release).
+fn sibling(rel: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     exe.parent()
         .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("molecule-mcp"))
-        .unwrap_or_else(|| PathBuf::from("molecule-mcp"))
+        .map(|dir| dir.join(rel))
+        .unwrap_or_else(|| PathBuf::from(rel))
 }
 
 /// The running binary, as an agent host sees it.
@@ -159,7 +238,12 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(bin: &PathBuf, url: &str, home: &std::path::Path) -> Result<Agent, String> {
+    fn start(
+        bin: &PathBuf,
+        url: &str,
+        home: &std::path::Path,
+        servers: &std::path::Path,
+    ) -> Result<Agent, String> {
         println!("== starting {}", bin.display());
         let mut child = Command::new(bin)
             .env_clear()
@@ -169,6 +253,7 @@ impl Agent {
             .env("WORKSPACE_ID", ME)
             .env("MOLECULE_WORKSPACE_TOKEN", TOKEN)
             .env("CONFIGS_DIR", home.join("configs"))
+            .env("MOLECULE_MCP_SERVERS", servers)
             .env("MOLECULE_MCP_POLL_SECS", "0.5")
             .env("MOLECULE_MCP_HEARTBEAT_SECS", "2")
             // Pretend to be a host with the push channel.
