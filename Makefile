@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test interop-deps fmt bench run demo release clean
+.PHONY: all build test interop-deps fmt bench run demo release static clean
 
 all: build
 
@@ -54,6 +54,11 @@ demo:
 
 release:
 	$(CARGO) build --release
+
+# A static binary for FROM scratch images (musl; needs `musl-tools`).
+static:
+	rustup target add x86_64-unknown-linux-musl
+	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target x86_64-unknown-linux-musl --bin molecule-mcp
 
 clean:
 	$(CARGO) clean
