@@ -67,6 +67,35 @@ fn exercise(gateway: &mut Gateway) {
     );
     assert!(structured.get("temperature").is_some(), "{weather}");
 
+    // Progress the upstream reports reaches the agent under the agent's token.
+    let token = json!("agent-progress-1");
+    let done = gateway.request(
+        "tools/call",
+        json!({"name": "everything__trigger-long-running-operation",
+               "arguments": {"duration": 0.3, "steps": 3},
+               "_meta": {"progressToken": token}}),
+    );
+    assert!(!is_error(&done), "{done}");
+    let mut progress = Vec::new();
+    while let Some(line) = gateway
+        .child
+        .recv_json(std::time::Duration::from_millis(200))
+    {
+        if line["method"] == "notifications/progress" {
+            progress.push(line["params"].clone());
+        }
+    }
+    assert!(!progress.is_empty(), "no progress relayed");
+    assert!(
+        progress.iter().all(|p| p["progressToken"] == token),
+        "{progress:?}"
+    );
+    assert_eq!(
+        progress.last().map(|p| p["total"].clone()),
+        Some(json!(3)),
+        "{progress:?}"
+    );
+
     // The upstream's own schema travels with the prefixed tool.
     let tools = gateway.request("tools/list", json!({}));
     let sum_tool = tools["result"]["tools"]

@@ -22,6 +22,7 @@ use super::config::ServerSpec;
 use super::errands::{self, Lists};
 use super::error::CallError;
 use super::lease::{self, Ask, DriverHandle, FastLane, Lease, Report, Status};
+use super::progress::ProgressRelay;
 use super::session::Session;
 use super::texts;
 use crate::config::EnvMap;
@@ -70,6 +71,7 @@ pub struct Settings {
     pub keepalive: Duration,
     pub outbox: Outbox,
     pub catalog: Arc<RwLock<Catalog>>,
+    pub progress: ProgressRelay,
     pub shutdown: Shutdown,
 }
 
@@ -632,6 +634,15 @@ impl Driver {
             "notifications/tools/list_changed"
             | "notifications/resources/list_changed"
             | "notifications/prompts/list_changed" => self.start_refresh(),
+            "notifications/progress" => {
+                let params = event.get("params").cloned().unwrap_or_default();
+                if !self.s.progress.relay(&params, &self.s.outbox) {
+                    log::debug!(
+                        "upstream {}: progress for no call of ours dropped",
+                        self.s.name
+                    );
+                }
+            }
             "notifications/message" => {
                 let text = event
                     .get("params")

@@ -18,6 +18,7 @@ use super::driver::{self, Settings};
 use super::error::CallError;
 use super::lease::DriverHandle;
 use super::naming;
+use super::progress::{self, ProgressRelay};
 use super::texts;
 use crate::config::EnvMap;
 use crate::machine::breaker::State;
@@ -48,6 +49,7 @@ const LEASE_SLACK: Duration = Duration::from_secs(2);
 pub struct Gateway {
     upstreams: Vec<Upstream>,
     catalog: Arc<RwLock<Catalog>>,
+    progress: ProgressRelay,
     shutdown: Shutdown,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -86,6 +88,7 @@ impl Gateway {
         let catalog = Arc::new(RwLock::new(Catalog::new(&names)));
         let env = Arc::new(env.clone());
         let keepalive = keepalive(&env);
+        let progress = ProgressRelay::default();
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
         for (index, entry) in entries.into_iter().enumerate() {
@@ -112,6 +115,7 @@ impl Gateway {
                         keepalive,
                         outbox: outbox.clone(),
                         catalog: catalog.clone(),
+                        progress: progress.clone(),
                         shutdown: shutdown.clone(),
                     };
                     match driver::spawn(settings) {
@@ -137,6 +141,7 @@ impl Gateway {
             });
         }
         Gateway {
+            progress,
             upstreams,
             catalog,
             shutdown: shutdown.clone(),
@@ -177,9 +182,15 @@ impl Gateway {
                 )))
             }
         };
+        // Progress the upstream reports for this call goes to the agent.
+        let registration = ctx.progress_token().map(|t| self.progress.register(t));
+        let mut params = json!({"name": tool, "arguments": arguments});
+        if let Some(r) = &registration {
+            params = progress::with_token(params, r.token());
+        }
         let request = Request {
             method: "tools/call",
-            params: json!({"name": tool, "arguments": arguments}),
+            params,
             replayable,
             timeout: spec.timeout,
             connect_wait: spec.connect_timeout + LEASE_SLACK,

@@ -27,4 +27,5 @@ mod errands;
 pub mod gateway;
 pub mod lease;
 pub mod naming;
+pub mod progress;
 mod texts;
