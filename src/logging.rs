@@ -18,6 +18,9 @@ const NOISY_TARGETS: [&str; 2] = ["ureq", "rustls"];
 /// A line longer than this is written out even without its newline, so one
 /// runaway message cannot hold memory.
 const MAX_PENDING: usize = 64 * 1024;
+/// What is left out before the cut of an over-long line: longer than any
+/// token, so no secret can show its first part at the cut.
+const CUT_MARGIN: usize = 4096;
 
 /// Installs the logger: warnings and errors, plus info when `verbose`.
 /// A second call changes nothing.
@@ -70,6 +73,8 @@ impl<L: Log> Log for QuietDependencies<L> {
 pub struct RedactingLines<W: Write> {
     out: W,
     pending: Vec<u8>,
+    /// The rest of an over-long line is being dropped.
+    skipping: bool,
 }
 
 impl<W: Write> RedactingLines<W> {
@@ -77,6 +82,7 @@ impl<W: Write> RedactingLines<W> {
         RedactingLines {
             out,
             pending: Vec::new(),
+            skipping: false,
         }
     }
 
@@ -89,14 +95,31 @@ impl<W: Write> RedactingLines<W> {
 
 impl<W: Write> Write for RedactingLines<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
+        let mut rest = buf;
+        if self.skipping {
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.skipping = false;
+                    rest = &rest[end + 1..];
+                }
+                None => return Ok(buf.len()),
+            }
+        }
+        self.pending.extend_from_slice(rest);
         while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
             self.emit(&line);
         }
         if self.pending.len() > MAX_PENDING {
-            let line = std::mem::take(&mut self.pending);
+            // Redacting a line in pieces could split a secret across two
+            // pieces and miss it: keep the start of the line, redact it
+            // whole, and leave out a margin at the cut (a secret that
+            // straddles the cut would otherwise show its beginning).
+            let mut line = std::mem::take(&mut self.pending);
+            line.truncate(MAX_PENDING - CUT_MARGIN);
+            line.extend_from_slice(b" ... [line too long, cut]\n");
             self.emit(&line);
+            self.skipping = true;
         }
         Ok(buf.len())
     }
@@ -133,10 +156,28 @@ mod tests {
     }
 
     #[test]
-    fn runaway_line_is_flushed_without_a_newline() {
+    fn a_runaway_line_is_cut_whole_and_a_secret_at_the_cut_never_shows() {
+        crate::redact::register_secret("q7Zr4mW9xK2pL8vN3bT6");
         let mut writer = RedactingLines::new(Vec::new());
-        writer.write_all(&vec![b'x'; MAX_PENDING + 10]).unwrap();
-        assert_eq!(writer.out.len(), MAX_PENDING + 10);
+        // The secret straddles the point where the line is cut.
+        let mut line = vec![b'x'; MAX_PENDING - CUT_MARGIN / 2 - 10];
+        line.extend_from_slice(b"q7Zr4mW9xK2pL8vN3bT6");
+        line.extend(vec![b'y'; CUT_MARGIN]);
+        writer.write_all(&line).unwrap();
+        writer
+            .write_all(b"more of the same line\nnext line\n")
+            .unwrap();
+        let out = String::from_utf8(writer.out).unwrap();
+        assert!(!out.contains("q7Zr4m"), "the start of the secret leaked");
+        assert!(
+            !out.contains("more of the same"),
+            "the rest of the line was kept"
+        );
+        assert!(
+            out.ends_with("[line too long, cut]\nnext line\n"),
+            "{}",
+            &out[out.len() - 80..]
+        );
         assert!(writer.pending.is_empty());
     }
 

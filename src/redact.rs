@@ -27,6 +27,18 @@ fn registry() -> &'static Mutex<Vec<String>> {
     SECRETS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
+/// [`redact`], then at most `max_chars` characters (with `…` when cut).
+/// Redacting before cutting matters: a known secret cut in half no longer
+/// matches its registered value.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    let clean = redact(text);
+    let mut out: String = clean.chars().take(max_chars).collect();
+    if out.len() < clean.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// Remembers a secret value so that [`redact`] masks it wherever it appears.
 pub fn register_secret(secret: &str) {
     let secret = secret.trim();

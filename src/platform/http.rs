@@ -74,9 +74,7 @@ impl Response {
 
 /// At most 200 characters of `body`, lossily decoded and redacted.
 pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let short: String = text.trim().chars().take(SNIPPET_CHARS).collect();
-    redact(&short)
+    crate::redact::clip(String::from_utf8_lossy(body).trim(), SNIPPET_CHARS)
 }
 
 /// What one call sends.
@@ -320,7 +318,9 @@ mod tests {
     #[test]
     fn snippet_is_capped_and_redacted() {
         let long = "x".repeat(500);
-        assert_eq!(snippet(long.as_bytes()).chars().count(), 200);
+        let cut = snippet(long.as_bytes());
+        assert_eq!(cut.chars().count(), 201);
+        assert!(cut.ends_with('…'));
         let s = snippet(b"denied for Bearer abcdefghijklmnop");
         assert!(!s.contains("abcdefghijklmnop"), "{s}");
     }

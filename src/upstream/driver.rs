@@ -31,7 +31,7 @@ use crate::machine::breaker::{Admission, Breaker, Effect, Event, FailureClass, R
 use crate::machine::session::{Generation, Slot, SlotEffect, SlotEvent, SlotState};
 use crate::machine::XorShift;
 use crate::mcp::outbox::Outbox;
-use crate::redact::redact;
+use crate::redact::{clip, redact};
 use crate::shutdown::Shutdown;
 
 /// How long shutdown waits for a running connect to hand over (and so
@@ -648,8 +648,7 @@ impl Driver {
                     .get("params")
                     .map(Value::to_string)
                     .unwrap_or_default();
-                let short: String = text.chars().take(500).collect();
-                log::debug!("upstream {} says: {}", self.s.name, redact(&short));
+                log::debug!("upstream {} says: {}", self.s.name, clip(&text, 500));
             }
             _ => log::debug!(
                 "upstream {}: ignored notification {method:.80}",

@@ -6,7 +6,6 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::machine::breaker::FailureClass;
-use crate::redact::redact;
 
 /// JSON-RPC codes that say the caller asked for something the server does
 /// not offer or with arguments it rejects: the server itself is fine.
@@ -156,12 +155,7 @@ impl CallError {
 const QUOTE_CHARS: usize = 300;
 
 fn quote(text: &str) -> String {
-    let trimmed = text.trim();
-    let mut short: String = trimmed.chars().take(QUOTE_CHARS).collect();
-    if short.len() < trimmed.len() {
-        short.push('…');
-    }
-    redact(&short)
+    crate::redact::clip(text.trim(), QUOTE_CHARS)
 }
 
 impl fmt::Display for CallError {

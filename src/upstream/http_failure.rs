@@ -106,7 +106,7 @@ pub fn transport_error(e: ureq::Error) -> CallError {
 
 /// A short, redacted quote of a server's text.
 pub fn snippet(text: &str) -> String {
-    redact(&short(text.trim()))
+    crate::redact::clip(text.trim(), 200)
 }
 
 pub fn short(text: &str) -> String {

@@ -7,7 +7,6 @@ use std::io::{BufReader, Read};
 use std::sync::Mutex;
 
 use super::capped_lines::{CappedLines, Line};
-use crate::redact::redact;
 
 /// Lines kept for the log line when the server dies.
 pub const KEPT_LINES: usize = 20;
@@ -48,12 +47,7 @@ impl StderrTail {
         while let Ok(Some(line)) = lines.next_line() {
             let text = match line {
                 Line::Full(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let mut short: String = text.chars().take(KEPT_CHARS).collect();
-                    if short.len() < text.len() {
-                        short.push('…');
-                    }
-                    redact(&short)
+                    crate::redact::clip(&String::from_utf8_lossy(&bytes), KEPT_CHARS)
                 }
                 Line::Overlong { length } => format!("[a line of {length} bytes, not kept]"),
             };

@@ -24,6 +24,14 @@ pub fn expand(text: &str, env: &EnvMap) -> Result<String, String> {
     substitute(text, env, &mut |_| {})
 }
 
+/// [`expand`] for a value that reaches a server (arguments, environment,
+/// URL, headers): every value taken from our environment is registered
+/// with the redactor, since the server may echo it to its stderr or an
+/// error text.
+fn expand_secret(text: &str, env: &EnvMap) -> Result<String, String> {
+    substitute(text, env, &mut |v| register_secret(v))
+}
+
 /// [`expand`], telling `seen` each value taken from the environment.
 fn substitute(text: &str, env: &EnvMap, seen: &mut dyn FnMut(&str)) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
@@ -100,16 +108,16 @@ impl TransportSpec {
                 env: child_env,
                 cwd,
             } => {
-                let command = expand(command, env).map_err(at("command".into()))?;
+                let command = expand_secret(command, env).map_err(at("command".into()))?;
                 let args = args
                     .iter()
                     .enumerate()
-                    .map(|(i, a)| expand(a, env).map_err(at(format!("args[{i}]"))))
+                    .map(|(i, a)| expand_secret(a, env).map_err(at(format!("args[{i}]"))))
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut expanded_env = BTreeMap::new();
                 for (name, value) in child_env {
-                    let value =
-                        expand(value, env).map_err(at(format!("env.{}", shown_key(name))))?;
+                    let value = expand_secret(value, env)
+                        .map_err(at(format!("env.{}", shown_key(name))))?;
                     if secret_env(name) {
                         register_secret(&value);
                     }
@@ -130,7 +138,7 @@ impl TransportSpec {
                 })
             }
             TransportSpec::Http { url, headers } => {
-                let url = expand(url, env).map_err(at("url".into()))?;
+                let url = expand_secret(url, env).map_err(at("url".into()))?;
                 check_url(&url)?;
                 let mut expanded_headers = BTreeMap::new();
                 for (name, value) in headers {

@@ -682,6 +682,29 @@ fn expanded_credentials_are_registered_for_redaction() {
 }
 
 #[test]
+fn values_expanded_into_args_env_and_url_are_registered_too() {
+    // Names and values that no pattern would catch: only registration can.
+    let (arg, var, query) = ("Wq3vP9sL2kX7mZ4r", "Hy6tB1nC8dF5gJ0e", "Ku2oI7yT4rE9wQ1a");
+    let spec = TransportSpec::Stdio {
+        command: "server".into(),
+        args: vec!["--key=${ARG_VALUE}".into()],
+        env: map(&[("DATABASE_URL", "${DB}")]),
+        cwd: None,
+    };
+    let vars = env(&[("ARG_VALUE", arg), ("DB", var), ("Q", query)]);
+    assert!(spec.expanded(&vars).is_ok());
+    let http = TransportSpec::Http {
+        url: "http://h/mcp?k=${Q}".into(),
+        headers: BTreeMap::new(),
+    };
+    assert!(http.expanded(&vars).is_ok());
+    let shown = crate::redact::redact(&format!("child said {arg} {var} {query}"));
+    for value in [arg, var, query] {
+        assert!(!shown.contains(value), "{value} shown: {shown}");
+    }
+}
+
+#[test]
 fn debug_output_hides_header_and_env_values() {
     let spec = TransportSpec::Http {
         url: "https://user:pw@h/?token=abc".into(),
