@@ -338,6 +338,16 @@ fn acks_carry_the_highest_popped_seq() {
     ));
     // The request is recorded before the simulator has applied it.
     assert!(support::eventually(SOON, || sim.acked_seq(WS) == Some(highest)));
+    // An ack of the lower seq would come after the second pop: give it
+    // time to show, then every ack sent must carry the highest.
+    thread::sleep(Duration::from_millis(500));
+    let acks = sim.requests_to(ACK);
+    assert!(
+        acks.iter()
+            .all(|r| r.json().and_then(|b| b["acked_seq"].as_i64()) == Some(highest)),
+        "{:?}",
+        acks.iter().map(|r| r.body_text()).collect::<Vec<_>>()
+    );
     let ack = &sim.requests_to(ACK)[0];
     assert_eq!(ack.method, "POST");
     assert_eq!(
@@ -358,8 +368,9 @@ fn an_ack_404_stops_further_acks() {
     assert!(run.wait_pending(2, SOON));
     assert!(run.inbox.pop(&a));
     assert!(sim.wait_for_requests(ACK, 1, SOON));
-    // Let the ack thread take in the 404 before the next pop.
-    thread::sleep(Duration::from_millis(300));
+    // Let the ack thread take in the 404 before the next pop (it has no
+    // outward sign of having done so; loopback answers take milliseconds).
+    thread::sleep(Duration::from_millis(1000));
     assert!(run.inbox.pop(&b));
     assert!(!sim.wait_for_requests(ACK, 2, Duration::from_secs(1)));
     assert_eq!(sim.requests_to(ACK).len(), 1);

@@ -79,19 +79,17 @@ impl Gateway {
         self.request("tools/call", json!({"name": tool, "arguments": arguments}))
     }
 
-    /// The names `tools/list` offers now.
+    /// The names `tools/list` offers now; a broken answer fails the test
+    /// (an empty list would pass every "tool gone" check).
     pub fn tool_names(&mut self) -> Vec<String> {
         let answer = self.request("tools/list", json!({}));
-        answer
-            .pointer("/result/tools")
-            .and_then(Value::as_array)
-            .map(|tools| {
-                tools
-                    .iter()
-                    .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) else {
+            panic!("tools/list gave no list: {answer}");
+        };
+        tools
+            .iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
+            .collect()
     }
 
     /// Waits until `tools/list` offers `tool` (or stops offering it when

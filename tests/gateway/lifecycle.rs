@@ -147,7 +147,12 @@ fn doctor_reports_each_upstream() {
     let status = child
         .wait_exit(Duration::from_secs(60))
         .expect("doctor ends");
-    assert!(started.elapsed() < Duration::from_secs(60));
+    // Each upstream is checked within its connect timeout (30 s), at once.
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
     let mut out = String::new();
     while let Some(line) = child.recv_line(Duration::from_millis(200)) {
         out.push_str(&line);

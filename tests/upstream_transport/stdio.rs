@@ -176,6 +176,67 @@ fn fifty_concurrent_requests_answered_in_reverse_reach_their_callers() {
 }
 
 #[test]
+fn lines_larger_than_the_pipe_arrive_whole_from_concurrent_callers() {
+    let dir = TempDir::new("large");
+    let session = start(&dir, PLAIN);
+    // Well over a pipe's buffer, so that writes are partial and queued.
+    let pad = "p".repeat(200 * 1024);
+    thread::scope(|scope| {
+        let calls: Vec<_> = (0..6)
+            .map(|tag| {
+                let (session, pad) = (&session, &pad);
+                scope.spawn(move || {
+                    let params = if tag % 2 == 0 {
+                        json!({"tag": tag, "pad": pad})
+                    } else {
+                        json!({"tag": tag})
+                    };
+                    (tag, call(&**session, "echo", params))
+                })
+            })
+            .collect();
+        for handle in calls {
+            let (tag, result) = handle.join().unwrap();
+            assert_eq!(result.unwrap(), json!({"tag": tag}));
+        }
+    });
+    // Every line the fixture read is one whole message.
+    let echoes = recorded(&dir)
+        .into_iter()
+        .filter(|m| m["method"] == "echo")
+        .count();
+    assert_eq!(echoes, 6);
+    session.close();
+}
+
+#[test]
+fn a_child_that_stops_reading_blocks_no_caller_past_its_timeout() {
+    let dir = TempDir::new("stops-reading");
+    // Answers initialize, then never reads stdin again but keeps it open.
+    let script = "echo $$ > \"$DIR/leader\"; IFS= read -r line; \
+                  printf '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"serverInfo\":{\"name\":\"x\",\"version\":\"1\"}}}\\n'; \
+                  exec sleep 30";
+    let session = start(&dir, script);
+    let leader = pid_in(&dir, "leader");
+    let cancel = no_cancel();
+    let limit = Duration::from_millis(300);
+    // Far more than the pipe holds: the caller must not wait for room.
+    let pad = "p".repeat(1 << 20);
+    for params in [json!({"pad": pad}), json!({}), json!({"pad": pad})] {
+        let started = Instant::now();
+        let result = session.request("echo", params, limit, &cancel.rx);
+        let took = started.elapsed();
+        assert!(matches!(result, Err(CallError::Timeout)), "{result:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+    let started = Instant::now();
+    session.close();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(is_dead(leader), "leader {leader} survived close()");
+}
+
+#[test]
 fn a_child_killed_mid_call_fails_the_call_at_once_and_closes() {
     let dir = TempDir::new("killed");
     let session = start(&dir, WRAPPED);
@@ -231,7 +292,13 @@ fn a_hung_call_times_out_and_the_server_is_told() {
         took >= Duration::from_millis(250) && took < Duration::from_secs(5),
         "{took:?}"
     );
-    let id = recorded_id_of(&dir, "hang").expect("the hang request was written");
+    // The fixture records what it reads; give it time on a busy machine.
+    assert!(
+        eventually(Duration::from_secs(5), || recorded_id_of(&dir, "hang")
+            .is_some()),
+        "the hang request was never written"
+    );
+    let id = recorded_id_of(&dir, "hang").expect("recorded above");
     let told = eventually(Duration::from_secs(5), || {
         recorded(&dir).iter().any(|m| {
             m["method"] == "notifications/cancelled"
@@ -262,7 +329,13 @@ fn a_cancelled_call_returns_at_once_and_the_server_is_told() {
     assert!(matches!(result, Err(CallError::Cancelled)), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     canceller.join().unwrap();
-    let id = recorded_id_of(&dir, "hang").expect("the hang request was written");
+    // The fixture records what it reads; give it time on a busy machine.
+    assert!(
+        eventually(Duration::from_secs(5), || recorded_id_of(&dir, "hang")
+            .is_some()),
+        "the hang request was never written"
+    );
+    let id = recorded_id_of(&dir, "hang").expect("recorded above");
     let told = eventually(Duration::from_secs(5), || {
         recorded(&dir)
             .iter()

@@ -19,6 +19,9 @@ use crate::platform::http::{self, Call, Client};
 pub struct AckBook {
     /// Per workspace, the highest popped `seq` not yet acknowledged.
     owed: BTreeMap<String, i64>,
+    /// Per workspace, the highest `seq` ever owed: an acknowledgement never
+    /// goes backwards when an older message is popped after a newer one.
+    highest: BTreeMap<String, i64>,
     /// Workspaces whose server answered 404: it predates acks.
     unsupported: HashSet<String>,
 }
@@ -29,9 +32,18 @@ impl AckBook {
         if self.unsupported.contains(workspace_id) {
             return false;
         }
+        let top = self.highest.entry(workspace_id.to_string()).or_insert(seq);
+        if seq < *top {
+            return false;
+        }
+        *top = seq;
+        self.owe(workspace_id, seq);
+        true
+    }
+
+    fn owe(&mut self, workspace_id: &str, seq: i64) {
         let owed = self.owed.entry(workspace_id.to_string()).or_insert(seq);
         *owed = (*owed).max(seq);
-        true
     }
 
     /// Everything owed now, emptying the book.
@@ -41,7 +53,9 @@ impl AckBook {
 
     /// A send failed: owe it again, to go out with the next pop.
     pub fn failed(&mut self, workspace_id: &str, seq: i64) {
-        self.popped(workspace_id, seq);
+        if !self.unsupported.contains(workspace_id) {
+            self.owe(workspace_id, seq);
+        }
     }
 
     pub fn unsupported(&mut self, workspace_id: &str) {
@@ -129,10 +143,22 @@ mod tests {
     fn owes_the_highest_popped_seq_per_workspace() {
         let mut book = AckBook::default();
         assert!(book.popped("a", 5));
-        assert!(book.popped("a", 3));
+        assert!(!book.popped("a", 3), "nothing new to say");
         assert!(book.popped("b", 1));
         assert_eq!(book.take(), [("a".to_string(), 5), ("b".to_string(), 1)]);
         assert!(book.take().is_empty());
+    }
+
+    #[test]
+    fn an_older_pop_after_a_sent_ack_never_lowers_it() {
+        let mut book = AckBook::default();
+        assert!(book.popped("a", 3));
+        assert_eq!(book.take(), [("a".to_string(), 3)]);
+        assert!(!book.popped("a", 1));
+        assert!(book.take().is_empty());
+        // A failed send is owed again as it was.
+        book.failed("a", 3);
+        assert_eq!(book.take(), [("a".to_string(), 3)]);
     }
 
     #[test]
