@@ -78,9 +78,18 @@ impl<'a> Acting<'a> {
         let origin = self.ws.platform_url.clone();
         let ws = self.ws.id.clone();
         let (tx, rx) = bounded(1);
+        // Each cancelled request leaves its thread running until its own
+        // timeout: bound how many there can be.
+        let Some(slot) = InFlight::take() else {
+            return Err(Failure::Http(HttpError::Transport(format!(
+                "{MAX_IN_FLIGHT} platform requests are already running (cancelled ones finish \
+                 within their timeout); retry in a minute"
+            ))));
+        };
         std::thread::Builder::new()
             .name("platform-call".into())
             .spawn(move || {
+                let _slot = slot;
                 let mut call = Call::new(method, url, &origin)
                     .token(&token)
                     .as_workspace(&ws)
@@ -103,6 +112,32 @@ impl<'a> Acting<'a> {
     }
 }
 
+/// Platform requests running on their own threads, at most.
+const MAX_IN_FLIGHT: usize = 32;
+
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_IN_FLIGHT`] places; given back when dropped.
+struct InFlight;
+
+impl InFlight {
+    fn take() -> Option<InFlight> {
+        use std::sync::atomic::Ordering;
+        IN_FLIGHT
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_IN_FLIGHT).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// The answer when its status is 2xx, else the failure.
 pub fn success(response: Response) -> Result<Response, Failure> {
     if response.is_success() {
@@ -115,4 +150,21 @@ pub fn success(response: Response) -> Result<Response, Failure> {
 /// The JSON body of a 2xx answer.
 pub fn success_json(response: Response) -> Result<Value, Failure> {
     success(response)?.json().map_err(Failure::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detached_requests_are_bounded_and_places_come_back() {
+        let mut held = Vec::new();
+        while let Some(slot) = InFlight::take() {
+            held.push(slot);
+            assert!(held.len() <= MAX_IN_FLIGHT, "the bound does not hold");
+        }
+        assert!(InFlight::take().is_none());
+        held.pop();
+        assert!(InFlight::take().is_some(), "a dropped place was not given back");
+    }
 }
