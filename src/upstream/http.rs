@@ -7,7 +7,7 @@
 //! timeout is the call's, plus a moment.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -34,6 +34,22 @@ pub struct HttpSession {
     closed: Receiver<()>,
     info: OnceLock<Value>,
     closing: AtomicBool,
+    /// Request threads still running, including those of calls given up on
+    /// (cancelled or timed out), which run on to their own deadline.
+    helpers: Arc<AtomicUsize>,
+}
+
+/// Request threads one HTTP session may have running at once: an agent
+/// that keeps cancelling calls to a stuck server must not pile them up.
+const MAX_HELPERS: usize = 64;
+
+/// Gives a helper's place back when its thread ends.
+struct HelperPlace(Arc<AtomicUsize>);
+
+impl Drop for HelperPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl HttpSession {
@@ -58,6 +74,7 @@ impl HttpSession {
             closed,
             info: OnceLock::new(),
             closing: AtomicBool::new(false),
+            helpers: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -98,11 +115,20 @@ impl Session for HttpSession {
             id,
             initialize: method == "initialize",
         };
+        if self.helpers.fetch_add(1, Ordering::SeqCst) >= MAX_HELPERS {
+            self.helpers.fetch_sub(1, Ordering::SeqCst);
+            return Err(CallError::transport(
+                format!("{MAX_HELPERS} requests to this server are still running"),
+                false,
+            ));
+        }
+        let place = HelperPlace(self.helpers.clone());
         let endpoint = self.endpoint.clone();
         let (tx, answer) = bounded(1);
         let helper = thread::Builder::new()
             .name(format!("http-{}", self.endpoint.name))
             .spawn(move || {
+                let _place = place;
                 let outcome = endpoint.post(&body, post, timeout.saturating_add(HELPER_MARGIN));
                 let _ = tx.send(outcome);
             });

@@ -408,3 +408,32 @@ fn close_ends_a_call_in_flight() {
         started.elapsed()
     );
 }
+
+#[test]
+fn calls_given_up_on_cannot_pile_up_threads() {
+    // Every call hangs on an endless stream and is cancelled at once: its
+    // request thread runs on to the call's own deadline. Past the bound a
+    // new call is refused instead of starting yet another thread.
+    let server = Loopback::start(mcp(Some("s"), endless));
+    let session = start(&server);
+    let (tx, cancelled) = crossbeam_channel::bounded::<()>(0);
+    drop(tx);
+    let mut refused = None;
+    for i in 0..100 {
+        match session.request("slow", json!({}), Duration::from_secs(30), &cancelled) {
+            Err(CallError::Cancelled) => {}
+            Err(CallError::Transport {
+                detail,
+                sent: false,
+            }) => {
+                refused = Some((i, detail));
+                break;
+            }
+            other => panic!("call {i}: {other:?}"),
+        }
+    }
+    let (at, detail) = refused.expect("100 abandoned calls were all let through");
+    assert!(at >= 16 && at <= 64, "refused after {at} calls");
+    assert!(detail.contains("still running"), "{detail}");
+    session.close();
+}
