@@ -106,11 +106,25 @@ fn rejected_credentials_give_one_error_naming_the_header_and_park_the_server() {
     let dir = TempDir::new("gw-auth");
     let http = HttpFixture::start(&["--status", "401"]);
     let servers = json!({
-        "web": {"url": http.url, "headers": {"Authorization": "Bearer ${WEB_TOKEN}"}},
+        "web": {"url": http.url, "headers": {
+            "Authorization": "Bearer ${WEB_TOKEN}",
+            "X-Api-Key": "${WEB_KEY}"
+        }},
         "good": stdio(&[]),
     });
-    let secret = "sk-test-secret-value-1234567890";
-    let mut gw = Gateway::start_in(dir, servers, &[("WEB_TOKEN", secret)]);
+    // Values no redaction pattern recognises: only their registration at
+    // expansion keeps them out of the log and the answers.
+    let secret = "q7Zr4mW9xK2pL8vN3bT6Hd";
+    let key = "Jc5Ns8Pa1Xe4Wu7Ri0Ly3Q";
+    let mut gw = Gateway::start_in(
+        dir,
+        servers,
+        &[
+            ("WEB_TOKEN", secret),
+            ("WEB_KEY", key),
+            ("MOLECULE_MCP_VERBOSE", "1"),
+        ],
+    );
     assert!(gw.wait_tool("good__echo", true));
     // The first connect and the one reconnect with fresh credentials are
     // warnings; the third rejection (this call) is the error.
@@ -128,7 +142,11 @@ fn rejected_credentials_give_one_error_naming_the_header_and_park_the_server() {
         .collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("Authorization") && errors[0].contains("$WEB_TOKEN"));
-    assert!(!stderr.contains(secret), "the secret leaked: {stderr}");
+    assert!(
+        !stderr.contains(secret) && !stderr.contains(key),
+        "a secret leaked: {stderr}"
+    );
+    assert!(!answer.to_string().contains(secret) && !answer.to_string().contains(key));
     assert!(gw.child.wait_stderr_contains("upstream web: parked", WAIT));
     assert!(echoed(&gw.call("good__echo", json!({"text": "ok"})), "ok"));
 }
