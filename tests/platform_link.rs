@@ -604,12 +604,8 @@ fn no_token_on_stderr_at_any_verbosity() {
     }
 }
 
-#[test]
-fn doctor_passes_against_a_healthy_platform() {
-    let sim = Simulator::start();
-    sim.add_workspace(WS, Some(TOKEN));
-    sim.set_require_origin(true);
-    let home = TempDir::new("doctor-ok");
+/// Runs `molecule-mcp doctor` against `sim`; its exit and its stdout.
+fn doctor(sim: &Simulator, home: &TempDir) -> (std::process::ExitStatus, String) {
     let mut child = Child::spawn_args(
         &["doctor"],
         home.path(),
@@ -621,7 +617,17 @@ fn doctor_passes_against_a_healthy_platform() {
         out.push_str(&line);
         out.push('\n');
     }
-    assert_eq!(exit.code(), Some(0), "{out}\n{}", child.stderr());
+    (exit, out)
+}
+
+#[test]
+fn doctor_passes_against_a_healthy_platform() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim.set_require_origin(true);
+    let home = TempDir::new("doctor-ok");
+    let (exit, out) = doctor(&sim, &home);
+    assert_eq!(exit.code(), Some(0), "{out}");
     assert!(out.contains("OK") && !out.contains("FAIL"), "{out}");
     assert!(
         sim.requests_to("/registry/register").is_empty(),
@@ -636,17 +642,7 @@ fn doctor_fails_with_a_hint_on_a_rejected_token() {
     let sim = Simulator::start();
     sim.add_workspace(WS, Some("some-other-token-123456"));
     let home = TempDir::new("doctor-401");
-    let mut child = Child::spawn_args(
-        &["doctor"],
-        home.path(),
-        &env(&sim.url(), home.join("configs").to_str().unwrap(), "20"),
-    );
-    let exit = child.wait_exit(10 * SECS).expect("doctor hung");
-    let mut out = String::new();
-    while let Some(line) = child.recv_line(Duration::from_millis(100)) {
-        out.push_str(&line);
-        out.push('\n');
-    }
+    let (exit, out) = doctor(&sim, &home);
     assert_eq!(exit.code(), Some(1), "{out}");
     assert!(out.contains("FAIL"), "{out}");
     assert!(out.contains("401"), "{out}");
