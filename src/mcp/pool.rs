@@ -6,6 +6,7 @@ use super::context::CallContext;
 use super::handler::Handler;
 use super::jsonrpc::{error_line, result_line, RpcError};
 use super::outbox::{Outbox, Outgoing};
+use super::router::InFlight;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use serde_json::{json, Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -73,23 +74,26 @@ pub(crate) struct Job {
 }
 
 pub(crate) struct Pool {
-    jobs: Sender<Job>,
+    /// Holds the only way to queue jobs; closing it lets the workers end.
+    in_flight: Arc<InFlight>,
     /// Disconnects once every worker has ended.
     alive: Receiver<()>,
     running: Arc<AtomicUsize>,
 }
 
 impl Pool {
-    /// Starts `workers` threads. Each finished request's key goes to
-    /// `finished` before its answer is queued, so the server forgets the id
-    /// before the client can see the answer and reuse it.
+    /// Starts `workers` threads, which take the jobs admitted into the
+    /// returned table (at most `max_in_flight` at once). Each finished
+    /// request leaves the table before its answer is queued, so the server
+    /// forgets the id before the client can see the answer and reuse it.
     pub(crate) fn spawn(
         workers: usize,
         handler: Arc<dyn Handler>,
         outbox: Outbox,
-        finished: Sender<String>,
-    ) -> Pool {
+        max_in_flight: usize,
+    ) -> (Pool, Arc<InFlight>) {
         let (jobs, queue) = unbounded::<Job>();
+        let in_flight = InFlight::new(jobs, max_in_flight);
         let (alive_tx, alive) = bounded::<()>(0);
         let running = Arc::new(AtomicUsize::new(0));
         for n in 0..workers {
@@ -97,7 +101,7 @@ impl Pool {
                 queue: queue.clone(),
                 handler: handler.clone(),
                 outbox: outbox.clone(),
-                finished: finished.clone(),
+                in_flight: in_flight.clone(),
             };
             let guard = Running::enter(&running, alive_tx.clone());
             if let Err(e) = thread::Builder::new()
@@ -108,27 +112,24 @@ impl Pool {
                 break;
             }
         }
-        Pool {
-            jobs,
+        let pool = Pool {
+            in_flight: in_flight.clone(),
             alive,
             running,
-        }
+        };
+        (pool, in_flight)
     }
 
-    /// Queues a job; false when no worker is left to take it.
-    pub(crate) fn submit(&self, job: Job) -> bool {
-        self.jobs.send(job).is_ok()
-    }
-
-    /// Lets the workers finish what is queued and end; waits for them until
-    /// `deadline`. Returns how many are still running (left behind).
+    /// Cancels what is in flight, lets the workers finish what is queued
+    /// and end; waits for them until `deadline`. Returns how many are still
+    /// running (left behind).
     pub(crate) fn stop(self, deadline: Instant) -> usize {
         let Pool {
-            jobs,
+            in_flight,
             alive,
             running,
         } = self;
-        drop(jobs);
+        in_flight.close();
         loop {
             match alive.recv_deadline(deadline) {
                 Err(RecvTimeoutError::Disconnected) => return 0,
@@ -165,7 +166,7 @@ struct Worker {
     queue: Receiver<Job>,
     handler: Arc<dyn Handler>,
     outbox: Outbox,
-    finished: Sender<String>,
+    in_flight: Arc<InFlight>,
 }
 
 impl Worker {
@@ -175,7 +176,7 @@ impl Worker {
             // A request the client cancelled before it started is not run at all.
             let outcome = (ctx.cancel_token().reason() != Some(CancelReason::Client))
                 .then(|| self.run(work, &ctx));
-            let _ = self.finished.send(key);
+            self.in_flight.finished(&key);
             let Some(outcome) = outcome else { continue };
             // Per MCP, a request the client cancelled gets no answer.
             if ctx.cancel_token().reason() == Some(CancelReason::Client) {

@@ -1,7 +1,8 @@
 //! Decides what each incoming message gets: an answer at once (initialize,
 //! ping, errors), a worker (anything that may block), or an effect on a
-//! request in flight (cancellation). Runs on the server's own thread and
-//! never waits for a worker.
+//! request in flight (cancellation). Runs on the thread that reads the input,
+//! so a request reaches its worker without a hand-off in between, and never
+//! waits for a worker.
 
 use super::cancel::{CancelReason, CancelToken};
 use super::context::CallContext;
@@ -10,50 +11,134 @@ use super::jsonrpc::{
     self, error_line, is_valid_id, params_object, result_line, Incoming, RpcError, SERVER_BUSY,
 };
 use super::outbox::{Outbox, Outgoing};
-use super::pool::{Job, Pool, Work};
+use super::pool::{Job, Work};
 use super::version;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-pub(crate) struct Router<'a> {
+/// The requests on a worker or queued for one, shared by the router (which
+/// admits and cancels), the workers (which forget what they finished) and the
+/// server (which closes it at shutdown). Every critical section is short:
+/// nothing under the lock waits for anything.
+pub(crate) struct InFlight {
+    table: Mutex<Table>,
+    max: usize,
+}
+
+struct Table {
+    /// By id as JSON text.
+    requests: HashMap<String, CancelToken>,
+    /// The way to the workers; `None` once closed, so that the workers end
+    /// even while the router lives on in a reader blocked on its input.
+    jobs: Option<Sender<Job>>,
+}
+
+/// Why a request was not admitted.
+enum Refusal {
+    Duplicate,
+    Busy(usize),
+    Closed,
+}
+
+impl InFlight {
+    pub(crate) fn new(jobs: Sender<Job>, max: usize) -> Arc<InFlight> {
+        Arc::new(InFlight {
+            table: Mutex::new(Table {
+                requests: HashMap::new(),
+                jobs: Some(jobs),
+            }),
+            max: max.max(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic elsewhere must not wedge the server.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a request and queues its job, under one lock so that a
+    /// cancellation or the shutdown never misses it.
+    fn admit(&self, key: String, token: &CancelToken, job: Job) -> Result<(), Refusal> {
+        let mut table = self.lock();
+        if table.requests.contains_key(&key) {
+            return Err(Refusal::Duplicate);
+        }
+        if table.requests.len() >= self.max {
+            return Err(Refusal::Busy(table.requests.len()));
+        }
+        let Some(jobs) = &table.jobs else {
+            return Err(Refusal::Closed);
+        };
+        if jobs.send(job).is_err() {
+            return Err(Refusal::Closed);
+        }
+        table.requests.insert(key, token.clone());
+        Ok(())
+    }
+
+    /// Called by a worker before it queues the answer: the client may reuse
+    /// an id as soon as it has read the answer.
+    pub(crate) fn finished(&self, key: &str) {
+        self.lock().requests.remove(key);
+    }
+
+    fn cancel(&self, key: &str) -> bool {
+        match self.lock().requests.get(key) {
+            Some(token) => {
+                token.cancel(CancelReason::Client);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Admits nothing more and cancels every request in flight; their
+    /// answers, if quick, still go out.
+    pub(crate) fn close(&self) {
+        let mut table = self.lock();
+        table.jobs = None;
+        for token in table.requests.values() {
+            token.cancel(CancelReason::Shutdown);
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().jobs.is_none()
+    }
+}
+
+pub(crate) struct Router {
     handler: Arc<dyn Handler>,
     outbox: Outbox,
-    pool: &'a Pool,
-    /// Requests on a worker or queued for one, by id as JSON text.
-    in_flight: HashMap<String, CancelToken>,
-    finished: Receiver<String>,
-    max_in_flight: usize,
+    in_flight: Arc<InFlight>,
     /// The shutdown signal: an answer never waits for room past it.
     stop: Receiver<()>,
 }
 
-impl<'a> Router<'a> {
+impl Router {
     pub(crate) fn new(
         handler: Arc<dyn Handler>,
         outbox: Outbox,
-        pool: &'a Pool,
-        finished: Receiver<String>,
-        max_in_flight: usize,
+        in_flight: Arc<InFlight>,
         stop: Receiver<()>,
     ) -> Self {
         Router {
             handler,
             outbox,
-            pool,
-            in_flight: HashMap::new(),
-            finished,
-            max_in_flight,
+            in_flight,
             stop,
         }
     }
 
+    /// Whether the server has stopped: nothing more is routed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.in_flight.is_closed()
+    }
+
     pub(crate) fn line(&mut self, line: &[u8]) {
-        // Forget finished requests first: the client may reuse an id as soon
-        // as it has read the answer, and the worker reported before answering.
-        self.forget_finished();
         match jsonrpc::parse_line(line) {
             Incoming::Request { id, method, params } => {
                 let answer_id = id.clone();
@@ -81,23 +166,6 @@ impl<'a> Router<'a> {
             "the message is {length} bytes long, more than the limit of {limit} bytes; it was skipped"
         ));
         self.answer(&Value::Null, Err(error));
-    }
-
-    pub(crate) fn finished(&mut self, key: &str) {
-        self.in_flight.remove(key);
-    }
-
-    /// Cancels every request in flight; their answers, if quick, still go out.
-    pub(crate) fn cancel_all(&self) {
-        for token in self.in_flight.values() {
-            token.cancel(CancelReason::Shutdown);
-        }
-    }
-
-    fn forget_finished(&mut self) {
-        while let Ok(key) = self.finished.try_recv() {
-            self.in_flight.remove(&key);
-        }
     }
 
     fn request(&mut self, id: Value, method: &str, params: Value) {
@@ -160,22 +228,6 @@ impl<'a> Router<'a> {
 
     fn submit(&mut self, id: Value, progress_token: Option<Value>, work: Work) {
         let key = id.to_string();
-        if self.in_flight.contains_key(&key) {
-            let error = RpcError::invalid_request(
-                "this id belongs to a request still in flight; ids must be unique",
-            );
-            return self.answer(&id, Err(error));
-        }
-        if self.in_flight.len() >= self.max_in_flight {
-            let error = RpcError::new(
-                SERVER_BUSY,
-                format!(
-                    "server busy: {} requests are in flight; retry when one has finished",
-                    self.in_flight.len()
-                ),
-            );
-            return self.answer(&id, Err(error));
-        }
         let token = CancelToken::new();
         let ctx = CallContext::new(
             id.clone(),
@@ -188,13 +240,21 @@ impl<'a> Router<'a> {
             work,
             ctx,
         };
-        if self.pool.submit(job) {
-            self.in_flight.insert(key, token);
-        } else {
-            log::error!("no request worker is left");
-            let error = RpcError::internal("no worker is left to serve requests");
-            self.answer(&id, Err(error));
-        }
+        let error = match self.in_flight.admit(key, &token, job) {
+            Ok(()) => return,
+            Err(Refusal::Duplicate) => RpcError::invalid_request(
+                "this id belongs to a request still in flight; ids must be unique",
+            ),
+            Err(Refusal::Busy(count)) => RpcError::new(
+                SERVER_BUSY,
+                format!("server busy: {count} requests are in flight; retry when one has finished"),
+            ),
+            Err(Refusal::Closed) => {
+                log::debug!("a request arrived while the server is stopping");
+                RpcError::internal("the server is stopping; no worker takes new requests")
+            }
+        };
+        self.answer(&id, Err(error));
     }
 
     fn notification(&mut self, method: &str, params: Value) {
@@ -204,14 +264,10 @@ impl<'a> Router<'a> {
                     log::debug!("ignored a cancellation without a usable requestId");
                     return;
                 };
-                match self.in_flight.get(&request_id.to_string()) {
-                    Some(token) => {
-                        token.cancel(CancelReason::Client);
-                        log::debug!("request {request_id} cancelled by the client");
-                    }
-                    None => {
-                        log::debug!("cancellation of request {request_id}, which is not in flight")
-                    }
+                if self.in_flight.cancel(&request_id.to_string()) {
+                    log::debug!("request {request_id} cancelled by the client");
+                } else {
+                    log::debug!("cancellation of request {request_id}, which is not in flight");
                 }
             }
             "notifications/initialized" => log::debug!("the client is ready"),

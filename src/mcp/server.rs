@@ -1,5 +1,6 @@
-//! The stdio server: one thread reads lines, this one routes them, a pool of
-//! workers runs whatever may block, one writer owns the output.
+//! The stdio server: one thread reads lines and routes them, a pool of
+//! workers runs whatever may block, one writer owns the output, and this one
+//! watches for the end (input closed, shutdown signal, output failed).
 //!
 //! Choices where the protocol leaves room:
 //! - Requests before `initialize` are served anyway: some hosts pipeline.
@@ -15,12 +16,11 @@
 
 use super::handler::Handler;
 use super::input::spawn_reader;
-use super::line_reader::Line;
 use super::outbox::{Outbox, Outgoing};
 use super::pool::Pool;
 use super::router::Router;
 use super::writer::Writer;
-use crossbeam_channel::{select, unbounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,50 +127,30 @@ impl Server {
             Ok(writer) => writer,
             Err(e) => return start_failed("writer", e),
         };
-        let max_line_bytes = options.max_line_bytes.max(1);
-        let input = match spawn_reader(input, max_line_bytes) {
+        let (pool, in_flight) = Pool::spawn(
+            options.workers.max(1),
+            handler.clone(),
+            outbox.clone(),
+            options.max_in_flight.max(1),
+        );
+        let router = Router::new(handler, outbox, in_flight, shutdown.clone());
+        let input = match spawn_reader(input, options.max_line_bytes.max(1), router) {
             Ok(input) => input,
             Err(e) => {
+                pool.stop(Instant::now());
                 writer.stop();
                 return start_failed("reader", e);
             }
         };
-        let (finished_tx, finished) = unbounded();
-        let pool = Pool::spawn(
-            options.workers.max(1),
-            handler.clone(),
-            outbox.clone(),
-            finished_tx,
-        );
-        let mut router = Router::new(
-            handler,
-            outbox,
-            &pool,
-            finished.clone(),
-            options.max_in_flight.max(1),
-            shutdown.clone(),
-        );
 
-        let reason = loop {
-            select! {
-                recv(input) -> line => match line {
-                    Ok(Line::Complete(line)) => router.line(&line),
-                    Ok(Line::TooLong { length }) => router.too_long(length, max_line_bytes),
-                    Err(_) => break EndReason::InputClosed,
-                },
-                recv(finished) -> key => {
-                    if let Ok(key) = key {
-                        router.finished(&key);
-                    }
-                }
-                recv(shutdown) -> _ => break EndReason::Shutdown,
-                recv(writer.ended) -> _ => break EndReason::OutputClosed,
-            }
+        let reason = select! {
+            recv(input) -> _ => EndReason::InputClosed,
+            recv(shutdown) -> _ => EndReason::Shutdown,
+            recv(writer.ended) -> _ => EndReason::OutputClosed,
         };
         log::debug!("MCP server stopping: {reason:?}");
 
-        router.cancel_all();
-        drop(router);
+        // Cancels every request in flight and admits no more.
         let abandoned_workers = pool.stop(Instant::now() + options.shutdown_grace);
         if abandoned_workers > 0 {
             log::warn!(

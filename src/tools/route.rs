@@ -165,6 +165,9 @@ mod tests {
         }
         assert!(InFlight::take().is_none());
         held.pop();
-        assert!(InFlight::take().is_some(), "a dropped place was not given back");
+        assert!(
+            InFlight::take().is_some(),
+            "a dropped place was not given back"
+        );
     }
 }

@@ -79,7 +79,7 @@ pub struct Settings {
 pub fn spawn(settings: Settings) -> std::io::Result<(DriverHandle, JoinHandle<()>)> {
     let (tx, rx) = unbounded();
     let status = Arc::new(Mutex::new(Status::default()));
-    let lane: FastLane = Arc::new(Mutex::new(None));
+    let lane = FastLane::default();
     let handle = DriverHandle::new(tx.clone(), status.clone(), lane.clone());
     let name = settings.name.clone();
     let mut driver = Driver::new(settings, tx, rx, status);
@@ -158,7 +158,7 @@ impl Driver {
             tx,
             rx,
             status,
-            lane: Arc::new(Mutex::new(None)),
+            lane: FastLane::default(),
             breaker,
             slot: Slot::new(),
             session: None,
@@ -249,6 +249,10 @@ impl Driver {
     }
 
     fn report(&mut self, generation: Generation, report: Report) {
+        if lease::is_failure(report) {
+            // Published again (if still closed) at the end of this step.
+            self.lane.failure_handled();
+        }
         let now = Instant::now();
         self.last_active = now;
         let current = generation == self.slot.generation() && self.slot.state() == SlotState::Live;
@@ -818,10 +822,7 @@ impl Driver {
             Some(session) if open => Some((session.clone(), self.slot.generation())),
             _ => None,
         };
-        match self.lane.lock() {
-            Ok(mut lane) => *lane = standing,
-            Err(e) => *e.into_inner() = standing,
-        }
+        self.lane.set(standing);
     }
 
     /// Shutdown: the breaker stops, the session closes, a running connect

@@ -1,7 +1,8 @@
 //! The stdio transport: one child process per session, JSON-RPC lines on
 //! its stdin and stdout, its stderr drained into our log.
 //!
-//! Threads per session: a stdin writer, a stdout reader, a stderr drain and
+//! Threads per session: a stdin writer (for lines that find the pipe full;
+//! callers write their own otherwise), a stdout reader, a stderr drain and
 //! a reaper. None of them holds the session itself, so dropping the last
 //! handle runs `close()` and nothing outlives it.
 
@@ -21,7 +22,7 @@ use super::jsonrpc_client::{self, Outcome, Pending};
 use super::process_group::{self, Launch, ProcessGroup};
 use super::session::Session;
 use super::stderr_tail::StderrTail;
-use super::stdin_writer::{self, Outgoing};
+use super::stdin_writer::{self, Outgoing, Stdin};
 use super::stdout_reader;
 use crate::config::EnvMap;
 
@@ -55,8 +56,9 @@ pub struct Command<'a> {
 
 pub struct StdioSession {
     link: Arc<Link>,
-    /// `None` once closed.
-    writer: Mutex<Option<Sender<Outgoing>>>,
+    stdin: Arc<Stdin>,
+    /// To the writer thread; `Close` ends it.
+    writer: Sender<Outgoing>,
     group: ProcessGroup,
     events: Receiver<Value>,
     closed: Receiver<()>,
@@ -99,17 +101,28 @@ impl StdioSession {
         let group = spawned.group;
         let (writer, queue) = unbounded();
         let stderr = Arc::new(StderrTail::new());
+        let stdin = match Stdin::new(spawned.stdin, link.clone()) {
+            Ok(stdin) => stdin,
+            Err(e) => {
+                group.terminate();
+                return Err(CallError::Spawn {
+                    detail: format!("the server's stdin cannot be set up: {}", e.kind()),
+                    permanent: false,
+                });
+            }
+        };
         let threads = start_threads(
             name,
             &link,
             &stderr,
-            (spawned.stdin, spawned.stdout, spawned.stderr),
+            (stdin.0.clone(), stdin.1, spawned.stdout, spawned.stderr),
             (writer.clone(), queue),
         );
         let session = StdioSession {
             events: link.events.receiver(),
             link,
-            writer: Mutex::new(Some(writer)),
+            stdin: stdin.0,
+            writer,
             group,
             closed,
             info: OnceLock::new(),
@@ -143,9 +156,9 @@ impl StdioSession {
         self.link.events.dropped()
     }
 
-    fn queue(&self, outgoing: Outgoing) -> bool {
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.as_ref().is_some_and(|w| w.send(outgoing).is_ok())
+    /// Writes a line, or queues it when the pipe is full; false once closed.
+    fn send(&self, line: String, id: Option<u64>) -> bool {
+        self.stdin.send(line, id)
     }
 
     /// Stops waiting for `id` and tells the server, unless the answer won
@@ -164,10 +177,7 @@ impl StdioSession {
                 // closed instead.
                 if sent && method != "initialize" {
                     let notice = jsonrpc_client::cancelled(id, reason);
-                    self.queue(Outgoing::Message {
-                        line: notice.to_string(),
-                        id: None,
-                    });
+                    self.send(notice.to_string(), None);
                 }
                 Err(error)
             }
@@ -177,7 +187,8 @@ impl StdioSession {
 }
 
 type Pipes = (
-    std::process::ChildStdin,
+    Arc<Stdin>,
+    Receiver<()>,
     std::process::ChildStdout,
     std::process::ChildStderr,
 );
@@ -186,13 +197,12 @@ fn start_threads(
     name: &str,
     link: &Arc<Link>,
     tail: &Arc<StderrTail>,
-    (stdin, stdout, stderr): Pipes,
+    (stdin, woken, stdout, stderr): Pipes,
     (writer, queue): (Sender<Outgoing>, Receiver<Outgoing>),
 ) -> std::io::Result<()> {
-    let writer_link = link.clone();
     thread::Builder::new()
         .name(format!("stdin-{name}"))
-        .spawn(move || stdin_writer::run(stdin, queue, writer_link))?;
+        .spawn(move || stdin_writer::run(stdin, queue, woken))?;
     let reader_link = link.clone();
     thread::Builder::new()
         .name(format!("stdout-{name}"))
@@ -216,7 +226,7 @@ impl Session for StdioSession {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let answer = self.link.pending.register(id)?;
         let line = jsonrpc_client::request(id, method, params).to_string();
-        if !self.queue(Outgoing::Message { line, id: Some(id) }) {
+        if !self.send(line, Some(id)) {
             self.link.pending.remove(id);
             return Err(CallError::Closed);
         }
@@ -238,7 +248,7 @@ impl Session for StdioSession {
             });
         }
         let line = jsonrpc_client::notification(method, params).to_string();
-        if self.queue(Outgoing::Message { line, id: None }) {
+        if self.send(line, None) {
             Ok(())
         } else {
             Err(CallError::Closed)
@@ -262,10 +272,8 @@ impl Session for StdioSession {
             return;
         }
         self.link.end(CallError::Closed);
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(writer) = writer {
-            let _ = writer.send(Outgoing::Close);
-        }
+        self.stdin.close();
+        let _ = self.writer.send(Outgoing::Close);
         self.group.terminate();
     }
 

@@ -433,7 +433,7 @@ fn calls_given_up_on_cannot_pile_up_threads() {
         }
     }
     let (at, detail) = refused.expect("100 abandoned calls were all let through");
-    assert!(at >= 16 && at <= 64, "refused after {at} calls");
+    assert!((16..=64).contains(&at), "refused after {at} calls");
     assert!(detail.contains("still running"), "{detail}");
     session.close();
 }

@@ -179,7 +179,8 @@ fn fifty_concurrent_requests_answered_in_reverse_reach_their_callers() {
 fn lines_larger_than_the_pipe_arrive_whole_from_concurrent_callers() {
     let dir = TempDir::new("large");
     let session = start(&dir, PLAIN);
-    // Well over a pipe's buffer, so that writes are partial and queued.
+    // Well over a pipe's buffer, so that writes are partial and queued
+    // (after "tag", which the fixture looks for by pattern).
     let pad = "p".repeat(200 * 1024);
     thread::scope(|scope| {
         let calls: Vec<_> = (0..6)
@@ -187,7 +188,7 @@ fn lines_larger_than_the_pipe_arrive_whole_from_concurrent_callers() {
                 let (session, pad) = (&session, &pad);
                 scope.spawn(move || {
                     let params = if tag % 2 == 0 {
-                        json!({"tag": tag, "pad": pad})
+                        json!({"tag": tag, "zpad": pad})
                     } else {
                         json!({"tag": tag})
                     };
