@@ -40,7 +40,7 @@ fmt:
 # The gateway benchmark runs the release fixtures against the release binary.
 bench:
 	$(CARGO) build --release --examples
-	$(CARGO) bench
+	$(CARGO) bench --bench machines --bench platform --bench mcp --bench gateway
 
 # Runs the binary with whatever environment you have; without configuration
 # it prints what is missing (exit 2).

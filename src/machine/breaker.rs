@@ -5,10 +5,10 @@
 //! `park_probe` and on every revive request; only `Shutdown` ends it.
 //!
 //! Cooldowns: the n-th open after a run of failed probes waits
-//! `min(cooldown × 2ⁿ, max_cooldown)`, then scaled by a factor in
-//! [1 − jitter, 1 + jitter) so that breakers opened together do not probe
-//! together. The jitter applies after the cap, so a capped cooldown of 15 s
-//! becomes 12–18 s.
+//! `cooldown × 2ⁿ` scaled by a factor in [1 − jitter, 1 + jitter) (so that
+//! breakers opened together do not probe together), and never more than
+//! `max_cooldown`: a dead server costs one probe every 15 s at most, and a
+//! capped cooldown is 12–15 s.
 //!
 //! Table: `spec/breaker.table`.
 
@@ -480,7 +480,7 @@ impl Breaker {
             base = base.saturating_mul(2).min(max);
         }
         let spread = (2.0 * draw(self.jitter.as_mut()) - 1.0) * self.config.jitter;
-        scaled(base, 1.0 + spread)
+        scaled(base, 1.0 + spread).min(max)
     }
 }
 
@@ -598,7 +598,7 @@ mod tests {
             let base = (500u64 << n).min(15_000) as f64;
             let ms = gap.as_secs_f64() * 1000.0;
             assert!(
-                ms >= base * 0.8 - 1.0 && ms < base * 1.2 + 1.0,
+                ms >= base * 0.8 - 1.0 && ms < (base * 1.2).min(15_000.0) + 1.0,
                 "probe {n}: {ms} ms vs {base}"
             );
         }
