@@ -59,6 +59,10 @@ impl Handler for Service {
             .unwrap_or_default()
     }
 
+    fn is_instant(&self, tool: &str) -> bool {
+        self.platform.as_ref().is_some_and(|p| p.is_instant(tool))
+    }
+
     fn call_tool(
         &self,
         name: &str,

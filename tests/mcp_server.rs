@@ -227,10 +227,16 @@ impl Handler for TestHandler {
     }
 
     fn list_tools(&self) -> Vec<Value> {
-        ["echo", "slow", "panic", "block", "stuck", "notify"]
-            .iter()
-            .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
-            .collect()
+        [
+            "echo", "slow", "panic", "block", "stuck", "notify", "instant",
+        ]
+        .iter()
+        .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
+        .collect()
+    }
+
+    fn is_instant(&self, tool: &str) -> bool {
+        tool == "instant"
     }
 
     fn call_tool(
@@ -268,6 +274,7 @@ impl Handler for TestHandler {
                 thread::sleep(Duration::from_millis(millis));
                 Ok(text("done at last"))
             }
+            "instant" => Ok(text("from memory")),
             "notify" => {
                 ctx.outbox()
                     .notify("notifications/test", json!({"from": "tool"}));
@@ -389,7 +396,10 @@ fn tools_are_listed_and_called_before_initialize_too() {
         .iter()
         .filter_map(|tool| tool["name"].as_str())
         .collect();
-    assert_eq!(names, ["echo", "slow", "panic", "block", "stuck", "notify"]);
+    assert_eq!(
+        names,
+        ["echo", "slow", "panic", "block", "stuck", "notify", "instant"]
+    );
     session.call(json!(2), "echo", json!({"say": "hi"}));
     assert_eq!(
         session.answer(json!(2))["result"]["structuredContent"],
@@ -665,6 +675,27 @@ fn ping_initialize_and_cancellation_work_while_every_worker_is_busy() {
         json!({})
     );
     session.notify("notifications/cancelled", json!({"requestId": 2}));
+    session.expect_quiet();
+}
+
+#[test]
+fn instant_tools_and_the_tool_list_need_no_free_worker() {
+    let session = Session::start(options(1));
+    session.call(json!(1), "block", json!({}));
+    assert!(matches!(session.event(), Event::Started(_)));
+    // The only worker is blocked: these are answered on the reading thread.
+    session.call(json!("now"), "instant", json!({}));
+    assert_eq!(
+        session.next_line()["result"]["content"][0]["text"],
+        json!("from memory")
+    );
+    session.request(json!("list"), "tools/list", Value::Null);
+    let list = session.next_line();
+    assert_eq!(list["id"], json!("list"));
+    assert!(list["result"]["tools"]
+        .as_array()
+        .is_some_and(|t| t.len() == 7));
+    session.notify("notifications/cancelled", json!({"requestId": 1}));
     session.expect_quiet();
 }
 

@@ -26,6 +26,13 @@ pub trait Handler: Send + Sync + 'static {
     /// The `tools` of a `tools/list` answer.
     fn list_tools(&self) -> Vec<Value>;
 
+    /// A tool that answers at once from memory (no I/O, no waiting, no
+    /// lock held for long): it runs on the reading thread, which saves the
+    /// hand-off to a worker and back.
+    fn is_instant(&self, _tool: &str) -> bool {
+        false
+    }
+
     /// A `tools/call`: returns a `CallToolResult` (`content`, and `isError`
     /// when the tool failed). `Err` only for caller errors such as an unknown
     /// tool or bad arguments (`-32602`).

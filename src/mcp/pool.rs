@@ -17,7 +17,6 @@ use std::time::Instant;
 
 /// What a request asks a worker to do, its params already checked.
 pub(crate) enum Work {
-    ListTools,
     CallTool {
         name: String,
         arguments: Map<String, Value>,
@@ -37,7 +36,6 @@ pub(crate) enum Work {
 impl Work {
     fn method(&self) -> &'static str {
         match self {
-            Work::ListTools => "tools/list",
             Work::CallTool { .. } => "tools/call",
             Work::ListResources => "resources/list",
             Work::ListResourceTemplates => "resources/templates/list",
@@ -49,7 +47,6 @@ impl Work {
 
     fn run(self, handler: &dyn Handler, ctx: &CallContext) -> Result<Value, RpcError> {
         match self {
-            Work::ListTools => Ok(json!({"tools": handler.list_tools()})),
             Work::CallTool { name, arguments } => handler.call_tool(&name, arguments, ctx),
             Work::ListResources => handler
                 .list_resources(ctx)

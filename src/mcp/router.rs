@@ -176,8 +176,23 @@ impl Router {
         let work = match method {
             "initialize" => return self.initialize(&id, params),
             "ping" => return self.answer(&id, Ok(json!({}))),
-            "tools/list" => Ok(Work::ListTools),
-            "tools/call" => tool_call(params),
+            // Answered from memory: no worker needed.
+            "tools/list" => {
+                return self.answer(&id, Ok(json!({"tools": self.handler.list_tools()})))
+            }
+            "tools/call" => match tool_call(params) {
+                Ok(Work::CallTool { name, arguments }) if self.handler.is_instant(&name) => {
+                    let ctx = CallContext::new(
+                        id.clone(),
+                        progress_token,
+                        CancelToken::new(),
+                        self.outbox.clone(),
+                    );
+                    let outcome = self.handler.call_tool(&name, arguments, &ctx);
+                    return self.answer(&id, outcome);
+                }
+                other => other,
+            },
             // Methods of a capability we did not announce do not exist for the client.
             "resources/list" | "resources/templates/list" | "resources/read"
                 if !self.handler.has_resources() =>

@@ -108,6 +108,11 @@ impl PlatformTools {
         schema::definitions()
     }
 
+    /// Tools that answer from memory alone (see `Handler::is_instant`).
+    pub fn is_instant(&self, name: &str) -> bool {
+        name == "get_runtime_identity"
+    }
+
     pub fn has(&self, name: &str) -> bool {
         schema::NAMES.contains(&name)
     }

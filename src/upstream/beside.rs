@@ -72,6 +72,10 @@ impl<H: Handler> Handler for Beside<H> {
         tools
     }
 
+    fn is_instant(&self, tool: &str) -> bool {
+        self.is_ours(tool) && self.ours.is_instant(tool)
+    }
+
     fn call_tool(
         &self,
         name: &str,
