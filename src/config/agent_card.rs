@@ -70,14 +70,8 @@ impl CardSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsString;
 
-    fn env(pairs: &[(&str, &str)]) -> EnvMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn defaults_to_id_prefix_and_no_description() {

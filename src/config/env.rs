@@ -107,12 +107,7 @@ pub fn shown(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> EnvMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn values_are_trimmed_and_blank_is_unset() {

@@ -190,6 +190,15 @@ fn gateway_only(env: &EnvMap, has_servers_file: bool) -> bool {
             .all(|name| !env::value(env, name).is_set())
 }
 
+/// An environment map of these pairs, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_env(pairs: &[(&str, &str)]) -> EnvMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect()
+}
+
 /// A fresh directory for one unit test, under the system temp dir.
 #[cfg(test)]
 pub(crate) fn test_dir(name: &str) -> PathBuf {

@@ -262,12 +262,7 @@ impl ProcessGroup {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> EnvMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect()
-    }
+    use crate::config::test_env as env;
 
     #[test]
     fn only_the_allowed_variables_pass_and_the_servers_own_win() {

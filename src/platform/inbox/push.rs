@@ -86,14 +86,8 @@ pub fn params(message: &Message) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsString;
 
-    fn env(pairs: &[(&str, &str)]) -> EnvMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect()
-    }
+    use crate::config::test_env as env;
 
     fn message(kind: Kind, peer_id: &str, name: Option<&str>) -> Message {
         Message {

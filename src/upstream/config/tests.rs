@@ -45,12 +45,7 @@ fn file_err(text: &str) -> FileError {
     }
 }
 
-fn env(pairs: &[(&str, &str)]) -> EnvMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), OsString::from(v)))
-        .collect()
-}
+use crate::config::test_env as env;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
