@@ -3,8 +3,8 @@
 //! one that blocks on the input, so the server can stop while a read is
 //! still pending (it is then left behind, and routes nothing more).
 
-use super::line_reader::{Line, LineReader};
 use super::router::Router;
+use crate::lines::{Line, LineReader};
 use crossbeam_channel::{bounded, Receiver};
 use std::io::{self, BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};

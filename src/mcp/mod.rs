@@ -7,7 +7,6 @@ pub mod context;
 pub mod handler;
 mod input;
 pub mod jsonrpc;
-mod line_reader;
 pub mod outbox;
 mod pool;
 mod router;

@@ -24,7 +24,6 @@ use serde_json::Value;
 use ureq::http::{HeaderName, HeaderValue, Request, Response};
 use ureq::Body;
 
-use super::capped_lines::{CappedLines, Line, MAX_LINE};
 use super::error::CallError;
 use super::event_queue::EventQueue;
 use super::http_failure::{
@@ -34,6 +33,7 @@ use super::jsonrpc_client::{answer_server_request, classify, Incoming};
 use super::origin::{resolve, Origin};
 use super::rate_limit::{left_out, RateLimit};
 use super::sse;
+use crate::lines::{Line, LineReader, MAX_LINE};
 
 /// Answers larger than this are refused.
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -353,12 +353,12 @@ impl Endpoint {
     /// An event stream: notifications until the event that answers us.
     fn read_stream(self: &Arc<Self>, body: Body, id: u64) -> Result<Value, CallError> {
         let reader = body.into_with_config().limit(u64::MAX).reader();
-        let mut lines = CappedLines::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
         let mut parser = sse::Parser::new(MAX_LINE);
         loop {
             let line = match lines.next_line() {
-                Ok(Some(Line::Full(bytes))) => bytes,
-                Ok(Some(Line::Overlong { .. })) => return Err(too_large()),
+                Ok(Some(Line::Complete(bytes))) => bytes,
+                Ok(Some(Line::TooLong { .. })) => return Err(too_large()),
                 Ok(None) => break,
                 Err(e) => return Err(transport_error(ureq::Error::from(e))),
             };

@@ -1,5 +1,4 @@
 //! The gateway: upstream MCP servers behind breakers.
-mod capped_lines;
 pub mod config;
 pub mod error;
 mod event_queue;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io::{BufReader, Read};
 use std::sync::Mutex;
 
-use super::capped_lines::{CappedLines, Line};
+use crate::lines::{Line, LineReader};
 
 /// Lines kept for the log line when the server dies.
 pub const KEPT_LINES: usize = 20;
@@ -43,13 +43,13 @@ impl StderrTail {
 
     /// Reads `stderr` until it closes.
     pub fn drain(&self, name: &str, stderr: impl Read) {
-        let mut lines = CappedLines::new(BufReader::new(stderr), MAX_READ);
+        let mut lines = LineReader::new(BufReader::new(stderr), MAX_READ);
         while let Ok(Some(line)) = lines.next_line() {
             let text = match line {
-                Line::Full(bytes) => {
+                Line::Complete(bytes) => {
                     crate::redact::clip(&String::from_utf8_lossy(&bytes), KEPT_CHARS)
                 }
-                Line::Overlong { length } => format!("[a line of {length} bytes, not kept]"),
+                Line::TooLong { length } => format!("[a line of {length} bytes, not kept]"),
             };
             log::debug!("{name} stderr: {text}");
             self.push(text);

@@ -11,12 +11,12 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use serde_json::Value;
 
-use super::capped_lines::{CappedLines, Line, MAX_LINE};
 use super::error::CallError;
 use super::jsonrpc_client::{answer_server_request, classify, Incoming};
 use super::rate_limit::{left_out, RateLimit};
 use super::stdin_writer::Outgoing;
 use super::stdio::Link;
+use crate::lines::{Line, LineReader, MAX_LINE};
 
 /// Answers to the server's requests that may wait for the writer at once.
 const MAX_QUEUED_ANSWERS: usize = 256;
@@ -31,7 +31,7 @@ struct Reader {
 /// Reads until stdout closes, then ends the link: every waiting request
 /// fails and `closed()` becomes ready.
 pub fn run(stdout: impl Read, link: Arc<Link>, writer: Sender<Outgoing>) {
-    let mut lines = CappedLines::new(BufReader::with_capacity(64 * 1024, stdout), MAX_LINE);
+    let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), MAX_LINE);
     let mut reader = Reader {
         link,
         writer,
@@ -42,12 +42,12 @@ pub fn run(stdout: impl Read, link: Arc<Link>, writer: Sender<Outgoing>) {
         match lines.next_line() {
             Ok(None) => break "the server closed its stdout".to_string(),
             Err(e) => break format!("reading the server's stdout failed: {}", e.kind()),
-            Ok(Some(Line::Overlong { length })) => {
+            Ok(Some(Line::TooLong { length })) => {
                 reader.garbage(&format!(
                     "skipped a line of {length} bytes (over {MAX_LINE})"
                 ));
             }
-            Ok(Some(Line::Full(bytes))) => reader.line(&bytes),
+            Ok(Some(Line::Complete(bytes))) => reader.line(&bytes),
         }
     };
     log::debug!("{}: {why}", reader.link.name);

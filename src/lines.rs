@@ -1,8 +1,12 @@
 //! Splits a byte stream into lines with a length cap, without ever holding
 //! more than the cap in memory: the rest of an overlong line is skipped as it
-//! streams by.
+//! streams by. Used for our stdin and for every upstream's output (stdout,
+//! stderr, event streams), so a 20 MiB line costs no more than the cap.
 
 use std::io::{self, BufRead, ErrorKind};
+
+/// The largest line (one JSON-RPC message, one SSE field) we keep.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
