@@ -26,9 +26,16 @@ pub const EXIT_SERVERS_FILE: i32 = 2;
 /// Exit code when the platform refused a workspace token at register.
 pub const EXIT_TOKEN_REFUSED: i32 = 3;
 
+/// Exit code when the process could not start serving at all.
+const EXIT_FAILURE: i32 = 1;
+
 /// How long shutdown waits for the background threads; a thread stuck in a
 /// blocking request is left behind, and `exit` ends it.
 const JOIN_GRACE: Duration = Duration::from_millis(800);
+
+/// How long the server gets to finish answering after shutdown starts
+/// (its workers' grace plus the writer's flush).
+const SERVER_GRACE: Duration = Duration::from_millis(1500);
 
 /// Runs the server until stdin closes or a signal arrives; returns the exit code.
 pub fn run(config: Config) -> i32 {
@@ -93,16 +100,21 @@ pub fn run(config: Config) -> i32 {
         Some(gateway) => Arc::new(Beside::new(service.clone(), gateway.clone())),
         None => service.clone(),
     };
-    let served = serve_in_thread(server, handler, shutdown.signal());
+    let Some(served) = serve_in_thread(server, handler, shutdown.clone()) else {
+        shutdown.trigger();
+        return EXIT_FAILURE;
+    };
 
     let code = wait_for_end(&shutdown, &reports, &served);
+    // Everything stops at once: the server drains its answers while the
+    // links, pollers and upstream children end beside it.
     shutdown.trigger();
-    // The server answers what it can within its own grace period.
-    let _ = served.recv_timeout(Duration::from_secs(2));
+    let upstreams = gateway.map(|gateway| std::thread::spawn(move || gateway.shutdown()));
+    let _ = served.recv_timeout(SERVER_GRACE);
     join_bounded(threads, JOIN_GRACE);
     // Upstream children are ended (and reaped) before we exit.
-    if let Some(gateway) = &gateway {
-        gateway.shutdown();
+    if let Some(upstreams) = upstreams {
+        let _ = upstreams.join();
     }
     code
 }
@@ -162,19 +174,51 @@ pub fn refused_message(workspace: &str, status: u16, snippet: &str) -> String {
     )
 }
 
-fn serve_in_thread(server: Server, handler: Arc<dyn Handler>, stop: Receiver<()>) -> Receiver<()> {
+/// Serves stdin/stdout on its own thread; `None` when it cannot start.
+fn serve_in_thread(
+    server: Server,
+    handler: Arc<dyn Handler>,
+    shutdown: Shutdown,
+) -> Option<Receiver<()>> {
     let (done_tx, done) = bounded(1);
+    let stop = shutdown.signal();
+    let input = EndSignal {
+        inner: std::io::stdin(),
+        shutdown,
+    };
     let spawned = std::thread::Builder::new()
         .name("mcp".into())
         .spawn(move || {
-            let end = server.serve(std::io::stdin(), std::io::stdout(), handler, stop);
+            let end = server.serve(input, std::io::stdout(), handler, stop);
             info!("MCP server ended: {:?}", end.reason);
             let _ = done_tx.send(());
         });
-    if let Err(e) = spawned {
-        error!("cannot start the MCP server thread: {e}");
+    match spawned {
+        Ok(_) => Some(done),
+        Err(e) => {
+            error!("cannot start the MCP server thread: {e}");
+            None
+        }
     }
-    done
+}
+
+/// Stdin that starts shutdown the moment it ends, so the rest of the
+/// process stops while the server is still draining its last answers.
+struct EndSignal<R> {
+    inner: R,
+    shutdown: Shutdown,
+}
+
+impl<R: std::io::Read> std::io::Read for EndSignal<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let result = self.inner.read(buf);
+        match &result {
+            Ok(0) if !buf.is_empty() => self.shutdown.trigger(),
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => self.shutdown.trigger(),
+            _ => {}
+        }
+        result
+    }
 }
 
 /// Every token we know of is redacted from every log line from here on.

@@ -36,7 +36,7 @@ pub struct ServerOptions {
     pub max_in_flight: usize,
     /// Longest accepted input line in bytes (default 16 MiB).
     pub max_line_bytes: usize,
-    /// How long shutdown waits for cancelled requests to finish (default 1.5 s).
+    /// How long shutdown waits for cancelled requests to finish (default 1 s).
     pub shutdown_grace: Duration,
 }
 
@@ -46,7 +46,7 @@ impl Default for ServerOptions {
             workers: 16,
             max_in_flight: 256,
             max_line_bytes: 16 << 20,
-            shutdown_grace: Duration::from_millis(1500),
+            shutdown_grace: Duration::from_millis(1000),
         }
     }
 }

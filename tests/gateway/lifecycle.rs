@@ -289,3 +289,31 @@ fn an_http_upstream_restarted_on_its_port_is_reconnected_with_a_new_session() {
         );
     }
 }
+
+#[test]
+fn eof_with_a_call_hanging_upstream_exits_within_two_seconds_leaving_no_child() {
+    let dir = TempDir::new("gw-eof-hang");
+    let marker = dir.path().display().to_string();
+    let rec = dir.join("rec.jsonl").display().to_string();
+    let servers = json!({"files": stdio(&["--record", &rec])});
+    let mut gw = Gateway::start_in(dir, servers, &[]);
+    assert!(gw.wait_tool("files__hang", true));
+    gw.child
+        .send_json(
+            &json!({"jsonrpc": "2.0", "id": "stuck", "method": "tools/call",
+            "params": {"name": "files__hang", "arguments": {}}}),
+        )
+        .expect("stdin");
+    assert!(eventually(WAIT, || count_calls(&rec, "hang") == 1));
+    let asked = Instant::now();
+    gw.child.close_stdin();
+    let status = gw.child.wait_exit(Duration::from_secs(5)).expect("exits");
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_millis(2500), "shutdown took {took:?}");
+    assert!(
+        processes_with(&marker).is_empty(),
+        "children left: {:?}",
+        processes_with(&marker)
+    );
+}
