@@ -21,19 +21,30 @@ use crate::redact::register_secret;
 /// `NAME` is letters, digits and `_`, not starting with a digit. Errors name
 /// the variable, never a value.
 pub fn expand(text: &str, env: &EnvMap) -> Result<String, String> {
-    substitute(text, env, &mut |_| {})
+    substitute(text, env, &mut |_, _| {})
 }
 
 /// [`expand`] for a value that reaches a server (arguments, environment,
-/// URL, headers): every value taken from our environment is registered
-/// with the redactor, since the server may echo it to its stderr or an
-/// error text.
+/// URL): a value taken from a variable whose name says it is a credential
+/// (`*TOKEN*`, `*KEY*`, `*SECRET*`, ...) is registered with the redactor,
+/// since the server may echo it to its stderr or an error text. Ordinary
+/// values (`${HOME}`, a port) are not, or every log line quoting them
+/// would be masked.
 fn expand_secret(text: &str, env: &EnvMap) -> Result<String, String> {
-    substitute(text, env, &mut |v| register_secret(v))
+    substitute(text, env, &mut |name, value| {
+        if secret_env(name) {
+            register_secret(value)
+        }
+    })
 }
 
-/// [`expand`], telling `seen` each value taken from the environment.
-fn substitute(text: &str, env: &EnvMap, seen: &mut dyn FnMut(&str)) -> Result<String, String> {
+/// [`expand`], telling `seen` each variable name and value taken from the
+/// environment.
+fn substitute(
+    text: &str,
+    env: &EnvMap,
+    seen: &mut dyn FnMut(&str, &str),
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -57,7 +68,11 @@ fn substitute(text: &str, env: &EnvMap, seen: &mut dyn FnMut(&str)) -> Result<St
     Ok(out)
 }
 
-fn reference(inner: &str, env: &EnvMap, seen: &mut dyn FnMut(&str)) -> Result<String, String> {
+fn reference(
+    inner: &str,
+    env: &EnvMap,
+    seen: &mut dyn FnMut(&str, &str),
+) -> Result<String, String> {
     let inner = inner.strip_prefix("env:").unwrap_or(inner);
     let (name, fallback) = match inner.split_once(":-") {
         Some((name, fallback)) => (name, Some(fallback)),
@@ -82,7 +97,7 @@ fn reference(inner: &str, env: &EnvMap, seen: &mut dyn FnMut(&str)) -> Result<St
             None => Err(format!("variable {name} is not valid UTF-8")),
             Some("") => Ok(fallback.unwrap_or_default().to_string()),
             Some(value) => {
-                seen(value);
+                seen(name, value);
                 Ok(value.to_string())
             }
         },
@@ -142,7 +157,7 @@ impl TransportSpec {
                 check_url(&url)?;
                 let mut expanded_headers = BTreeMap::new();
                 for (name, value) in headers {
-                    let value = substitute(value, env, &mut |v| register_secret(v))
+                    let value = substitute(value, env, &mut |_, v| register_secret(v))
                         .map_err(at(format!("headers.{name}")))?;
                     header_value_ok(&value).map_err(|e| format!("headers.{name} {e}"))?;
                     if secret_header(name) {

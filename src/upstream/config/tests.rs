@@ -677,26 +677,33 @@ fn expanded_credentials_are_registered_for_redaction() {
 }
 
 #[test]
-fn values_expanded_into_args_env_and_url_are_registered_too() {
-    // Names and values that no pattern would catch: only registration can.
-    let (arg, var, query) = ("Wq3vP9sL2kX7mZ4r", "Hy6tB1nC8dF5gJ0e", "Ku2oI7yT4rE9wQ1a");
+fn credentials_expanded_into_args_env_and_url_are_registered_and_plain_values_are_not() {
+    // Values no pattern would catch: only registration can mask them.
+    let (key, password, token) = ("Wq3vP9sL2kX7mZ4r", "Hy6tB1nC8dF5gJ0e", "Ku2oI7yT4rE9wQ1a");
+    let home = "/srv/agent-home/data";
     let spec = TransportSpec::Stdio {
         command: "server".into(),
-        args: vec!["--key=${ARG_VALUE}".into()],
-        env: map(&[("DATABASE_URL", "${DB}")]),
+        args: vec!["--key=${API_KEY}".into(), "--data=${DATA_DIR}".into()],
+        env: map(&[("DATABASE_URL", "${DB_PASSWORD}")]),
         cwd: None,
     };
-    let vars = env(&[("ARG_VALUE", arg), ("DB", var), ("Q", query)]);
+    let vars = env(&[
+        ("API_KEY", key),
+        ("DB_PASSWORD", password),
+        ("QUERY_TOKEN", token),
+        ("DATA_DIR", home),
+    ]);
     assert!(spec.expanded(&vars).is_ok());
     let http = TransportSpec::Http {
-        url: "http://h/mcp?k=${Q}".into(),
+        url: "http://h/mcp?k=${QUERY_TOKEN}".into(),
         headers: BTreeMap::new(),
     };
     assert!(http.expanded(&vars).is_ok());
-    let shown = crate::redact::redact(&format!("child said {arg} {var} {query}"));
-    for value in [arg, var, query] {
+    let shown = crate::redact::redact(&format!("child said {key} {password} {token} in {home}"));
+    for value in [key, password, token] {
         assert!(!shown.contains(value), "{value} shown: {shown}");
     }
+    assert!(shown.contains(home), "an ordinary path was masked: {shown}");
 }
 
 #[test]
