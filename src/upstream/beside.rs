@@ -82,10 +82,12 @@ impl<H: Handler> Handler for Beside<H> {
         arguments: Map<String, Value>,
         ctx: &CallContext,
     ) -> Result<Value, RpcError> {
-        if self.gateway.has_tool(name) && !self.is_ours(name) {
-            self.gateway.call_tool(name, arguments, ctx)
-        } else {
+        // Ours win; everything else is routed once, by the gateway, which
+        // answers an unknown name itself.
+        if self.is_ours(name) {
             self.ours.call_tool(name, arguments, ctx)
+        } else {
+            self.gateway.call_tool(name, arguments, ctx)
         }
     }
 
@@ -187,8 +189,10 @@ mod tests {
             text(&theirs).contains("x is not configured correctly"),
             "{theirs}"
         );
-        let nobody = both.call_tool("plain", Map::new(), &ctx).expect("ours");
-        assert_eq!(text(&nobody), "ours: plain");
+        match both.call_tool("plain", Map::new(), &ctx) {
+            Err(e) => assert!(e.message.contains("unknown tool: plain"), "{}", e.message),
+            Ok(other) => panic!("a name nobody offers was answered: {other}"),
+        }
         assert_eq!(both.list_tools().len(), 1);
         assert_eq!(both.instructions(), "ours");
     }

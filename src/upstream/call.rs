@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use serde_json::Value;
 
-use super::error::{is_expiry_message, CallError};
+use super::error::CallError;
 use super::lease::{DriverHandle, Lease, Report};
 use super::session::Session;
 use crate::machine::breaker::{FailureClass, Rejection};
@@ -103,7 +103,7 @@ pub fn run(
                 }
                 Lease::Failed(error) => {
                     outcome =
-                        Outcome::RenewFailed(error.breaker_class().unwrap_or(FailureClass::Server));
+                        Outcome::RenewFailed(error.connect_class().unwrap_or(FailureClass::Server));
                     result = Err(error);
                 }
                 Lease::Rejected(_) | Lease::Stopped => return Err(Failure::Stopped),
@@ -162,11 +162,10 @@ fn send(
 fn classify(result: &Result<Value, CallError>) -> Outcome {
     match result {
         Ok(_) => Outcome::Answered,
+        // Only a transport with sessions (HTTP) says so, where it reads the
+        // answer. A stdio error that speaks of a "session" is the tool's
+        // own: stdio has no transport session to renew.
         Err(CallError::SessionExpired { .. }) => Outcome::Expired,
-        // Transports classify expiry where they read it; this catches a
-        // server that reports it in a JSON-RPC error on a transport that
-        // does not look.
-        Err(CallError::Rpc { message, .. }) if is_expiry_message(message) => Outcome::Expired,
         Err(CallError::Transport { sent, .. }) => Outcome::Lost { sent: *sent },
         // Closed under the request by us (a renewal elsewhere): it may have
         // run, like any request lost in flight.
@@ -214,12 +213,29 @@ mod tests {
             detail: "gone".into(),
         });
         assert_eq!(classify(&expired), Outcome::Expired);
+        // A JSON-RPC error naming a session is an answer (stdio has no
+        // transport session; HTTP classifies its own before this).
         let in_rpc = Err(CallError::Rpc {
             code: -32602,
             message: "Invalid params: Invalid or expired session".into(),
             data: None,
         });
-        assert_eq!(classify(&in_rpc), Outcome::Expired);
+        assert_eq!(
+            classify(&in_rpc),
+            Outcome::Failed(FailureClass::CallerError)
+        );
+        // One bad answer on a live session is no reason to park.
+        assert_eq!(
+            classify(&Err(CallError::protocol("the answer is too large"))),
+            Outcome::Failed(FailureClass::Server)
+        );
+        // Too many of our own requests running: not the server's failure.
+        assert_eq!(
+            classify(&Err(CallError::Busy {
+                detail: "64 running".into()
+            })),
+            Outcome::Failed(FailureClass::Cancelled)
+        );
         let unrelated = Err(CallError::Rpc {
             code: -32603,
             message: "Tool execution failed".into(),

@@ -273,7 +273,9 @@ impl Driver {
                     self.s.name
                 )
             }
-            Report::Auth(status) => self.auth_failed(status, now),
+            Report::Auth(status) => {
+                self.auth_failed(status, now);
+            }
         }
     }
 
@@ -407,7 +409,7 @@ impl Driver {
             }
             Err(error) => {
                 self.note(&error);
-                let class = error.breaker_class().unwrap_or(FailureClass::Transport);
+                let class = error.connect_class().unwrap_or(FailureClass::Transport);
                 self.connect_error = Some(error.clone());
                 self.slot_event(SlotEvent::ConnectFailed(class), None);
                 if self.stopping {
@@ -418,9 +420,14 @@ impl Driver {
                 self.probe_renewed = false;
                 match error {
                     CallError::Auth { status, .. } => {
-                        self.auth_failed(status, now);
+                        let moving = self.auth_failed(status, now);
                         if probing {
                             self.breaker_event(Event::ProbeFailed(FailureClass::Server), now);
+                        } else if !moving {
+                            // No reconnect and no park: without a session
+                            // nothing would call the server again, so the
+                            // breaker opens and its probes keep counting.
+                            self.breaker_event(Event::CallFailed(FailureClass::Transport), now);
                         }
                     }
                     _ if probing => self.breaker_event(Event::ProbeFailed(class), now),
@@ -483,6 +490,12 @@ impl Driver {
                     self.probe_renewed = true;
                     self.probe = Probe::AwaitingConnect;
                     self.slot_event(SlotEvent::Need, None);
+                    if self.slot.state() == SlotState::Live {
+                        // A newer session was already live, so no connect
+                        // started and none will report: ping that one.
+                        self.probe = Probe::Idle;
+                        self.start_probe();
+                    }
                     return;
                 }
                 if let CallError::Auth { status, .. } = error {
@@ -506,7 +519,21 @@ impl Driver {
         match result {
             Ok(()) => {}
             Err(_) if !current => {}
-            Err(CallError::Auth { status, .. }) => self.auth_failed(status, now),
+            Err(CallError::Auth { status, .. }) => {
+                self.auth_failed(status, now);
+            }
+            // The server forgot an idle session: not a failure. A new one
+            // is started now; only its failing to connect counts.
+            Err(CallError::SessionExpired { .. }) if !self.stopping => {
+                if let Some(generation) = pinged {
+                    log::debug!(
+                        "upstream {}: the idle session expired; starting a new one",
+                        self.s.name
+                    );
+                    self.slot_event(SlotEvent::Closed { generation }, None);
+                    self.slot_event(SlotEvent::Need, None);
+                }
+            }
             Err(error) => {
                 self.note(&error);
                 if let Some(class) = error.breaker_class() {
@@ -554,7 +581,9 @@ impl Driver {
                 if current {
                     let now = Instant::now();
                     match error {
-                        CallError::Auth { status, .. } => self.auth_failed(status, now),
+                        CallError::Auth { status, .. } => {
+                            self.auth_failed(status, now);
+                        }
                         _ => {
                             if let Some(class) = error.breaker_class() {
                                 self.note(&error);
@@ -697,19 +726,25 @@ impl Driver {
         idle.then(|| self.last_active + self.s.keepalive)
     }
 
-    fn auth_failed(&mut self, status: u16, now: Instant) {
+    /// Counts an auth failure; whether it parked the server or started a
+    /// reconnect (so something will call the server again).
+    fn auth_failed(&mut self, status: u16, now: Instant) -> bool {
         if let Some(effect) = self.auth.handle(auth::Event::Status(status), now) {
             let text = texts::auth_log(&effect, &self.s.spec.transport);
             log::log!(effect.level, "{}", redact(&text));
         }
         if self.auth.escalated() {
             self.breaker_event(Event::ParkForAuth, now);
+            true
         } else if !self.auth_reconnected {
             // The secret may have been rotated: reconnect once with the
             // variables expanded again.
             self.auth_reconnected = true;
             let generation = self.slot.generation();
             self.slot_event(SlotEvent::Renew { generation }, None);
+            true
+        } else {
+            false
         }
     }
 

@@ -135,27 +135,40 @@ fn read_lists(
         tools: Some(tools),
         ..Lists::default()
     };
+    // Each optional list stands alone: one the server fails to answer
+    // keeps its previous contents and costs none of the others.
+    let optional = |method: &str, key: &str| match read_all(session, method, key, timeout, stop) {
+        Ok(items) => Ok(Some(items)),
+        Err(e) if ends_refresh(&e) => Err(e),
+        Err(e) => {
+            log::debug!(
+                "{method} failed; the previous list stands: {}",
+                crate::redact::redact(&e.to_string())
+            );
+            Ok(None)
+        }
+    };
     if offers("resources") {
-        lists.resources = Some(read_all(
-            session,
-            "resources/list",
-            "resources",
-            timeout,
-            stop,
-        )?);
-        lists.templates = read_all(
-            session,
-            "resources/templates/list",
-            "resourceTemplates",
-            timeout,
-            stop,
-        )
-        .ok();
+        lists.resources = optional("resources/list", "resources")?;
+        lists.templates = optional("resources/templates/list", "resourceTemplates")?;
     }
     if offers("prompts") {
-        lists.prompts = Some(read_all(session, "prompts/list", "prompts", timeout, stop)?);
+        lists.prompts = optional("prompts/list", "prompts")?;
     }
     Ok(lists)
+}
+
+/// Failures that say the session (not one list) is in trouble, or that we
+/// stopped: the refresh ends and the driver sees them.
+fn ends_refresh(error: &CallError) -> bool {
+    matches!(
+        error,
+        CallError::Transport { .. }
+            | CallError::SessionExpired { .. }
+            | CallError::Auth { .. }
+            | CallError::Cancelled
+            | CallError::Closed
+    )
 }
 
 /// One list, following `nextCursor` for at most [`MAX_PAGES`] pages.
@@ -221,5 +234,102 @@ fn thread_error(e: std::io::Error) -> CallError {
     CallError::Transport {
         detail: format!("cannot start a helper thread: {e}"),
         sent: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::never;
+
+    /// Answers from a table: method → result, or an error.
+    struct Scripted {
+        info: Value,
+        answers: Vec<(&'static str, Result<Value, CallError>)>,
+    }
+
+    impl Session for Scripted {
+        fn request(
+            &self,
+            method: &str,
+            _params: Value,
+            _timeout: Duration,
+            _cancel: &Receiver<()>,
+        ) -> Result<Value, CallError> {
+            self.answers
+                .iter()
+                .find(|(m, _)| *m == method)
+                .map_or(Err(CallError::Closed), |(_, answer)| answer.clone())
+        }
+        fn notify(&self, _method: &str, _params: Value) -> Result<(), CallError> {
+            Ok(())
+        }
+        fn events(&self) -> Receiver<Value> {
+            never()
+        }
+        fn closed(&self) -> Receiver<()> {
+            never()
+        }
+        fn info(&self) -> &Value {
+            &self.info
+        }
+        fn close(&self) {}
+        fn stderr_tail(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    fn internal() -> CallError {
+        CallError::Rpc {
+            code: -32603,
+            message: "boom".into(),
+            data: None,
+        }
+    }
+
+    #[test]
+    fn a_failing_optional_list_keeps_the_tools_and_the_other_lists() {
+        let session = Scripted {
+            info: json!({"capabilities": {"resources": {}, "prompts": {}}}),
+            answers: vec![
+                ("tools/list", Ok(json!({"tools": [{"name": "echo"}]}))),
+                ("resources/list", Err(internal())),
+                (
+                    "resources/templates/list",
+                    Ok(json!({"resourceTemplates": []})),
+                ),
+                ("prompts/list", Ok(json!({"prompts": [{"name": "p"}]}))),
+            ],
+        };
+        let lists = read_lists(&session, Duration::from_secs(1), &never());
+        let lists = match lists {
+            Ok(lists) => lists,
+            Err(e) => panic!("the refresh failed: {e}"),
+        };
+        assert_eq!(lists.tools.map(|t| t.len()), Some(1));
+        assert!(lists.resources.is_none());
+        assert_eq!(lists.templates.map(|t| t.len()), Some(0));
+        assert_eq!(lists.prompts.map(|p| p.len()), Some(1));
+    }
+
+    #[test]
+    fn an_expired_session_on_an_optional_list_ends_the_refresh() {
+        let session = Scripted {
+            info: json!({"capabilities": {"prompts": {}}}),
+            answers: vec![
+                ("tools/list", Ok(json!({"tools": []}))),
+                (
+                    "prompts/list",
+                    Err(CallError::SessionExpired {
+                        detail: "gone".into(),
+                    }),
+                ),
+            ],
+        };
+        let lists = read_lists(&session, Duration::from_secs(1), &never());
+        assert!(
+            matches!(lists, Err(CallError::SessionExpired { .. })),
+            "{lists:?}"
+        );
     }
 }

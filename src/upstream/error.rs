@@ -68,6 +68,9 @@ pub enum CallError {
     Spawn { detail: String, permanent: bool },
     /// We closed the session (shutdown, or it was replaced).
     Closed,
+    /// Too many of our requests to this server are still running; nothing
+    /// was sent. The server may be healthy, only slow: not its failure.
+    Busy { detail: String },
 }
 
 impl CallError {
@@ -87,6 +90,9 @@ impl CallError {
             // after expiry failed too.
             CallError::SessionExpired { .. } => FailureClass::Server,
             CallError::Auth { .. } | CallError::Closed => return None,
+            // Counts nothing against a call, like a cancel, yet still fails
+            // a probe that could not even be sent.
+            CallError::Busy { .. } => FailureClass::Cancelled,
             // Wrong path or method: the URL is not an MCP endpoint.
             CallError::Http { status: 404, .. } | CallError::Http { status: 405, .. } => {
                 FailureClass::Permanent
@@ -99,7 +105,9 @@ impl CallError {
                 // answered, so it is alive; the call was the problem.
                 _ => FailureClass::CallerError,
             },
-            CallError::Protocol { .. } => FailureClass::Permanent,
+            // On a live session a malformed or oversized answer is one bad
+            // answer, not proof of a wrong endpoint; see `connect_class`.
+            CallError::Protocol { .. } => FailureClass::Server,
             CallError::Spawn {
                 permanent: true, ..
             } => FailureClass::Permanent,
@@ -108,6 +116,16 @@ impl CallError {
             } => FailureClass::Transport,
         };
         Some(class)
+    }
+
+    /// The class of a failed connect or handshake: there, an answer that
+    /// is not MCP means the URL or command is no MCP server, which retrying
+    /// cannot mend.
+    pub fn connect_class(&self) -> Option<FailureClass> {
+        match self {
+            CallError::Protocol { .. } => Some(FailureClass::Permanent),
+            other => other.breaker_class(),
+        }
     }
 
     /// Whether the connection itself is gone, which opens a breaker at once.
@@ -188,6 +206,7 @@ impl fmt::Display for CallError {
             CallError::Protocol { detail } => write!(f, "protocol error: {}", quote(detail)),
             CallError::Spawn { detail, .. } => write!(f, "could not start: {}", quote(detail)),
             CallError::Closed => write!(f, "session closed"),
+            CallError::Busy { detail } => write!(f, "{}; retry later", quote(detail)),
         }
     }
 }
@@ -270,9 +289,26 @@ mod tests {
         assert_eq!(missing.breaker_class(), Some(FailureClass::Permanent));
         assert!(!missing.is_transport_loss());
         assert_eq!(
-            CallError::protocol("html").breaker_class(),
+            CallError::protocol("html").connect_class(),
             Some(FailureClass::Permanent)
         );
+        // One bad answer on a live session does not park the server.
+        assert_eq!(
+            CallError::protocol("too large").breaker_class(),
+            Some(FailureClass::Server)
+        );
+        assert_eq!(http(503).connect_class(), Some(FailureClass::Server));
+    }
+
+    #[test]
+    fn too_many_running_requests_is_no_server_failure() {
+        let busy = CallError::Busy {
+            detail: "64 requests to this server are still running".into(),
+        };
+        assert_eq!(busy.breaker_class(), Some(FailureClass::Cancelled));
+        assert!(!busy.is_transport_loss());
+        assert!(!busy.outcome_uncertain());
+        assert!(busy.to_string().contains("retry later"), "{busy}");
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl Gateway {
                 };
                 let error = RpcError::new(INVALID_PARAMS, message);
                 Err(match data {
-                    Some(data) if code == INVALID_PARAMS => error.with_data(data),
+                    Some(data) if code == INVALID_PARAMS => error.with_data(redact_data(&data)),
                     _ => error,
                 })
             }
@@ -519,7 +519,7 @@ impl Gateway {
             } if *code != INTERNAL_ERROR => {
                 let error = RpcError::new(*code, redact(message));
                 match data {
-                    Some(data) => error.with_data(data.clone()),
+                    Some(data) => error.with_data(redact_data(data)),
                     None => error,
                 }
             }
@@ -654,5 +654,33 @@ fn keepalive(env: &EnvMap) -> Duration {
             );
             DEFAULT_KEEPALIVE
         }
+    }
+}
+
+/// An upstream's error `data`, passed on without the secrets it may quote.
+/// Redacting the JSON text catches `"token": "..."` pairs as well as bare
+/// values; should the masked text no longer parse, it goes on as a string.
+fn redact_data(data: &Value) -> Value {
+    let text = redact(&data.to_string());
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_upstream_errors_data_is_redacted() {
+        let data = json!({
+            "hint": "sent Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123",
+            "token": "zyxwvutsrqponmlkjihgfedcba9876",
+            "n": 3,
+        });
+        let clean = redact_data(&data);
+        let text = clean.to_string();
+        assert!(!text.contains("abcdefghijklmnopqrstuvwxyz0123"), "{text}");
+        assert!(!text.contains("zyxwvutsrqponmlkjihgfedcba9876"), "{text}");
+        assert_eq!(clean.get("n"), Some(&json!(3)), "{text}");
     }
 }

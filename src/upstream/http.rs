@@ -117,10 +117,9 @@ impl Session for HttpSession {
         };
         if self.helpers.fetch_add(1, Ordering::SeqCst) >= MAX_HELPERS {
             self.helpers.fetch_sub(1, Ordering::SeqCst);
-            return Err(CallError::transport(
-                format!("{MAX_HELPERS} requests to this server are still running"),
-                false,
-            ));
+            return Err(CallError::Busy {
+                detail: format!("{MAX_HELPERS} requests to this server are still running"),
+            });
         }
         let place = HelperPlace(self.helpers.clone());
         let endpoint = self.endpoint.clone();

@@ -98,6 +98,7 @@ fn error_text(server: &str, what: &str, error: &CallError, timeout_secs: f64) ->
             format!("{server}: {error}; retry later.")
         }
         CallError::Rpc { .. } => format!("{server}: {what} failed: {error}; retry later."),
+        CallError::Busy { .. } => format!("{server}: {what} was not sent: {error}."),
     }
 }
 

@@ -127,14 +127,16 @@ fn rejected_credentials_give_one_error_naming_the_header_and_park_the_server() {
     );
     assert!(gw.wait_tool("good__echo", true));
     // The first connect and the one reconnect with fresh credentials are
-    // warnings; the third rejection (this call) is the error.
+    // warnings; with no session the breaker's probe meets the third
+    // rejection, which is the error and parks the server.
     assert!(gw
         .child
         .wait_stderr_contains("(HTTP 401, 2/3 in a row)", WAIT));
+    assert!(gw.child.wait_stderr_contains("3 times in a row", WAIT));
+    assert!(gw.child.wait_stderr_contains("upstream web: parked", WAIT));
     let answer = gw.call("web__echo", json!({"text": "x"}));
     assert!(is_error(&answer), "{answer}");
     assert!(text(&answer).contains("credentials"), "{answer}");
-    assert!(gw.child.wait_stderr_contains("3 times in a row", WAIT));
     let stderr = gw.child.stderr();
     let errors: Vec<&str> = stderr
         .lines()

@@ -317,3 +317,47 @@ fn eof_with_a_call_hanging_upstream_exits_within_two_seconds_leaving_no_child() 
         processes_with(&marker)
     );
 }
+
+#[test]
+fn an_http_upstream_rejecting_initialize_with_401_is_parked_for_auth() {
+    // Two 401s at connect (the second after the one reconnect with fresh
+    // credentials) must not leave the server closed with no session and
+    // nothing calling it: the breaker opens, its probe counts the third.
+    let fixture = launch::HttpFixture::start(&["--status", "401"]);
+    let servers = json!({"web": with(json!({"url": fixture.url}), "breaker", quick_breaker())});
+    let mut gw = Gateway::start("gw-http-401", servers, &[]);
+    assert!(
+        gw.child
+            .wait_stderr_contains("upstream web: parked, credentials rejected", WAIT),
+        "never parked for auth:\n{}",
+        gw.child.stderr()
+    );
+    let answer = gw.call("web__echo", json!({"text": "x"}));
+    assert!(is_error(&answer), "{answer}");
+}
+
+#[test]
+fn a_keepalive_finding_the_session_expired_renews_it_without_a_failure() {
+    let dir = TempDir::new("gw-keepalive-expired");
+    let rec = dir.join("rec.jsonl").display().to_string();
+    let fixture = launch::HttpFixture::start(&["--record", &rec, "--expire-session-after", "1"]);
+    let breaker = json!({"threshold": 1, "cooldownSecs": 30, "maxCooldownSecs": 30,
+                         "parkAfter": 10, "parkProbeSecs": 60});
+    let servers = json!({"web": with(json!({"url": fixture.url}), "breaker", breaker)});
+    let mut gw = Gateway::start_in(dir, servers, &[("MOLECULE_MCP_KEEPALIVE_SECS", "0.3")]);
+    assert!(gw.wait_tool("web__echo", true));
+    assert!(echoed(&gw.call("web__echo", json!({"text": "a"})), "a"));
+    assert!(
+        eventually(WAIT, || count_method(&rec, "initialize") >= 2),
+        "the expired idle session was not renewed:\n{}",
+        gw.child.stderr()
+    );
+    // Let the new session's own keep-alive run too.
+    assert!(eventually(WAIT, || count_method(&rec, "ping") >= 2));
+    assert!(
+        !gw.child.stderr().contains("unreachable"),
+        "an expired idle session counted as a failure:\n{}",
+        gw.child.stderr()
+    );
+    assert!(echoed(&gw.call("web__echo", json!({"text": "b"})), "b"));
+}
