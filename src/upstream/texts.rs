@@ -115,13 +115,13 @@ pub fn auth_log(effect: &auth::Effect, transport: &TransportSpec) -> String {
     match effect.kind {
         Kind::Warning => format!(
             "upstream {subject}: the server rejected our credentials (HTTP {status}, \
-             {count}/{threshold} in a row); this may be transient, and a rotated secret is \
-             picked up at the next reconnect"
+             {count}/{threshold} in a row); this may be transient, reconnecting"
         ),
         Kind::Escalated { first } => format!(
             "{again}upstream {subject}: the server rejected our credentials {count} times in a \
-             row (HTTP {status}). Fix {what} and the server is tried again by itself; until \
-             then it is parked and its tools are hidden.",
+             row (HTTP {status}). Fix {what} in the MCP host's configuration and restart \
+             molecule-mcp; until then the server is parked (it is still probed every minute, \
+             in case the server side was at fault) and its tools are hidden.",
             again = if first { "" } else { "still failing: " },
             what = credentials(transport),
         ),
