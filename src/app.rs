@@ -59,6 +59,7 @@ pub fn run(config: Config) -> i32 {
                 interval: config.heartbeat_interval,
                 configs_dir: config.configs_dir.clone(),
                 multi: platform.multi,
+                workspace_ids: platform.workspaces.iter().map(|w| w.id.clone()).collect(),
                 started,
             };
             for ws in &platform.workspaces {

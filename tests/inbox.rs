@@ -8,7 +8,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::sim::Simulator;
+use support::sim::{InboxRow, Simulator};
 use support::{Child, TempDir};
 
 const WS: &str = "5a6b7c8d-1111-4222-8333-944455566677";
@@ -249,4 +249,33 @@ fn a_disabled_inbox_does_not_poll_and_says_so() {
     let text = result["content"][0]["text"].as_str().unwrap_or_default();
     assert!(text.contains("disabled"), "{text}");
     assert!(!sim.wait_for_requests(ACTIVITY, 1, Duration::from_millis(800)));
+}
+
+#[test]
+fn every_unreadable_row_is_named_once_in_the_log() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    // Both rows are in the first page the poller reads.
+    let first = sim.inject_message(WS, InboxRow::new(Some("no/such peer"), "message/send", "a"));
+    let second = sim.inject_message(WS, InboxRow::new(Some("bad peer!"), "message/send", "b"));
+    let good = sim.inject_canvas(WS, "readable");
+    let home = TempDir::new("inbox-bad-rows");
+    let mut child = start(&sim, &home, &[]);
+    let got = payload(&call(
+        &mut child,
+        "wait_for_message",
+        json!({"timeout_secs": 10}),
+    ));
+    assert_eq!(got["activity_id"], good.as_str(), "{got}");
+    // A few more polls must not repeat the warnings.
+    let polls = sim.requests_to(ACTIVITY).len();
+    assert!(sim.wait_for_requests(ACTIVITY, polls + 3, SOON));
+    let err = child.stderr();
+    for id in [&first, &second] {
+        let lines = err
+            .lines()
+            .filter(|l| l.contains("[WARN]") && l.contains(id.as_str()))
+            .count();
+        assert_eq!(lines, 1, "row {id}: {err}");
+    }
 }

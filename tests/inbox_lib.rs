@@ -191,6 +191,12 @@ fn peer_messages_carry_peer_fields_and_the_peer_name() {
         Some(format!("{}/registry/discover/{PEER}", sim.url()))
     );
     assert_eq!(run.inbox.peer_workspace(PEER).as_deref(), Some(WS));
+    // The name came from the peers list, asked for as this workspace.
+    let lookups = sim.requests_to(&format!("/registry/{WS}/peers"));
+    assert!(!lookups.is_empty());
+    for r in &lookups {
+        assert_eq!(r.header("x-workspace-id"), Some(WS), "{r:?}");
+    }
 }
 
 #[test]
@@ -221,7 +227,7 @@ fn a_gone_cursor_falls_back_to_the_recent_backlog() {
     let run = Running::start(&single_env(&sim, &dir, &[]));
     let first = sim.inject_canvas(WS, "first");
     assert_eq!(run.wait(SOON).map(|m| m.activity_id), Some(first.clone()));
-    assert!(run.inbox.pop(&first));
+    assert!(run.inbox.pop(&first).removed());
     assert!(sim.wait_for(
         |reqs| reqs
             .iter()
@@ -257,8 +263,8 @@ fn duplicated_rows_are_delivered_once_and_popped_ones_never_again() {
     assert!(run.wait_pending(1, SOON));
     assert!(sim.wait_for_requests(ACTIVITY, 4, SOON));
     assert_eq!(run.inbox.len(), 1);
-    assert!(run.inbox.pop(&id));
-    assert!(!run.inbox.pop(&id));
+    assert!(run.inbox.pop(&id).removed());
+    assert!(!run.inbox.pop(&id).removed());
     let seen = activity_polls(&sim).len();
     assert!(sim.wait_for_requests(ACTIVITY, seen + 3, SOON));
     assert!(run.inbox.is_empty(), "a popped message came back");
@@ -274,7 +280,7 @@ fn a_restart_before_pop_delivers_again_and_after_pop_never() {
         let a = sim.inject_canvas(WS, "a");
         let b = sim.inject_peer(WS, PEER, "b");
         assert!(run.wait_pending(2, SOON));
-        assert!(run.inbox.pop(&a));
+        assert!(run.inbox.pop(&a).removed());
         (a, b)
     };
     // A crash right after the queue was written and before the cursor was:
@@ -305,7 +311,7 @@ fn a_restart_before_pop_delivers_again_and_after_pop_never() {
         vec![b.clone()],
         "popped {a} came back or {b} was doubled"
     );
-    assert!(run.inbox.pop(&b));
+    assert!(run.inbox.pop(&b).removed());
     drop(run);
     let _ = std::fs::remove_file(dir.join(".mcp_inbox_cursor"));
     let run = Running::start(&env);
@@ -323,9 +329,9 @@ fn acks_carry_the_highest_popped_seq() {
         .map(|i| sim.inject_canvas(WS, &format!("m{i}")))
         .collect();
     assert!(run.wait_pending(3, SOON));
-    assert!(run.inbox.pop(&ids[2]));
+    assert!(run.inbox.pop(&ids[2]).removed());
     assert!(sim.wait_for_requests(ACK, 1, SOON), "no ack sent");
-    assert!(run.inbox.pop(&ids[0]));
+    assert!(run.inbox.pop(&ids[0]).removed());
     // The highest popped seq stays the one of the third message.
     let highest = seq_of(&sim, &ids[2]);
     assert!(sim.wait_for(
@@ -366,12 +372,12 @@ fn an_ack_404_stops_further_acks() {
     let a = sim.inject_canvas(WS, "a");
     let b = sim.inject_canvas(WS, "b");
     assert!(run.wait_pending(2, SOON));
-    assert!(run.inbox.pop(&a));
+    assert!(run.inbox.pop(&a).removed());
     assert!(sim.wait_for_requests(ACK, 1, SOON));
     // Let the ack thread take in the 404 before the next pop (it has no
     // outward sign of having done so; loopback answers take milliseconds).
     thread::sleep(Duration::from_millis(1000));
-    assert!(run.inbox.pop(&b));
+    assert!(run.inbox.pop(&b).removed());
     assert!(!sim.wait_for_requests(ACK, 2, Duration::from_secs(1)));
     assert_eq!(sim.requests_to(ACK).len(), 1);
 }
@@ -384,7 +390,7 @@ fn rows_without_seq_are_never_acked() {
     let run = Running::start(&single_env(&sim, &dir, &[]));
     let a = sim.inject_canvas(WS, "a");
     assert!(run.wait_pending(1, SOON));
-    assert!(run.inbox.pop(&a));
+    assert!(run.inbox.pop(&a).removed());
     assert!(!sim.wait_for_requests(ACK, 1, Duration::from_millis(800)));
 }
 

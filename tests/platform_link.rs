@@ -295,6 +295,35 @@ fn server_errors_never_escalate() {
 }
 
 #[test]
+fn a_lookup_that_fails_is_not_taken_for_an_existing_workspace() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim.script_always(
+        "POST",
+        "/registry/heartbeat",
+        Reply::json(401, json!({"error": "invalid token"})),
+    );
+    sim.script_always(
+        "GET",
+        &format!("/workspaces/{WS}"),
+        Reply::status(503, "maintenance"),
+    );
+    let home = TempDir::new("link-diag-503");
+    let child = start(&sim, &home, "0.05", &[]);
+    assert!(
+        child.wait_stderr_contains("[ERROR]", 10 * SECS),
+        "{}",
+        child.stderr()
+    );
+    let err = child.stderr();
+    let errors = error_lines(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("could not confirm"), "{err}");
+    assert!(errors[0].contains("HTTP 503"), "{err}");
+    assert!(!errors[0].contains("still exists,"), "{err}");
+}
+
+#[test]
 fn a_deleted_workspace_is_diagnosed_with_its_removal_time() {
     let sim = Simulator::start();
     sim.add_workspace(WS, Some(TOKEN));
@@ -489,6 +518,45 @@ fn two_workspaces_register_and_beat_with_their_own_tokens() {
             Some(format!("Bearer {expected}").as_str())
         );
     }
+}
+
+#[test]
+fn workspaces_sharing_an_id_prefix_keep_separate_secret_files() {
+    let sim = Simulator::start();
+    let (a, b) = (
+        "abcdef01-0000-4000-8000-000000000001",
+        "abcdef01-0000-4000-8000-000000000002",
+    );
+    let (ta, tb) = ("tok-a-11112222333344445555", "tok-b-66667777888899990000");
+    sim.add_workspace(a, Some(ta));
+    sim.add_workspace(b, Some(tb));
+    sim.set_inbound_secret(a, "inbound-a-1234567890");
+    sim.set_inbound_secret(b, "inbound-b-0987654321");
+    let home = TempDir::new("link-twins");
+    let list = json!([{"id": a, "token": ta}, {"id": b, "token": tb}]).to_string();
+    let url = sim.url();
+    let configs = home.join("configs");
+    let _child = Child::spawn(
+        home.path(),
+        &[
+            ("PLATFORM_URL", &url),
+            ("MOLECULE_WORKSPACES", &list),
+            ("CONFIGS_DIR", configs.to_str().unwrap()),
+            ("MOLECULE_MCP_HEARTBEAT_SECS", "0.1"),
+            ("MOLECULE_MCP_DISABLE_INBOX", "1"),
+        ],
+    );
+    let file = |id: &str| configs.join(format!(".platform_inbound_secret_{id}"));
+    let read = |id: &str| fs::read_to_string(file(id)).unwrap_or_default();
+    assert!(
+        support::eventually(10 * SECS, || {
+            read(a) == "inbound-a-1234567890" && read(b) == "inbound-b-0987654321"
+        }),
+        "a: {:?} b: {:?}",
+        read(a),
+        read(b)
+    );
+    assert!(!configs.join(".platform_inbound_secret_abcdef01").exists());
 }
 
 #[test]

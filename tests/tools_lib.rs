@@ -19,7 +19,7 @@ use molecule_mcp::mcp::context::CallContext;
 use molecule_mcp::mcp::jsonrpc::{RpcError, INVALID_PARAMS};
 use molecule_mcp::mcp::outbox::Outbox;
 use molecule_mcp::platform::http::Client;
-use molecule_mcp::platform::inbox::{Inbox, PollerPlan};
+use molecule_mcp::platform::inbox::{Inbox, PollerPlan, Popped};
 use molecule_mcp::shutdown::Shutdown;
 use molecule_mcp::tools::{instructions, MessageSource, PlatformTools};
 use support::sim::{Peer, Reply, Simulator};
@@ -690,18 +690,18 @@ fn delegate_task_retries_a_busy_peer_after_retry_after() {
 }
 
 #[test]
-fn delegate_task_retries_a_dropped_connection_and_gives_up_on_a_long_retry_after() {
+fn delegate_task_never_resends_after_a_drop_and_gives_up_on_a_long_retry_after() {
     let r = rig(&[]);
     let a2a = path(&["workspaces", PEER, "a2a"]);
+    // The connection drops after the request arrived: the peer may have the
+    // task already, so sending it again could deliver it twice.
     r.sim.script("POST", &a2a, vec![Reply::Close]);
-    has(
-        &r.ok(
-            "delegate_task",
-            json!({"workspace_id": PEER, "task": "again"}),
-        ),
-        &["echo: again"],
+    let text = r.failed(
+        "delegate_task",
+        json!({"workspace_id": PEER, "task": "again"}),
     );
-    assert_eq!(r.sim.requests_to(&a2a).len(), 2);
+    has(&text, &["could not be reached"]);
+    assert_eq!(r.sim.requests_to(&a2a).len(), 1);
 
     // A wait longer than the whole budget is not waited out.
     r.sim.clear_requests();
@@ -1136,6 +1136,45 @@ fn wait_peek_and_pop_work_on_the_real_inbox() {
     assert_eq!(empty["structuredContent"]["messages"], json!([]));
 }
 
+/// An inbox whose file cannot be written: every pop stays in memory only.
+struct UnsavedPops;
+
+impl MessageSource for UnsavedPops {
+    fn wait(&self, _timeout: Duration, _cancel: &Receiver<()>) -> Option<Value> {
+        None
+    }
+    fn peek(&self, _limit: usize) -> Vec<Value> {
+        Vec::new()
+    }
+    fn pop(&self, _activity_id: &str) -> Popped {
+        Popped::Unsaved
+    }
+    fn peer_workspace(&self, _peer_id: &str) -> Option<String> {
+        None
+    }
+}
+
+#[test]
+fn inbox_pop_says_when_the_removal_is_not_saved_yet() {
+    let r = rig_with(&[], |_, _| {
+        Some(Arc::new(UnsavedPops) as Arc<dyn MessageSource>)
+    });
+    let id = "act-0001";
+    let popped = r
+        .call("inbox_pop", json!({"activity_id": id}))
+        .expect("a result");
+    let answer = &popped["structuredContent"];
+    assert_eq!(answer["removed"], true, "{popped}");
+    assert_eq!(answer["saved"], false, "{popped}");
+    assert_eq!(answer["activity_id"], id);
+    assert!(
+        answer["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("restart")),
+        "{popped}"
+    );
+}
+
 #[test]
 fn cancelling_ends_wait_for_message_at_once() {
     let (r, _polling) = polling_rig();
@@ -1174,8 +1213,8 @@ impl MessageSource for SeenPeers {
     fn peek(&self, _limit: usize) -> Vec<Value> {
         Vec::new()
     }
-    fn pop(&self, _activity_id: &str) -> bool {
-        false
+    fn pop(&self, _activity_id: &str) -> Popped {
+        Popped::NotPending
     }
     fn peer_workspace(&self, peer_id: &str) -> Option<String> {
         self.0.lock().ok()?.get(peer_id).cloned()

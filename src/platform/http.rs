@@ -25,17 +25,59 @@ const SNIPPET_CHARS: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpError {
     /// No answer: refused, reset, timed out, DNS, TLS.
-    Transport(String),
+    Transport { kind: TransportKind, why: String },
     /// The answer was larger than [`MAX_BODY`].
     TooLarge,
     /// The answer was not the JSON the call expects.
     BadJson { status: u16, snippet: String },
 }
 
+/// Where an exchange failed, which decides whether sending it again is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The connection was refused or could not be made.
+    Connect,
+    /// The host name did not resolve.
+    HostNotFound,
+    /// Resolving or connecting took too long.
+    ConnectTimeout,
+    /// Sending or waiting for the answer took too long.
+    Timeout,
+    /// The request could not be built (a header value or URL).
+    Build,
+    /// The connection failed after it was made (reset, closed, TLS).
+    Io,
+    /// The request was never sent for a reason of this process.
+    Local,
+}
+
+impl HttpError {
+    pub fn transport(kind: TransportKind, why: impl Into<String>) -> Self {
+        HttpError::Transport {
+            kind,
+            why: why.into(),
+        }
+    }
+
+    /// Failed before any byte of the request reached the server, so sending
+    /// it again cannot deliver it twice.
+    pub fn is_connection_level(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Transport {
+                kind: TransportKind::Connect
+                    | TransportKind::HostNotFound
+                    | TransportKind::ConnectTimeout,
+                ..
+            }
+        )
+    }
+}
+
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpError::Transport(why) => write!(f, "platform unreachable: {why}"),
+            HttpError::Transport { why, .. } => write!(f, "platform unreachable: {why}"),
             HttpError::TooLarge => write!(f, "platform answer larger than {MAX_BODY} bytes"),
             HttpError::BadJson { status, snippet } => {
                 write!(f, "platform answered HTTP {status} with a body that is not the expected JSON: {snippet:?}")
@@ -160,6 +202,10 @@ impl Client {
             .http_status_as_error(false)
             .user_agent(concat!("molecule-mcp/", env!("CARGO_PKG_VERSION")))
             .timeout_global(Some(DEFAULT_TIMEOUT))
+            // Long calls (an A2A send waits minutes for its answer) still
+            // give up on a dead address early, and the timeout says it
+            // happened before anything was sent.
+            .timeout_connect(Some(DEFAULT_TIMEOUT))
             // ureq's 128 KiB buffers per connection are sized for bulk
             // transfers; platform calls are small, and every workspace
             // keeps a connection.
@@ -202,7 +248,10 @@ impl Client {
         // A header value with a control character (a pasted token with a
         // newline, say) fails here; say which without quoting it.
         let unbuildable = |_| {
-            HttpError::Transport("request could not be built (invalid header value or URL)".into())
+            HttpError::transport(
+                TransportKind::Build,
+                "request could not be built (invalid header value or URL)",
+            )
         };
         let result = if content_type.is_none() && bytes.is_empty() {
             self.run(builder.body(()).map_err(unbuildable)?, call.timeout)
@@ -249,15 +298,31 @@ impl Client {
 }
 
 fn transport_error(e: ureq::Error) -> HttpError {
-    let why = match &e {
-        ureq::Error::Timeout(_) => "timed out".to_string(),
-        ureq::Error::HostNotFound => "host not found".to_string(),
-        ureq::Error::ConnectionFailed => "connection failed".to_string(),
-        ureq::Error::Io(io) => format!("{}", io.kind()),
+    use std::io::ErrorKind as Io;
+    use ureq::Timeout as T;
+    let (kind, why) = match &e {
+        ureq::Error::Timeout(T::Resolve | T::Connect) => (
+            TransportKind::ConnectTimeout,
+            "connect timed out".to_string(),
+        ),
+        ureq::Error::Timeout(_) => (TransportKind::Timeout, "timed out".to_string()),
+        ureq::Error::HostNotFound => (TransportKind::HostNotFound, "host not found".to_string()),
+        ureq::Error::ConnectionFailed => (TransportKind::Connect, "connection failed".to_string()),
+        ureq::Error::Io(io) => {
+            let kind = match io.kind() {
+                Io::ConnectionRefused
+                | Io::AddrNotAvailable
+                | Io::NetworkUnreachable
+                | Io::HostUnreachable => TransportKind::Connect,
+                _ => TransportKind::Io,
+            };
+            (kind, format!("{}", io.kind()))
+        }
         ureq::Error::BodyExceedsLimit(_) => return HttpError::TooLarge,
-        other => other.to_string(),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => (TransportKind::Build, e.to_string()),
+        other => (TransportKind::Io, other.to_string()),
     };
-    HttpError::Transport(redact(&why))
+    HttpError::transport(kind, redact(&why))
 }
 
 /// Joins a base URL and path segments, percent-encoding each segment so an
@@ -323,6 +388,54 @@ mod tests {
         assert!(cut.ends_with('…'));
         let s = snippet(b"denied for Bearer abcdefghijklmnop");
         assert!(!s.contains("abcdefghijklmnop"), "{s}");
+    }
+
+    fn kind_of(result: Result<Response, HttpError>) -> Option<TransportKind> {
+        match result {
+            Err(HttpError::Transport { kind, .. }) => Some(kind),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn transport_failures_say_whether_anything_was_sent() {
+        use std::io::Read;
+        use std::net::TcpListener;
+        let client = Client::new();
+        let post = |url: String| {
+            client.send(
+                Call::new("POST", url, "http://127.0.0.1")
+                    .json(serde_json::json!({"x": 1}))
+                    .timeout(Duration::from_secs(5)),
+            )
+        };
+        // Nobody listens: refused before anything was sent.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let refused = post(format!("http://127.0.0.1:{port}/a2a"));
+        assert_eq!(kind_of(refused.clone()), Some(TransportKind::Connect));
+        assert!(refused.unwrap_err().is_connection_level());
+        // The server reads the request, then hangs up: it may have acted.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = conn.read(&mut buf);
+            }
+        });
+        let dropped = post(format!("http://{addr}/a2a"));
+        server.join().unwrap();
+        assert_eq!(kind_of(dropped.clone()), Some(TransportKind::Io));
+        assert!(!dropped.unwrap_err().is_connection_level());
+        // A header value that cannot be sent never leaves the process.
+        let token = Secret::new("bad\ntoken");
+        let unbuilt =
+            client.send(Call::new("GET", "http://127.0.0.1:1/".into(), "x").token(&token));
+        assert_eq!(kind_of(unbuilt), Some(TransportKind::Build));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use log::{info, log, warn};
 
 use super::http::Client;
 use super::registry::{self, Answer, Diagnosis};
+use super::state_names;
 use crate::config::{Secret, Workspace, AUTH_TOKEN_FILE};
 use crate::machine::auth;
 use crate::machine::heartbeat::{self as hb, Effect, Event, Failure, Heartbeat, Outcome, State};
@@ -29,6 +30,9 @@ pub struct Settings {
     pub configs_dir: PathBuf,
     /// Several workspaces share one `CONFIGS_DIR`: their files get a suffix.
     pub multi: bool,
+    /// Every configured workspace id, so files of ids that share their first
+    /// 8 characters get distinct names.
+    pub workspace_ids: Vec<String>,
     /// Process start, for `uptime_seconds`.
     pub started: Instant,
 }
@@ -45,11 +49,13 @@ pub enum Report {
 }
 
 /// The state file for `name` of this workspace: `name` in single mode,
-/// `name_<first 8 of id>` when several workspaces share the directory.
+/// `name_<first 8 of id>` when several workspaces share the directory (the
+/// full id when another workspace shares those 8 characters).
 pub fn state_file(settings: &Settings, name: &str, workspace_id: &str) -> PathBuf {
     if settings.multi {
-        let short: String = workspace_id.chars().take(8).collect();
-        settings.configs_dir.join(format!("{name}_{short}"))
+        let ids: Vec<&str> = settings.workspace_ids.iter().map(String::as_str).collect();
+        let suffix = state_names::suffix(workspace_id, &ids);
+        settings.configs_dir.join(format!("{name}_{suffix}"))
     } else {
         settings.configs_dir.join(name)
     }
@@ -286,7 +292,7 @@ impl Link {
         }
     }
 
-    /// One `GET /workspaces/{id}`: deleted (410), or still there.
+    /// One `GET /workspaces/{id}`: deleted (410), still there, or unknown.
     fn diagnose(&self) -> String {
         let Some(token) = self.token() else {
             return String::new();
@@ -299,6 +305,9 @@ impl Link {
             Diagnosis::RevokedOrRotated => {
                 "The workspace still exists, so its token was rotated or revoked.".to_string()
             }
+            Diagnosis::Unconfirmed(why) => format!(
+                "The platform could not confirm whether the workspace still exists ({why})."
+            ),
         }
     }
 }

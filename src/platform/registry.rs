@@ -64,21 +64,33 @@ pub fn heartbeat(client: &Client, ws: &Workspace, token: &Secret, uptime: Durati
 pub enum Diagnosis {
     /// 410: the workspace was deleted (with `removed_at` when given).
     Deleted { removed_at: Option<String> },
-    /// Anything else: the token was rotated or revoked.
+    /// 2xx, 401 or 403: the workspace is there, so the token was rotated
+    /// or revoked.
     RevokedOrRotated,
+    /// Any other answer, or none: the platform did not say (`HTTP 404`,
+    /// `platform unreachable: ...`).
+    Unconfirmed(String),
 }
 
 pub fn diagnose(client: &Client, ws: &Workspace, token: &Secret) -> Diagnosis {
     let url = http::url(&ws.platform_url, &["workspaces", &ws.id]);
     let call = Call::new("GET", url, &ws.platform_url).token(token);
-    match client.send(call) {
+    diagnosis(client.send(call))
+}
+
+fn diagnosis(result: Result<Response, HttpError>) -> Diagnosis {
+    match result {
         Ok(r) if r.status == 410 => Diagnosis::Deleted {
             removed_at: r
                 .json()
                 .ok()
                 .and_then(|v| v.get("removed_at").and_then(Value::as_str).map(safe_text)),
         },
-        _ => Diagnosis::RevokedOrRotated,
+        Ok(r) if r.is_success() || r.status == 401 || r.status == 403 => {
+            Diagnosis::RevokedOrRotated
+        }
+        Ok(r) => Diagnosis::Unconfirmed(format!("HTTP {}", r.status)),
+        Err(e) => Diagnosis::Unconfirmed(e.to_string()),
     }
 }
 
@@ -123,6 +135,7 @@ fn valid_secret(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::http::TransportKind;
 
     fn ok(body: &str) -> Result<Response, HttpError> {
         Ok(Response {
@@ -163,9 +176,32 @@ mod tests {
         };
         assert!(matches!(answer(Ok(r)), Answer::Status { status: 401, .. }));
         assert!(matches!(
-            answer(Err(HttpError::Transport("refused".into()))),
+            answer(Err(HttpError::transport(TransportKind::Connect, "refused"))),
             Answer::Transport(_)
         ));
+    }
+
+    #[test]
+    fn only_an_answer_that_knows_the_workspace_says_it_exists() {
+        let status = |code: u16| {
+            Ok(Response {
+                status: code,
+                body: Vec::new(),
+                retry_after: None,
+            })
+        };
+        for code in [200, 401, 403] {
+            assert_eq!(diagnosis(status(code)), Diagnosis::RevokedOrRotated);
+        }
+        assert!(matches!(diagnosis(status(410)), Diagnosis::Deleted { .. }));
+        for code in [404, 500, 503] {
+            assert_eq!(
+                diagnosis(status(code)),
+                Diagnosis::Unconfirmed(format!("HTTP {code}"))
+            );
+        }
+        let down = diagnosis(Err(HttpError::transport(TransportKind::Connect, "refused")));
+        assert!(matches!(down, Diagnosis::Unconfirmed(ref why) if why.contains("unreachable")));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::errors::Failure;
 use super::route::{success_json, Acting};
 use super::uuid;
-use crate::platform::http::{Body, HttpError};
+use crate::platform::http::Body;
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -65,10 +65,11 @@ fn jitter_unit() -> f64 {
     (uuid::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A connection-level failure worth another attempt. A timeout is not: the
-/// peer may be working on the task, and sending it again would duplicate it.
+/// A connection-level failure worth another attempt: refused, DNS, connect
+/// timeout. Anything later is not: the request may have reached the peer,
+/// and sending it again could deliver the task twice.
 fn retryable_transport(failure: &Failure) -> bool {
-    matches!(failure, Failure::Http(HttpError::Transport(why)) if why != "timed out")
+    matches!(failure, Failure::Http(e) if e.is_connection_level())
 }
 
 /// Sends `body` to `target` and returns the peer's JSON answer (2xx).
@@ -125,6 +126,7 @@ pub fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::http::{HttpError, TransportKind};
 
     #[test]
     fn backoff_doubles_to_the_cap_with_bounded_jitter() {
@@ -158,9 +160,15 @@ mod tests {
 
     #[test]
     fn only_connection_failures_are_retried() {
-        let t = |why: &str| Failure::Http(HttpError::Transport(why.into()));
-        assert!(retryable_transport(&t("connection failed")));
-        assert!(!retryable_transport(&t("timed out")));
+        let t = |kind| Failure::Http(HttpError::transport(kind, "x"));
+        assert!(retryable_transport(&t(TransportKind::Connect)));
+        assert!(retryable_transport(&t(TransportKind::HostNotFound)));
+        assert!(retryable_transport(&t(TransportKind::ConnectTimeout)));
+        // The body may have been sent: a second send could duplicate it.
+        assert!(!retryable_transport(&t(TransportKind::Timeout)));
+        assert!(!retryable_transport(&t(TransportKind::Io)));
+        assert!(!retryable_transport(&t(TransportKind::Build)));
+        assert!(!retryable_transport(&t(TransportKind::Local)));
         assert!(!retryable_transport(&Failure::Cancelled));
     }
 }

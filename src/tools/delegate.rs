@@ -178,7 +178,7 @@ fn row_state(row: &Value) -> RowState {
 /// A polling failure worth waiting out rather than giving up on.
 fn transient(failure: &Failure) -> bool {
     match failure {
-        Failure::Http(HttpError::Transport(_) | HttpError::TooLarge) => true,
+        Failure::Http(HttpError::Transport { .. } | HttpError::TooLarge) => true,
         Failure::Unexpected { .. } => true,
         Failure::Status(r) => r.status == 429 || r.status >= 500,
         _ => false,

@@ -63,7 +63,7 @@ fn reason(about: About<'_>, failure: &Failure) -> String {
             "the workspace token could not be read ({e}). Write exactly one token from the \
              canvas Tokens tab into that file."
         ),
-        Failure::Http(HttpError::Transport(why)) => format!(
+        Failure::Http(HttpError::Transport { why, .. }) => format!(
             "the platform could not be reached ({why}). Retry later; if it keeps failing, \
              check PLATFORM_URL and the network."
         ),
@@ -149,6 +149,7 @@ fn quoted(snippet: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::TokenFault;
+    use crate::platform::http::TransportKind;
     use std::path::PathBuf;
 
     fn status(code: u16, body: &str) -> Failure {
@@ -241,7 +242,10 @@ mod tests {
     fn transport_and_garbage() {
         says(
             OWN,
-            Failure::Http(HttpError::Transport("connection failed".into())),
+            Failure::Http(HttpError::transport(
+                TransportKind::Connect,
+                "connection failed",
+            )),
             &["could not be reached (connection failed)", "Retry later"],
         );
         says(

@@ -10,7 +10,7 @@ use super::args::Args;
 use super::result::{json_value, Fault, Outcome};
 use super::Toolbox;
 use crate::mcp::context::CallContext;
-use crate::platform::inbox::Inbox;
+use crate::platform::inbox::{Inbox, Popped};
 
 /// What the inbox tools need of the inbox; messages in their public JSON
 /// shape (mcp-server.md §2).
@@ -20,8 +20,8 @@ pub trait MessageSource: Send + Sync {
     fn wait(&self, timeout: Duration, cancel: &Receiver<()>) -> Option<Value>;
     /// Up to `limit` pending messages, oldest first.
     fn peek(&self, limit: usize) -> Vec<Value>;
-    /// Removes a handled message; false when it was not pending.
-    fn pop(&self, activity_id: &str) -> bool;
+    /// Removes a handled message, saying whether the removal is on disk.
+    fn pop(&self, activity_id: &str) -> Popped;
     /// The workspace a peer's messages last arrived at.
     fn peer_workspace(&self, peer_id: &str) -> Option<String>;
 }
@@ -38,7 +38,7 @@ impl MessageSource for Inbox {
             .collect()
     }
 
-    fn pop(&self, activity_id: &str) -> bool {
+    fn pop(&self, activity_id: &str) -> Popped {
         Inbox::pop(self, activity_id)
     }
 
@@ -82,6 +82,16 @@ pub fn inbox_peek(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcome {
 pub fn inbox_pop(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcome {
     let id = args.required_id("activity_id")?;
     let inbox = source(tools)?;
-    let removed = inbox.pop(id);
-    Ok(json_value(json!({"removed": removed, "activity_id": id})))
+    let answer = match inbox.pop(id) {
+        Popped::Saved => json!({"removed": true, "activity_id": id}),
+        Popped::NotPending => json!({"removed": false, "activity_id": id}),
+        Popped::Unsaved => json!({
+            "removed": true,
+            "saved": false,
+            "activity_id": id,
+            "warning": "The message is removed, but the inbox file could not be written yet; \
+                        a restart before it can be written brings the message back.",
+        }),
+    };
+    Ok(json_value(answer))
 }

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::errors::Failure;
 use crate::config::{Secret, Workspace};
-use crate::platform::http::{self, Body, Call, Client, HttpError, Response, DEFAULT_TIMEOUT};
+use crate::platform::http::{
+    self, Body, Call, Client, HttpError, Response, TransportKind, DEFAULT_TIMEOUT,
+};
 use crate::redact;
 
 pub struct Acting<'a> {
@@ -81,10 +83,13 @@ impl<'a> Acting<'a> {
         // Each cancelled request leaves its thread running until its own
         // timeout: bound how many there can be.
         let Some(slot) = InFlight::take() else {
-            return Err(Failure::Http(HttpError::Transport(format!(
-                "{MAX_IN_FLIGHT} platform requests are already running (cancelled ones finish \
-                 within their timeout); retry in a minute"
-            ))));
+            return Err(Failure::Http(HttpError::transport(
+                TransportKind::Local,
+                format!(
+                    "{MAX_IN_FLIGHT} platform requests are already running (cancelled ones \
+                     finish within their timeout); retry in a minute"
+                ),
+            )));
         };
         std::thread::Builder::new()
             .name("platform-call".into())
@@ -98,14 +103,18 @@ impl<'a> Acting<'a> {
                 let _ = tx.send(client.send(call));
             })
             .map_err(|e| {
-                Failure::Http(HttpError::Transport(format!(
-                    "could not start the request: {e}"
-                )))
+                Failure::Http(HttpError::transport(
+                    TransportKind::Local,
+                    format!("could not start the request: {e}"),
+                ))
             })?;
         select! {
             recv(rx) -> answer => match answer {
                 Ok(result) => result.map_err(Failure::from),
-                Err(_) => Err(Failure::Http(HttpError::Transport("the request ended without an answer".into()))),
+                Err(_) => Err(Failure::Http(HttpError::transport(
+                    TransportKind::Local,
+                    "the request ended without an answer",
+                ))),
             },
             recv(cancel) -> _ => Err(Failure::Cancelled),
         }

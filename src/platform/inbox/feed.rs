@@ -72,7 +72,7 @@ pub fn read(client: &Client, ws: &Workspace, token: &Secret, cursor: Option<&str
 
 fn failed(e: &HttpError) -> Feed {
     let kind = match e {
-        HttpError::Transport(_) => "unreachable",
+        HttpError::Transport { .. } => "unreachable",
         HttpError::TooLarge => "too large",
         HttpError::BadJson { .. } => "not JSON",
     };

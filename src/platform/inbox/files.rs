@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::safe;
+use crate::platform::state_names;
 use crate::statefile;
 
 /// Cursor files hold one row id; anything larger is not ours.
@@ -19,24 +20,14 @@ pub fn cursor_path(dir: &Path, workspace_id: &str, multi: bool, all_ids: &[&str]
     if !multi {
         return dir.join(".mcp_inbox_cursor");
     }
-    let short = first8(workspace_id);
-    let shared = all_ids.iter().filter(|id| first8(id) == short).count() > 1;
-    if shared {
-        dir.join(format!(".mcp_inbox_cursor_{workspace_id}"))
-    } else {
-        dir.join(format!(".mcp_inbox_cursor_{short}"))
-    }
+    let suffix = state_names::suffix(workspace_id, all_ids);
+    dir.join(format!(".mcp_inbox_cursor_{suffix}"))
 }
 
 /// The queue file of a workspace, named by its full id in either mode so a
 /// switch between single and multi mode keeps its pending messages.
 pub fn queue_path(dir: &Path, workspace_id: &str) -> PathBuf {
-    let name: String = workspace_id.chars().take(100).collect();
-    dir.join(format!(".mcp_inbox_queue_{name}.json"))
-}
-
-fn first8(id: &str) -> String {
-    id.chars().take(8).collect()
+    dir.join(format!(".mcp_inbox_queue_{workspace_id}.json"))
 }
 
 /// The stored cursor; `None` when there is none or it is unusable (a
@@ -119,6 +110,20 @@ mod tests {
         assert_eq!(
             queue_path(d, a),
             d.join(".mcp_inbox_queue_abcdefgh-1111.json")
+        );
+    }
+
+    #[test]
+    fn queue_names_keep_the_whole_id() {
+        // Ids may be 128 characters; two that differ only past the 100th
+        // must not share a queue file.
+        let d = Path::new("/c");
+        let a = format!("{}a", "x".repeat(127));
+        let b = format!("{}b", "x".repeat(127));
+        assert_ne!(queue_path(d, &a), queue_path(d, &b));
+        assert_eq!(
+            queue_path(d, &a),
+            d.join(format!(".mcp_inbox_queue_{a}.json"))
         );
     }
 

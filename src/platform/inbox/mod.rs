@@ -15,7 +15,8 @@
 //!   `.mcp_inbox_cursor_<first 8 of id>` in multi mode). A crash between
 //!   the two re-reads rows the queue already holds or has popped, and the
 //!   dedupe drops them.
-//! - A pop writes the queue file before it returns.
+//! - A pop writes the queue file before it returns (when that fails
+//!   twice, the pop says so and the next successful write carries it).
 //! - The queue is bounded (10 000 messages or 32 MiB of text per
 //!   workspace). When full, the cursor stops before the first message that
 //!   did not fit: the platform keeps the rest until there is room.
@@ -40,7 +41,7 @@ mod store;
 pub use message::{Kind, Message, MAX_TEXT_BYTES};
 pub use poller::PollerPlan;
 pub use row::EMPTY_TEXT;
-pub use store::Inbox;
+pub use store::{Inbox, Popped};
 
 #[cfg(test)]
 mod tests;

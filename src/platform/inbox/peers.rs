@@ -58,6 +58,7 @@ fn fetch(
     let url = http::url(&ws.platform_url, &["registry", &ws.id, "peers"]);
     let call = Call::new("GET", url, &ws.platform_url)
         .token(token)
+        .as_workspace(&ws.id)
         .timeout(LOOKUP_TIMEOUT);
     let response = client.send(call).map_err(|e| e.to_string())?;
     if !response.is_success() {

@@ -2,6 +2,7 @@
 //! messages in the inbox, then moves the cursor, then pushes. That order is
 //! what makes delivery loss-free (see the module notes in `mod.rs`).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -82,6 +83,7 @@ impl PollerPlan {
                 health: Health::default(),
                 peers: PeerNames::default(),
                 full_warned: false,
+                skipped: VecDeque::new(),
             };
             let short: String = ws.id.chars().take(8).collect();
             let signal = shutdown.signal();
@@ -120,7 +122,13 @@ struct Poller {
     health: Health,
     peers: PeerNames,
     full_warned: bool,
+    /// Ids of unreadable rows already warned about, newest last, so a row
+    /// read again is not warned about again.
+    skipped: VecDeque<String>,
 }
+
+/// How many skipped row ids a poller remembers.
+const SKIPPED_REMEMBERED: usize = 1000;
 
 impl Poller {
     fn run(mut self, shutdown: Receiver<()>) {
@@ -200,7 +208,7 @@ impl Poller {
     }
 
     /// The usable row ids in feed order, and the messages among the rows.
-    fn read_rows(&self, rows: &[serde_json::Value]) -> (Vec<String>, Vec<Message>) {
+    fn read_rows(&mut self, rows: &[serde_json::Value]) -> (Vec<String>, Vec<Message>) {
         let arrival = Arrival {
             workspace_id: &self.ws.id,
             platform_url: &self.ws.platform_url,
@@ -208,21 +216,34 @@ impl Poller {
         };
         let mut ids = Vec::new();
         let mut messages = Vec::new();
-        let mut bad = Vec::new();
+        let mut without_id = Vec::new();
         for r in rows {
-            if let Some(id) = row::row_id(r) {
-                ids.push(id);
-            }
+            let id = row::row_id(r);
             match row::parse(r, &arrival) {
                 Parsed::Message(m) => messages.push(*m),
                 Parsed::Own => {}
-                Parsed::Bad(why) => bad.push(why),
+                Parsed::Bad(why) => match &id {
+                    // The cursor passes the row: this is its only trace.
+                    Some(id) if !self.skipped.contains(id) => {
+                        log::warn!(
+                            "inbox: row {id} of workspace {} is not delivered: {why}",
+                            self.ws.id
+                        );
+                        if self.skipped.len() >= SKIPPED_REMEMBERED {
+                            self.skipped.pop_front();
+                        }
+                        self.skipped.push_back(id.clone());
+                    }
+                    Some(_) => {}
+                    None => without_id.push(why),
+                },
             }
+            ids.extend(id);
         }
-        if let Some(first) = bad.first() {
+        if let Some(first) = without_id.first() {
             log::warn!(
-                "inbox: skipped {} unreadable rows of workspace {} (first: {first})",
-                bad.len(),
+                "inbox: skipped {} rows of workspace {} without a usable id (first: {first})",
+                without_id.len(),
                 self.ws.id
             );
         }

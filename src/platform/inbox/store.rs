@@ -30,6 +30,23 @@ pub struct Recorded {
     pub durable: bool,
 }
 
+/// The outcome of a pop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Popped {
+    /// The message was not pending (never seen, or popped before).
+    NotPending,
+    /// Removed, and the removal is on disk.
+    Saved,
+    /// Removed in memory; the queue file could not be written yet.
+    Unsaved,
+}
+
+impl Popped {
+    pub fn removed(self) -> bool {
+        self != Popped::NotPending
+    }
+}
+
 pub struct Inbox {
     state: Mutex<State>,
     files: HashMap<String, QueueFile>,
@@ -173,19 +190,29 @@ impl Inbox {
         self.lock().queue.is_empty()
     }
 
-    /// Removes a handled message; false when it was not pending. The
-    /// removal is on disk before this returns, so a restart never brings
-    /// the message back.
-    pub fn pop(&self, activity_id: &str) -> bool {
+    /// Removes a handled message. The removal is on disk before this
+    /// returns, so a restart never brings the message back, unless the
+    /// queue file cannot be written even on a second try: then the message
+    /// stays popped in memory and the next successful write of the file
+    /// carries the removal.
+    pub fn pop(&self, activity_id: &str) -> Popped {
         let removed = {
             let mut st = self.lock();
             let Some(m) = st.queue.pop(activity_id) else {
-                return false;
+                return Popped::NotPending;
             };
             st.changed(&m.workspace_id);
             m
         };
-        self.persist(&removed.workspace_id);
+        let saved = self.persist(&removed.workspace_id) || self.persist(&removed.workspace_id);
+        if !saved {
+            log::warn!(
+                "inbox: message {activity_id} was popped, but the queue file of workspace {} \
+                 could not be written; it is saved with the next write that succeeds, and a \
+                 restart before then brings the message back",
+                removed.workspace_id
+            );
+        }
         if let Some(seq) = removed.seq {
             let owed = lock(&self.acks).popped(&removed.workspace_id, seq);
             if owed {
@@ -193,7 +220,11 @@ impl Inbox {
                 let _ = self.ack_wake.0.try_send(());
             }
         }
-        true
+        if saved {
+            Popped::Saved
+        } else {
+            Popped::Unsaved
+        }
     }
 
     /// The workspace `peer_id` last wrote to, so replies go out through it.

@@ -13,7 +13,7 @@ use super::files;
 use super::message::{Kind, Message};
 use super::queue::Limits;
 use super::row::{self, Arrival, Parsed};
-use super::store::Inbox;
+use super::store::{Inbox, Popped};
 
 const WS: &str = "11111111-2222-4333-8444-555555555555";
 const PEER: &str = "99999999-8888-4777-8666-555555555555";
@@ -61,7 +61,7 @@ fn crash_between_queue_and_cursor_loses_nothing_and_duplicates_nothing() {
     {
         let inbox = open(&dir);
         inbox.record(WS, vec![msg("a", None), msg("b", None)]);
-        assert!(inbox.pop("a"));
+        assert!(inbox.pop("a").removed());
         // Crash: the cursor was never written, the inbox is simply dropped.
     }
     let inbox = open(&dir);
@@ -78,9 +78,9 @@ fn pop_is_idempotent_and_survives_a_restart() {
     let dir = crate::config::test_dir("inbox-pop");
     let inbox = open(&dir);
     inbox.record(WS, vec![msg("a", None)]);
-    assert!(inbox.pop("a"));
-    assert!(!inbox.pop("a"));
-    assert!(!inbox.pop("never-seen"));
+    assert!(inbox.pop("a").removed());
+    assert!(!inbox.pop("a").removed());
+    assert!(!inbox.pop("never-seen").removed());
     drop(inbox);
     let inbox = open(&dir);
     assert!(inbox.is_empty());
@@ -141,6 +141,30 @@ fn an_unwritable_queue_is_not_durable_until_it_can_be_written() {
     let third = inbox.record(WS, vec![msg("a", None)]);
     assert!(third.new.is_empty() && third.durable);
     assert!(fs::read_to_string(&file).unwrap().contains("\"a\""));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_pop_that_cannot_be_saved_says_so_and_the_next_write_carries_it() {
+    let dir = crate::config::test_dir("inbox-pop-unsaved");
+    let inbox = open(&dir);
+    assert!(
+        inbox
+            .record(WS, vec![msg("a", None), msg("b", None)])
+            .durable
+    );
+    let file = files::queue_path(&dir, WS);
+    fs::remove_file(&file).unwrap();
+    fs::create_dir_all(file.join("blocker")).unwrap();
+    assert_eq!(inbox.pop("a"), Popped::Unsaved);
+    assert_eq!(ids(&inbox.peek(10)), ["b"]);
+    fs::remove_dir_all(&file).unwrap();
+    // A poll with nothing new still writes the pending removal.
+    assert!(inbox.record(WS, vec![msg("b", None)]).durable);
+    drop(inbox);
+    let inbox = open(&dir);
+    assert_eq!(ids(&inbox.peek(10)), ["b"]);
+    assert_eq!(inbox.pop("b"), Popped::Saved);
     fs::remove_dir_all(&dir).unwrap();
 }
 
