@@ -81,10 +81,12 @@ impl Token {
         }
     }
 
+    #[cfg(test)]
     pub fn from_file(&self) -> bool {
         matches!(self.source, TokenSource::File(_))
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> Option<&Path> {
         match &self.source {
             TokenSource::File(path) => Some(path),

@@ -135,6 +135,7 @@ impl CallError {
 
     /// A lost connection after the request was written: the call may have
     /// run, so it may be replayed only when the tool says that is harmless.
+    #[cfg(test)]
     pub fn outcome_uncertain(&self) -> bool {
         matches!(self, CallError::Transport { sent: true, .. })
     }

@@ -83,11 +83,6 @@ impl HttpSession {
         let _ = self.info.set(info);
     }
 
-    /// Whether the server gave us a session id.
-    pub fn has_session(&self) -> bool {
-        self.endpoint.has_session()
-    }
-
     /// Tells the server we stopped waiting; never waits itself.
     fn cancel_upstream(&self, id: u64, method: &str, reason: &str) {
         // The spec forbids cancelling `initialize`.

@@ -218,6 +218,7 @@ impl Pending {
         self.lock().ended.is_some()
     }
 
+    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.lock().waiting.len()
     }

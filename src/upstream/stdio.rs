@@ -151,11 +151,6 @@ impl StdioSession {
         let _ = self.info.set(info);
     }
 
-    /// Notifications dropped because nobody read them in time.
-    pub fn dropped_events(&self) -> u64 {
-        self.link.events.dropped()
-    }
-
     /// Writes a line, or queues it when the pipe is full; false once closed.
     fn send(&self, line: String, id: Option<u64>) -> bool {
         self.stdin.send(line, id)
