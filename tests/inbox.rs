@@ -31,19 +31,7 @@ fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> Child {
     ];
     vars.extend_from_slice(extra);
     let mut child = Child::spawn(home.path(), &vars);
-    let init = child.request(
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "inbox-test", "version": "1"}}),
-        SOON,
-    );
-    assert!(
-        init.is_some_and(|a| a.get("result").is_some()),
-        "no initialize answer"
-    );
-    child
-        .send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .expect("stdin");
+    child.initialize("inbox-test");
     child
 }
 

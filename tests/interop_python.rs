@@ -65,23 +65,7 @@ fn the_python_sdk_initializes_lists_and_calls_tools() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    for name in [
-        "delegate_task",
-        "delegate_task_async",
-        "check_task_status",
-        "list_peers",
-        "get_workspace_info",
-        "get_runtime_identity",
-        "update_agent_card",
-        "broadcast_message",
-        "send_message_to_user",
-        "wait_for_message",
-        "inbox_peek",
-        "inbox_pop",
-        "chat_history",
-        "commit_memory",
-        "recall_memory",
-    ] {
+    for name in support::PLATFORM_TOOLS {
         assert!(tools.contains(&name), "{name} missing from {tools:?}");
     }
     assert_eq!(tools.len(), 15, "{tools:?}");

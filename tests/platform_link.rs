@@ -28,13 +28,25 @@ fn env<'a>(sim_url: &'a str, configs: &'a str, interval: &'a str) -> Vec<(&'a st
     ]
 }
 
-fn start(sim: &Simulator, home: &TempDir, interval: &str, extra: &[(&str, &str)]) -> Child {
-    let url = sim.url();
+/// molecule-mcp against `url`, state in `home/configs`, a beat every
+/// `interval` s, inbox off; `identity` names the workspaces and tokens.
+fn spawn_agent(url: &str, home: &TempDir, interval: &str, identity: &[(&str, &str)]) -> Child {
     let configs = home.join("configs");
-    let configs = configs.to_str().unwrap();
-    let mut vars = env(&url, configs, interval);
-    vars.extend_from_slice(extra);
+    let mut vars = vec![
+        ("PLATFORM_URL", url),
+        ("CONFIGS_DIR", configs.to_str().unwrap()),
+        ("MOLECULE_MCP_HEARTBEAT_SECS", interval),
+        ("MOLECULE_MCP_DISABLE_INBOX", "1"),
+    ];
+    vars.extend_from_slice(identity);
     Child::spawn(home.path(), &vars)
+}
+
+/// The single workspace `WS` with `TOKEN`, plus `extra`.
+fn start(sim: &Simulator, home: &TempDir, interval: &str, extra: &[(&str, &str)]) -> Child {
+    let mut identity = vec![("WORKSPACE_ID", WS), ("MOLECULE_WORKSPACE_TOKEN", TOKEN)];
+    identity.extend_from_slice(extra);
+    spawn_agent(&sim.url(), home, interval, &identity)
 }
 
 fn beats(sim: &Simulator) -> Vec<Recorded> {
@@ -412,20 +424,16 @@ fn a_rewritten_token_file_is_used_by_the_next_beat() {
     let home = TempDir::new("link-rotate");
     let token_file = home.join("token");
     fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let url = sim.url();
-    let configs = home.join("configs");
-    let child = Child::spawn(
-        home.path(),
+    let child = spawn_agent(
+        &sim.url(),
+        &home,
+        "0.1",
         &[
-            ("PLATFORM_URL", &url),
             ("WORKSPACE_ID", WS),
             (
                 "MOLECULE_WORKSPACE_TOKEN_FILE",
                 token_file.to_str().unwrap(),
             ),
-            ("CONFIGS_DIR", configs.to_str().unwrap()),
-            ("MOLECULE_MCP_HEARTBEAT_SECS", "0.1"),
-            ("MOLECULE_MCP_DISABLE_INBOX", "1"),
         ],
     );
     assert!(sim.wait_for_requests("/registry/heartbeat", 2, 5 * SECS));
@@ -484,18 +492,7 @@ fn two_workspaces_register_and_beat_with_their_own_tokens() {
     sim.add_workspace(b, Some(tb));
     let home = TempDir::new("link-multi");
     let list = json!([{"id": a, "token": ta}, {"id": b, "token": tb}]).to_string();
-    let url = sim.url();
-    let configs = home.join("configs");
-    let _child = Child::spawn(
-        home.path(),
-        &[
-            ("PLATFORM_URL", &url),
-            ("MOLECULE_WORKSPACES", &list),
-            ("CONFIGS_DIR", configs.to_str().unwrap()),
-            ("MOLECULE_MCP_HEARTBEAT_SECS", "0.1"),
-            ("MOLECULE_MCP_DISABLE_INBOX", "1"),
-        ],
-    );
+    let _child = spawn_agent(&sim.url(), &home, "0.1", &[("MOLECULE_WORKSPACES", &list)]);
     assert!(sim.wait_for(
         |reqs| {
             let count = |id: &str, tok: &str| {
@@ -534,18 +531,8 @@ fn workspaces_sharing_an_id_prefix_keep_separate_secret_files() {
     sim.set_inbound_secret(b, "inbound-b-0987654321");
     let home = TempDir::new("link-twins");
     let list = json!([{"id": a, "token": ta}, {"id": b, "token": tb}]).to_string();
-    let url = sim.url();
     let configs = home.join("configs");
-    let _child = Child::spawn(
-        home.path(),
-        &[
-            ("PLATFORM_URL", &url),
-            ("MOLECULE_WORKSPACES", &list),
-            ("CONFIGS_DIR", configs.to_str().unwrap()),
-            ("MOLECULE_MCP_HEARTBEAT_SECS", "0.1"),
-            ("MOLECULE_MCP_DISABLE_INBOX", "1"),
-        ],
-    );
+    let _child = spawn_agent(&sim.url(), &home, "0.1", &[("MOLECULE_WORKSPACES", &list)]);
     let file = |id: &str| configs.join(format!(".platform_inbound_secret_{id}"));
     let read = |id: &str| fs::read_to_string(file(id)).unwrap_or_default();
     assert!(
@@ -565,18 +552,8 @@ fn a_trailing_slash_never_makes_a_double_slash() {
     sim.add_workspace(WS, Some(TOKEN));
     let home = TempDir::new("link-slash");
     let url = format!("{}/", sim.url());
-    let configs = home.join("configs");
-    let _child = Child::spawn(
-        home.path(),
-        &[
-            ("PLATFORM_URL", &url),
-            ("WORKSPACE_ID", WS),
-            ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
-            ("CONFIGS_DIR", configs.to_str().unwrap()),
-            ("MOLECULE_MCP_HEARTBEAT_SECS", "0.1"),
-            ("MOLECULE_MCP_DISABLE_INBOX", "1"),
-        ],
-    );
+    let identity = [("WORKSPACE_ID", WS), ("MOLECULE_WORKSPACE_TOKEN", TOKEN)];
+    let _child = spawn_agent(&url, &home, "0.1", &identity);
     assert!(sim.wait_for_requests("/registry/heartbeat", 2, 5 * SECS));
     for r in sim.requests() {
         assert!(!r.path.contains("//"), "{}", r.path);

@@ -34,19 +34,7 @@ fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> (Child, Val
     ];
     vars.extend_from_slice(extra);
     let mut child = Child::spawn(home.path(), &vars);
-    let init = child.request(
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "tools-test", "version": "1"}}),
-        SOON,
-    );
-    let result = match init.and_then(|a| a.get("result").cloned()) {
-        Some(result) => result,
-        None => panic!("no initialize result; stderr:\n{}", child.stderr()),
-    };
-    child
-        .send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-        .expect("stdin");
+    let result = child.initialize("tools-test");
     (child, result)
 }
 
@@ -108,23 +96,7 @@ fn initialize_carries_the_instructions_and_tools_list_the_fifteen() {
         .cloned()
         .unwrap_or_default();
     let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    for name in [
-        "delegate_task",
-        "delegate_task_async",
-        "check_task_status",
-        "list_peers",
-        "get_workspace_info",
-        "get_runtime_identity",
-        "update_agent_card",
-        "broadcast_message",
-        "send_message_to_user",
-        "wait_for_message",
-        "inbox_peek",
-        "inbox_pop",
-        "chat_history",
-        "commit_memory",
-        "recall_memory",
-    ] {
+    for name in support::PLATFORM_TOOLS {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     for tool in &tools {

@@ -51,15 +51,7 @@ impl Gateway {
     pub fn start_in(dir: TempDir, servers: Value, extra: &[(&str, &str)]) -> Gateway {
         let child = spawn(&dir, &json!({"mcpServers": servers}), extra);
         let mut gateway = Gateway { child, _dir: dir };
-        let init = gateway.request(
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {},
-                   "clientInfo": {"name": "gateway-test", "version": "0"}}),
-        );
-        assert!(init.get("result").is_some(), "initialize failed: {init}");
-        let _ = gateway
-            .child
-            .send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        gateway.child.initialize("gateway-test");
         gateway
     }
 

@@ -110,6 +110,27 @@ impl Child {
         stdin.flush()
     }
 
+    /// The MCP handshake as `client`: `initialize`, then
+    /// `notifications/initialized`; the `initialize` result. No answer, or
+    /// an error, fails the test with the child's stderr.
+    pub fn initialize(&mut self, client: &str) -> Value {
+        let init = self.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": client, "version": "1"}}),
+            Duration::from_secs(10),
+        );
+        let Some(result) = init.and_then(|a| a.get("result").cloned()) else {
+            panic!("no initialize result; stderr:\n{}", self.stderr());
+        };
+        if let Err(e) =
+            self.send_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        {
+            panic!("cannot write to the child: {e}");
+        }
+        result
+    }
+
     /// Writes these bytes as they are (bad input: invalid UTF-8, huge lines).
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         let stdin = self

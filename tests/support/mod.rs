@@ -15,6 +15,26 @@ pub use child::Child;
 #[allow(unused_imports)]
 pub use tempdir::TempDir;
 
+/// The 15 platform tools of mcp-server.md §2: the contract, written out
+/// here rather than read from the code it checks.
+pub const PLATFORM_TOOLS: [&str; 15] = [
+    "delegate_task",
+    "delegate_task_async",
+    "check_task_status",
+    "list_peers",
+    "get_workspace_info",
+    "get_runtime_identity",
+    "update_agent_card",
+    "broadcast_message",
+    "send_message_to_user",
+    "wait_for_message",
+    "inbox_peek",
+    "inbox_pop",
+    "chat_history",
+    "commit_memory",
+    "recall_memory",
+];
+
 /// The binary under test, built by cargo for integration tests.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_molecule-mcp"))

@@ -159,7 +159,8 @@ impl Model for Guard {
     }
 }
 
-fn failure_class(word: &str) -> Result<FailureClass, String> {
+/// A failure class as the tables write it (shared with the session tables).
+pub fn failure_class(word: &str) -> Result<FailureClass, String> {
     Ok(match word {
         "transport" => FailureClass::Transport,
         "timeout" => FailureClass::Timeout,
@@ -172,7 +173,7 @@ fn failure_class(word: &str) -> Result<FailureClass, String> {
     })
 }
 
-fn class(c: FailureClass) -> &'static str {
+pub fn class(c: FailureClass) -> &'static str {
     match c {
         FailureClass::Transport => "transport",
         FailureClass::Timeout => "timeout",

@@ -2,8 +2,8 @@
 //! generation guard) and `spec/session_call.table` (one request's retry
 //! decisions) write them.
 
+use super::breaker::{class as class_name, failure_class};
 use super::check::{Clock, Model};
-use molecule_mcp::machine::breaker::FailureClass;
 use molecule_mcp::machine::session::{
     Attempt, Decision, Outcome, Slot, SlotEffect, SlotEvent, SlotState, Stage,
 };
@@ -231,30 +231,5 @@ fn render_decision(decision: &Decision) -> String {
         } => format!("Fail({} counted)", class_name(*class)),
         Decision::Uncertain => "Uncertain".into(),
         Decision::AuthRejected => "AuthRejected".into(),
-    }
-}
-
-fn failure_class(word: &str) -> Result<FailureClass, String> {
-    Ok(match word {
-        "transport" => FailureClass::Transport,
-        "timeout" => FailureClass::Timeout,
-        "server" => FailureClass::Server,
-        "permanent" => FailureClass::Permanent,
-        "tool-error" => FailureClass::ToolError,
-        "caller-error" => FailureClass::CallerError,
-        "cancelled" => FailureClass::Cancelled,
-        other => return Err(format!("unknown failure class {other:?}")),
-    })
-}
-
-fn class_name(class: FailureClass) -> &'static str {
-    match class {
-        FailureClass::Transport => "transport",
-        FailureClass::Timeout => "timeout",
-        FailureClass::Server => "server",
-        FailureClass::Permanent => "permanent",
-        FailureClass::ToolError => "tool-error",
-        FailureClass::CallerError => "caller-error",
-        FailureClass::Cancelled => "cancelled",
     }
 }
