@@ -1,5 +1,5 @@
 //! One thread per upstream server, owning its breaker, its session slot and
-//! the current session (design.md "Threads").
+//! the current session (spec/design.md, "Threads").
 //!
 //! The thread waits on its command channel, the session's `closed()` and
 //! `events()`, shutdown, and the earliest deadline (breaker timer or
