@@ -640,9 +640,26 @@ fn version_goes_to_stdout_with_exit_zero() {
     assert_eq!(out.code, Some(0));
     assert_eq!(
         out.stdout,
-        format!("molecule-mcp {}\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "molecule-mcp {} (commit {})\n",
+            env!("CARGO_PKG_VERSION"),
+            head_commit()
+        )
     );
     assert_eq!(out.stderr, "");
+}
+
+/// The commit the binary must name: asked of git here, independently of the
+/// build script; "unknown" outside a git checkout.
+fn head_commit() -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => "unknown".to_string(),
+    }
 }
 
 #[test]
