@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test interop-deps fmt bench run demo release static clean
+.PHONY: all build test test-static interop-deps fmt bench run demo release static clean
 
 all: build
 
@@ -55,10 +55,19 @@ demo:
 release:
 	$(CARGO) build --release
 
-# A static binary for FROM scratch images (musl; needs `musl-tools`).
+MUSL := x86_64-unknown-linux-musl
+STATIC_DIR := target/$(MUSL)/release
+STATIC_BIN := $(STATIC_DIR)/molecule-mcp
+
+# A static binary for FROM scratch images (musl; needs `musl-tools`), and
+# the stdio fixture built the same way for the empty-root test.
 static:
-	rustup target add x86_64-unknown-linux-musl
-	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target x86_64-unknown-linux-musl --bin molecule-mcp
+	rustup target add $(MUSL)
+	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target $(MUSL) --bin molecule-mcp --example fixture_stdio
+
+# The black-box suites against the static binary.
+test-static: static interop-deps
+	MOLECULE_MCP_TEST_BINARY=$(abspath $(STATIC_BIN)) $(CARGO) test --tests
 
 clean:
 	$(CARGO) clean

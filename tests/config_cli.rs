@@ -3,7 +3,9 @@
 //! fault must exit 2 with an operator-readable text on stderr and nothing on
 //! stdout (the protocol channel); nothing may panic.
 
-// Only the temp dir helper: these tests need no simulator.
+// Only the binary's path and the temp dir helper: no simulator here.
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/tempdir.rs"]
 mod tempdir;
 
@@ -137,7 +139,7 @@ impl Run {
     }
 
     fn run(&self) -> Outcome {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_molecule-mcp"));
+        let mut cmd = Command::new(binary::bin());
         cmd.args(&self.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
