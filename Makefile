@@ -65,9 +65,11 @@ static:
 	rustup target add $(MUSL)
 	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target $(MUSL) --bin molecule-mcp --example fixture_stdio
 
-# The black-box suites against the static binary.
+# The black-box suites against the static binary, then the empty-root test
+# (chroot: needs root; CI=true makes a skip fail).
 test-static: static interop-deps
 	MOLECULE_MCP_TEST_BINARY=$(abspath $(STATIC_BIN)) $(CARGO) test --tests
+	MOLECULE_MCP_TEST_BINARY=$(abspath $(STATIC_BIN)) $(CARGO) test --test empty_root -- --ignored
 
 clean:
 	$(CARGO) clean
