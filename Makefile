@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test test-static interop-deps fmt bench run demo release static clean
+.PHONY: all build test test-static interop-deps fmt bench run demo release static dist clean
 
 all: build
 
@@ -64,6 +64,22 @@ STATIC_BIN := $(STATIC_DIR)/molecule-mcp
 static:
 	rustup target add $(MUSL)
 	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target $(MUSL) --bin molecule-mcp --example fixture_stdio
+
+VERSION := $(shell sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n 1)
+DIST_NAME := molecule-mcp-$(VERSION)-x86_64-linux-musl
+
+# The release tarball (binary, README, licences) and its SHA-256 file, in
+# dist/. Same bytes for the same commit: sorted, owner 0, commit time.
+dist: static
+	rm -rf dist/$(DIST_NAME) dist/$(DIST_NAME).tar.gz dist/$(DIST_NAME).tar.gz.sha256
+	mkdir -p dist/$(DIST_NAME)
+	cp $(STATIC_BIN) README.md LICENSE-MIT LICENSE-APACHE dist/$(DIST_NAME)/
+	tar -C dist --sort=name --owner=0 --group=0 --numeric-owner \
+		--mtime=@$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+		-cf - $(DIST_NAME) | gzip -9n > dist/$(DIST_NAME).tar.gz
+	rm -rf dist/$(DIST_NAME)
+	cd dist && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
+	tests/dist/tarball.sh dist $(DIST_NAME) $(VERSION)
 
 # The black-box suites against the static binary, then the empty-root test
 # (chroot: needs root; CI=true makes a skip fail).
