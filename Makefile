@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test test-static interop-deps fmt bench run demo release static dist clean
+.PHONY: all build test test-static interop-deps fmt bench run demo release static dist wheel clean
 
 all: build
 
@@ -80,6 +80,23 @@ dist: static
 	rm -rf dist/$(DIST_NAME)
 	cd dist && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
 	tests/dist/tarball.sh dist $(DIST_NAME) $(VERSION)
+
+MATURIN_VENV := target/maturin-venv
+MATURIN := maturin==1.16.0
+WHEEL := dist/molecule_mcp-$(VERSION)-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_2_x86_64.whl
+
+# The static binary as a Python wheel in dist/ (any Linux libc: it needs
+# none), then installed into a fresh venv and run: tests/dist/wheel.sh.
+wheel: static $(MATURIN_VENV)/.installed
+	rm -f $(WHEEL)
+	CC_x86_64_unknown_linux_musl=musl-gcc $(MATURIN_VENV)/bin/maturin build --quiet --release \
+		--target $(MUSL) --compatibility manylinux2014 musllinux_1_2 --out dist
+	tests/dist/wheel.sh $(WHEEL) target/wheel-venv $(VERSION)
+
+$(MATURIN_VENV)/.installed:
+	python3 -m venv $(MATURIN_VENV)
+	$(MATURIN_VENV)/bin/pip install --quiet --disable-pip-version-check "$(MATURIN)"
+	touch $@
 
 # The black-box suites against the static binary, then the empty-root test
 # (chroot: needs root; CI=true makes a skip fail).
