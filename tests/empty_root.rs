@@ -136,6 +136,36 @@ fn the_static_binary_serves_a_whole_session_from_an_empty_root() {
     assert!(!stderr.contains(TOKEN), "token in the logs");
 }
 
+/// The layout the session test runs is the one the Dockerfile ships: the
+/// static binary at /molecule-mcp as its entry point, uid 65534, /configs.
+#[test]
+fn the_dockerfile_ships_the_layout_this_test_runs() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = fs::read_to_string(manifest.join("Dockerfile")).unwrap();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let binary = "target/x86_64-unknown-linux-musl/release/molecule-mcp";
+    for line in [
+        "FROM scratch".to_string(),
+        format!("COPY {binary} /molecule-mcp"),
+        format!("USER {NOBODY}:{NOBODY}"),
+        "ENV CONFIGS_DIR=/configs".to_string(),
+        r#"VOLUME ["/configs"]"#.to_string(),
+        r#"ENTRYPOINT ["/molecule-mcp"]"#.to_string(),
+    ] {
+        assert!(lines.contains(&line.as_str()), "Dockerfile lacks `{line}`");
+    }
+    assert_eq!(lines[0], "FROM scratch", "a single scratch stage");
+    let ignore = fs::read_to_string(manifest.join(".dockerignore")).unwrap();
+    assert!(
+        ignore.lines().any(|l| l.trim() == format!("!{binary}")),
+        ".dockerignore keeps the binary out of the build context"
+    );
+}
+
 /// Whether this process may chroot. When it may not, says so on stderr; a
 /// skip under CI fails the test instead of hiding it.
 fn may_chroot() -> bool {
