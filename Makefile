@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test interop-deps fmt bench run demo release static clean
+.PHONY: all build test test-static interop-deps fmt bench run demo release static dist wheel clean
 
 all: build
 
@@ -55,10 +55,54 @@ demo:
 release:
 	$(CARGO) build --release
 
-# A static binary for FROM scratch images (musl; needs `musl-tools`).
+MUSL := x86_64-unknown-linux-musl
+STATIC_DIR := target/$(MUSL)/release
+STATIC_BIN := $(STATIC_DIR)/molecule-mcp
+
+# A static binary for FROM scratch images (musl; needs `musl-tools`), and
+# the stdio fixture built the same way for the empty-root test.
 static:
-	rustup target add x86_64-unknown-linux-musl
-	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target x86_64-unknown-linux-musl --bin molecule-mcp
+	rustup target add $(MUSL)
+	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --target $(MUSL) --bin molecule-mcp --example fixture_stdio
+
+VERSION := $(shell sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml | head -n 1)
+DIST_NAME := molecule-mcp-$(VERSION)-x86_64-linux-musl
+
+# The release tarball (binary, README, licences) and its SHA-256 file, in
+# dist/. Same bytes for the same commit: sorted, owner 0, commit time.
+dist: static
+	rm -rf dist/$(DIST_NAME) dist/$(DIST_NAME).tar.gz dist/$(DIST_NAME).tar.gz.sha256
+	mkdir -p dist/$(DIST_NAME)
+	cp $(STATIC_BIN) README.md LICENSE-MIT LICENSE-APACHE dist/$(DIST_NAME)/
+	tar -C dist --sort=name --owner=0 --group=0 --numeric-owner \
+		--mtime=@$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+		-cf - $(DIST_NAME) | gzip -9n > dist/$(DIST_NAME).tar.gz
+	rm -rf dist/$(DIST_NAME)
+	cd dist && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
+	tests/dist/tarball.sh dist $(DIST_NAME) $(VERSION)
+
+MATURIN_VENV := target/maturin-venv
+MATURIN := maturin==1.16.0
+WHEEL := dist/molecule_mcp-$(VERSION)-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.musllinux_1_2_x86_64.whl
+
+# The static binary as a Python wheel in dist/ (any Linux libc: it needs
+# none), then installed into a fresh venv and run: tests/dist/wheel.sh.
+wheel: static $(MATURIN_VENV)/.installed
+	rm -f $(WHEEL)
+	CC_x86_64_unknown_linux_musl=musl-gcc $(MATURIN_VENV)/bin/maturin build --quiet --release \
+		--target $(MUSL) --compatibility manylinux2014 musllinux_1_2 --out dist
+	tests/dist/wheel.sh $(WHEEL) target/wheel-venv $(VERSION)
+
+$(MATURIN_VENV)/.installed:
+	python3 -m venv $(MATURIN_VENV)
+	$(MATURIN_VENV)/bin/pip install --quiet --disable-pip-version-check "$(MATURIN)"
+	touch $@
+
+# The black-box suites against the static binary, then the empty-root test
+# (chroot: needs root; CI=true makes a skip fail).
+test-static: static interop-deps
+	MOLECULE_MCP_TEST_BINARY=$(abspath $(STATIC_BIN)) $(CARGO) test --tests
+	MOLECULE_MCP_TEST_BINARY=$(abspath $(STATIC_BIN)) $(CARGO) test --test empty_root -- --ignored
 
 clean:
 	$(CARGO) clean

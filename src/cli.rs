@@ -92,6 +92,15 @@ impl EarlyExit {
     }
 }
 
+/// `--version`: the version and the commit it was built from (build.rs).
+fn version_line() -> String {
+    format!(
+        "{NAME} {} (commit {})\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("MOLECULE_MCP_COMMIT")
+    )
+}
+
 /// Parses the full argument list (program name first, then arguments).
 pub fn parse(args: &[OsString]) -> Result<Invocation, EarlyExit> {
     let mut texts = Vec::with_capacity(args.len());
@@ -116,10 +125,7 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, EarlyExit> {
         Err(()) => EarlyExit::Usage(format!("{}\n{}", early.output.trim_end(), more_help())),
     })?;
     if parsed.version {
-        return Err(EarlyExit::Version(format!(
-            "{NAME} {}\n",
-            env!("CARGO_PKG_VERSION")
-        )));
+        return Err(EarlyExit::Version(version_line()));
     }
     let (command, servers) = match parsed.command {
         None => (Command::Serve, parsed.servers),
@@ -211,9 +217,10 @@ mod tests {
     #[test]
     fn version_prints_package_version() {
         let early = run(&["--version"]).unwrap_err();
-        assert_eq!(
-            early,
-            EarlyExit::Version(format!("molecule-mcp {}\n", env!("CARGO_PKG_VERSION")))
+        let prefix = format!("molecule-mcp {} (commit ", env!("CARGO_PKG_VERSION"));
+        assert!(
+            matches!(&early, EarlyExit::Version(text) if text.starts_with(&prefix) && text.ends_with(")\n")),
+            "{early:?}"
         );
     }
 

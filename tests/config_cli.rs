@@ -3,7 +3,9 @@
 //! fault must exit 2 with an operator-readable text on stderr and nothing on
 //! stdout (the protocol channel); nothing may panic.
 
-// Only the temp dir helper: these tests need no simulator.
+// Only the binary's path and the temp dir helper: no simulator here.
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/tempdir.rs"]
 mod tempdir;
 
@@ -137,7 +139,7 @@ impl Run {
     }
 
     fn run(&self) -> Outcome {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_molecule-mcp"));
+        let mut cmd = Command::new(binary::bin());
         cmd.args(&self.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -640,9 +642,26 @@ fn version_goes_to_stdout_with_exit_zero() {
     assert_eq!(out.code, Some(0));
     assert_eq!(
         out.stdout,
-        format!("molecule-mcp {}\n", env!("CARGO_PKG_VERSION"))
+        format!(
+            "molecule-mcp {} (commit {})\n",
+            env!("CARGO_PKG_VERSION"),
+            head_commit()
+        )
     );
     assert_eq!(out.stderr, "");
+}
+
+/// The commit the binary must name: asked of git here, independently of the
+/// build script; "unknown" outside a git checkout.
+fn head_commit() -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => "unknown".to_string(),
+    }
 }
 
 #[test]

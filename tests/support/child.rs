@@ -40,14 +40,20 @@ impl Child {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
             .envs(env.iter().copied())
-            .current_dir(home)
-            .stdin(Stdio::piped())
+            .current_dir(home);
+        match Child::start(cmd) {
+            Ok(child) => child,
+            Err(e) => panic!("cannot start {}: {e}", super::bin().display()),
+        }
+    }
+
+    /// Starts `cmd` as it was prepared (program, environment, pre-exec
+    /// steps) with its three streams piped to the test.
+    pub fn start(mut cmd: Command) -> io::Result<Child> {
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut proc = match cmd.spawn() {
-            Ok(p) => p,
-            Err(e) => panic!("cannot start {}: {e}", super::bin().display()),
-        };
+        let mut proc = cmd.spawn()?;
         let stdin = proc.stdin.take();
         let (tx, lines) = mpsc::channel();
         if let Some(out) = proc.stdout.take() {
@@ -84,7 +90,7 @@ impl Child {
                 }
             });
         }
-        Child {
+        Ok(Child {
             proc,
             stdin,
             lines,
@@ -92,7 +98,7 @@ impl Child {
             stderr,
             stderr_done,
             next_id: 1,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {

@@ -4,12 +4,13 @@
 //! Each test crate uses a different subset, hence the blanket allowance.
 #![allow(dead_code)]
 
+mod binary;
 mod child;
 pub mod sim;
 mod tempdir;
 
-use std::path::PathBuf;
-
+#[allow(unused_imports)]
+pub use binary::bin;
 #[allow(unused_imports)]
 pub use child::Child;
 #[allow(unused_imports)]
@@ -34,11 +35,6 @@ pub const PLATFORM_TOOLS: [&str; 15] = [
     "commit_memory",
     "recall_memory",
 ];
-
-/// The binary under test, built by cargo for integration tests.
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_molecule-mcp"))
-}
 
 /// Polls `check` every 10 ms until it holds or `timeout` passes; returns
 /// whether it held. For state that changes without a new request arriving.

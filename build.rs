@@ -1,0 +1,37 @@
+//! Names the git commit a binary was built from, for `--version`.
+//!
+//! Outside a git checkout (a source tarball, a crate) the commit is
+//! "unknown". Cargo re-runs this only when HEAD or the branch it points to
+//! moves, so an ordinary rebuild does not pay for a `git` call.
+
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=MOLECULE_MCP_COMMIT={commit}");
+    // --git-path resolves worktrees and the common directory; only existing
+    // files are watched (a missing one would make cargo re-run every time).
+    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(branch);
+    }
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+            if Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
+}
+
+/// One line of a git command's output, or None when git is missing, fails,
+/// or prints nothing usable.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let line = text.trim();
+    (out.status.success() && !line.is_empty() && !line.contains(char::is_whitespace))
+        .then(|| line.to_string())
+}
