@@ -26,6 +26,8 @@ mod messaging;
 mod multipart;
 mod peer_text;
 mod peers;
+mod plan_file;
+mod plans;
 mod registry;
 mod result;
 mod route;
@@ -63,6 +65,10 @@ pub(crate) struct Toolbox {
     inbox: Option<Arc<dyn MessageSource>>,
     env: EnvMap,
     delegation: DelegationSettings,
+    /// Where the goal and task files live (CONFIGS_DIR).
+    state_dir: std::path::PathBuf,
+    /// One goal or task change at a time (each is read-modify-write).
+    plans: std::sync::Mutex<()>,
 }
 
 impl PlatformTools {
@@ -94,6 +100,8 @@ impl PlatformTools {
                 inbox,
                 env: config.env.clone(),
                 delegation: DelegationSettings::from_env(&config.env),
+                state_dir: config.configs_dir.clone(),
+                plans: std::sync::Mutex::new(()),
             },
         }
     }

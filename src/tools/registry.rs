@@ -11,7 +11,9 @@ use super::history::{HISTORY_DEFAULT, HISTORY_MAX};
 use super::inbox_tools::{PEEK_DEFAULT, PEEK_MAX, WAIT_DEFAULT_SECS, WAIT_MAX_SECS};
 use super::result::Outcome;
 use super::Toolbox;
-use super::{delegate, delegations, history, identity, inbox_tools, memory, messaging, peers};
+use super::{
+    delegate, delegations, history, identity, inbox_tools, memory, messaging, peers, plans,
+};
 use crate::mcp::context::CallContext;
 
 /// One platform tool.
@@ -55,6 +57,15 @@ const WRITE: Hints = Hints {
     destructive: false,
     idempotent: false,
     open_world: true,
+};
+/// Local state only: nothing leaves the machine.
+const LOCAL_READ: Hints = Hints {
+    open_world: false,
+    ..READ
+};
+const LOCAL_WRITE: Hints = Hints {
+    open_world: false,
+    ..WRITE
 };
 
 fn string(description: &str) -> Value {
@@ -397,6 +408,151 @@ pub static TOOLS: &[Tool] = &[
         instant: false,
         run: memory::recall_memory,
     },
+    Tool {
+        name: "goal_get",
+        title: "Get the standing goal",
+        description: "Show the goal you work towards when no message needs you, and how often \
+         (cadence_seconds) to come back to it. Kept locally per workspace across restarts.",
+        properties: || json!({"source_workspace_id": source_workspace()}),
+        required: &[],
+        hints: LOCAL_READ,
+        offered: Offered::Always,
+        instant: false,
+        run: plans::goal_get,
+    },
+    Tool {
+        name: "goal_set",
+        title: "Set the standing goal",
+        description: "Set (replace) the goal to pursue between messages, and how often to revisit \
+         it. Use when the user gives you a long-running objective.",
+        properties: || {
+            json!({
+                "goal": string("The goal, self-contained (at most 4000 characters)."),
+                "cadence_seconds": {
+                    "type": "integer",
+                    "minimum": plans::CADENCE_MIN,
+                    "maximum": plans::CADENCE_MAX,
+                    "default": plans::CADENCE_DEFAULT,
+                    "description": "How often to come back to the goal, in seconds (at least 300).",
+                },
+                "source_workspace_id": source_workspace(),
+            })
+        },
+        required: &["goal"],
+        hints: LOCAL_WRITE,
+        offered: Offered::Always,
+        instant: false,
+        run: plans::goal_set,
+    },
+    Tool {
+        name: "goal_clear",
+        title: "Clear the standing goal",
+        description: "Remove the standing goal once it is reached or abandoned. The task list \
+         stays as it is.",
+        properties: || json!({"source_workspace_id": source_workspace()}),
+        required: &[],
+        hints: Hints {
+            destructive: true,
+            idempotent: true,
+            ..LOCAL_WRITE
+        },
+        offered: Offered::Always,
+        instant: false,
+        run: plans::goal_clear,
+    },
+    Tool {
+        name: "task_list",
+        title: "List tasks",
+        description: "List your tasks with their ids, status and next action, oldest first. By \
+         default only unfinished ones; status \"all\" shows every task.",
+        properties: || {
+            json!({
+                "status": {
+                    "type": "string",
+                    "enum": ["open", "all", "pending", "in_progress", "blocked", "done"],
+                    "default": "open",
+                    "description": "Which tasks: open (not done), all, or one status.",
+                },
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": plans::LIST_MAX,
+                    "default": plans::LIST_DEFAULT,
+                    "description": "At most this many tasks.",
+                },
+                "source_workspace_id": source_workspace(),
+            })
+        },
+        required: &[],
+        hints: LOCAL_READ,
+        offered: Offered::Always,
+        instant: false,
+        run: plans::task_list,
+    },
+    Tool {
+        name: "task_add",
+        title: "Add a task",
+        description: "Add a task to your list (status pending) and get its task_id. Use to keep \
+         track of work that spans turns or restarts.",
+        properties: || {
+            json!({
+                "title": string("What the task is (at most 500 characters)."),
+                "next_action": string("The next concrete step (at most 2000 characters)."),
+                "source_workspace_id": source_workspace(),
+            })
+        },
+        required: &["title"],
+        hints: LOCAL_WRITE,
+        offered: Offered::Always,
+        instant: false,
+        run: plans::task_add,
+    },
+    Tool {
+        name: "task_update",
+        title: "Update a task",
+        description: "Change a task's status (pending, in_progress, blocked, done) or its next \
+         action; an empty next_action clears it.",
+        properties: || {
+            json!({
+                "task_id": string("The task's id (from task_add or task_list)."),
+                "status": {
+                    "type": "string",
+                    "enum": ["pending", "in_progress", "blocked", "done"],
+                    "description": "The new status.",
+                },
+                "next_action": string("The next concrete step; empty clears it."),
+                "source_workspace_id": source_workspace(),
+            })
+        },
+        required: &["task_id"],
+        hints: Hints {
+            idempotent: true,
+            ..LOCAL_WRITE
+        },
+        offered: Offered::Always,
+        instant: false,
+        run: plans::task_update,
+    },
+    Tool {
+        name: "task_complete",
+        title: "Complete a task",
+        description: "Mark a task done once its work is finished. Completing a finished task \
+         again is harmless.",
+        properties: || {
+            json!({
+                "task_id": string("The task's id."),
+                "source_workspace_id": source_workspace(),
+            })
+        },
+        required: &["task_id"],
+        hints: Hints {
+            idempotent: true,
+            ..LOCAL_WRITE
+        },
+        offered: Offered::Always,
+        instant: false,
+        run: plans::task_complete,
+    },
 ];
 
 #[cfg(test)]
@@ -457,6 +613,13 @@ mod tests {
             ("chat_history", &["peer_id"]),
             ("commit_memory", &["content"]),
             ("recall_memory", &[]),
+            ("goal_get", &[]),
+            ("goal_set", &["goal"]),
+            ("goal_clear", &[]),
+            ("task_list", &[]),
+            ("task_add", &["title"]),
+            ("task_update", &["task_id"]),
+            ("task_complete", &["task_id"]),
         ];
         let defs = definitions();
         assert_eq!(defs.len(), expected.len());

@@ -15,9 +15,10 @@ pub use child::Child;
 #[allow(unused_imports)]
 pub use tempdir::TempDir;
 
-/// The 15 platform tools of mcp-server.md §2: the contract, written out
-/// here rather than read from the code it checks.
-pub const PLATFORM_TOOLS: [&str; 15] = [
+/// The platform tools in `tools/list` order: the contract (mcp-server.md
+/// §2 and the runtime's later additions), written out here rather than
+/// read from the code it checks.
+pub const PLATFORM_TOOLS: [&str; 22] = [
     "delegate_task",
     "delegate_task_async",
     "check_task_status",
@@ -33,7 +34,26 @@ pub const PLATFORM_TOOLS: [&str; 15] = [
     "chat_history",
     "commit_memory",
     "recall_memory",
+    "goal_get",
+    "goal_set",
+    "goal_clear",
+    "task_list",
+    "task_add",
+    "task_update",
+    "task_complete",
 ];
+
+/// The tools offered only with a display and `xdotool`.
+pub const DESKTOP_TOOLS: [&str; 0] = [];
+
+/// What `tools/list` holds, with or without the desktop tools.
+pub fn platform_tools(desktop: bool) -> Vec<String> {
+    PLATFORM_TOOLS
+        .iter()
+        .filter(|t| desktop || !DESKTOP_TOOLS.contains(t))
+        .map(|t| t.to_string())
+        .collect()
+}
 
 /// The binary under test, built by cargo for integration tests.
 pub fn bin() -> PathBuf {

@@ -1,0 +1,253 @@
+//! The tools the Molecule runtime gained after the seeds, through the real
+//! binary: goal and task list (local state surviving `kill -9`), requests
+//! and approvals to the user, plugin installs, and desktop control.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::sim::Simulator;
+use support::{Child, TempDir};
+
+const WS: &str = "5a1d2c3b-1111-4222-8333-444455556666";
+const TOKEN: &str = "tok-runtime-bb-0f1e2d3c4b5a6978";
+const SOON: Duration = Duration::from_secs(10);
+
+fn sim() -> Simulator {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim
+}
+
+fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> Child {
+    let url = sim.url();
+    let configs = home.join("configs").to_string_lossy().into_owned();
+    let mut vars = vec![
+        ("PLATFORM_URL", url.as_str()),
+        ("WORKSPACE_ID", WS),
+        ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+        ("CONFIGS_DIR", configs.as_str()),
+        ("MOLECULE_MCP_DISABLE_INBOX", "1"),
+    ];
+    vars.extend_from_slice(extra);
+    let mut child = Child::spawn(home.path(), &vars);
+    child.initialize("runtime-tools-test");
+    child
+}
+
+/// The `CallToolResult` of a call that must not be a JSON-RPC error.
+fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
+    let params = json!({"name": name, "arguments": arguments});
+    let answer = match child.request("tools/call", params, SOON + SOON) {
+        Some(answer) => answer,
+        None => panic!("no answer to {name}; stderr:\n{}", child.stderr()),
+    };
+    match answer.get("result") {
+        Some(r) if r.is_object() => r.clone(),
+        _ => panic!("{name} answered without a result: {answer}"),
+    }
+}
+
+fn text(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+fn is_error(result: &Value) -> bool {
+    result.get("isError") == Some(&json!(true))
+}
+
+fn ok(child: &mut Child, name: &str, arguments: Value) -> Value {
+    let result = call(child, name, arguments);
+    assert!(!is_error(&result), "{name}: {result}");
+    result["structuredContent"].clone()
+}
+
+fn failed(child: &mut Child, name: &str, arguments: Value, needle: &str) {
+    let result = call(child, name, arguments);
+    assert!(is_error(&result), "{name} should fail: {result}");
+    assert!(text(&result).contains(needle), "{needle:?} not in {result}");
+}
+
+fn tool_names(child: &mut Child) -> Vec<String> {
+    let listed = child
+        .request("tools/list", json!({}), SOON)
+        .expect("tools/list answer");
+    listed["result"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+// ---------------------------------------------------------------- goal and tasks
+
+#[test]
+fn goal_and_tasks_survive_kill_9_and_a_restart() {
+    let sim = sim();
+    let home = TempDir::new("runtime-plans");
+    let mut child = start(&sim, &home, &[]);
+
+    assert_eq!(ok(&mut child, "goal_get", json!({}))["goal"], Value::Null);
+    let set = ok(
+        &mut child,
+        "goal_set",
+        json!({"goal": "ship the release", "cadence_seconds": 600}),
+    );
+    assert_eq!(set["saved"], true);
+    let a = ok(&mut child, "task_add", json!({"title": "write notes"}));
+    let a_id = a["task"]["id"].as_str().unwrap().to_string();
+    let b = ok(
+        &mut child,
+        "task_add",
+        json!({"title": "tag v2", "next_action": "run the tests"}),
+    );
+    let b_id = b["task"]["id"].as_str().unwrap().to_string();
+    assert_ne!(a_id, b_id);
+    ok(
+        &mut child,
+        "task_update",
+        json!({"task_id": b_id, "status": "in_progress"}),
+    );
+    ok(&mut child, "task_complete", json!({"task_id": a_id}));
+
+    child.kill();
+    let file = home.join(format!("configs/.mcp_goal_{WS}.json"));
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+
+    let mut child = start(&sim, &home, &[]);
+    let goal = ok(&mut child, "goal_get", json!({}));
+    assert_eq!(goal["goal"], "ship the release");
+    assert_eq!(goal["cadence_seconds"], 600);
+    let open = ok(&mut child, "task_list", json!({}));
+    assert_eq!(open["total"], 1, "{open}");
+    assert_eq!(open["tasks"][0]["id"], b_id.as_str());
+    assert_eq!(open["tasks"][0]["status"], "in_progress");
+    assert_eq!(open["tasks"][0]["next_action"], "run the tests");
+    let all = ok(&mut child, "task_list", json!({"status": "all"}));
+    assert_eq!(all["total"], 2, "{all}");
+    let done = ok(&mut child, "task_list", json!({"status": "done"}));
+    assert_eq!(done["tasks"][0]["id"], a_id.as_str());
+
+    // A new task never reuses an id.
+    let c = ok(&mut child, "task_add", json!({"title": "third"}));
+    assert_ne!(c["task"]["id"], a_id.as_str());
+    assert_ne!(c["task"]["id"], b_id.as_str());
+
+    let cleared = ok(&mut child, "goal_clear", json!({}));
+    assert_eq!(cleared["cleared"], true);
+    assert_eq!(ok(&mut child, "goal_get", json!({}))["goal"], Value::Null);
+}
+
+#[test]
+fn bad_goal_and_task_input_is_a_clear_error_and_loses_nothing() {
+    let sim = sim();
+    let home = TempDir::new("runtime-plans-bad");
+    let mut child = start(&sim, &home, &[]);
+    let kept = ok(&mut child, "task_add", json!({"title": "keep me"}));
+    ok(&mut child, "goal_set", json!({"goal": "keep this goal"}));
+
+    failed(
+        &mut child,
+        "task_add",
+        json!({"title": "   "}),
+        "`title` must not be empty",
+    );
+    failed(
+        &mut child,
+        "task_add",
+        json!({"title": "x".repeat(100_000)}),
+        "at most 500",
+    );
+    failed(
+        &mut child,
+        "task_update",
+        json!({"task_id": "t999", "status": "done"}),
+        "no task \"t999\"",
+    );
+    failed(
+        &mut child,
+        "task_complete",
+        json!({"task_id": "nope"}),
+        "task_list",
+    );
+    failed(
+        &mut child,
+        "task_update",
+        json!({"task_id": kept["task"]["id"], "status": "finished"}),
+        "not a task status",
+    );
+    failed(
+        &mut child,
+        "task_update",
+        json!({"task_id": kept["task"]["id"]}),
+        "`status` or `next_action`",
+    );
+    failed(
+        &mut child,
+        "goal_set",
+        json!({"goal": "too often", "cadence_seconds": 60}),
+        "at least 300",
+    );
+    failed(
+        &mut child,
+        "goal_set",
+        json!({"goal": "y".repeat(10_000)}),
+        "at most 4000",
+    );
+
+    let all = ok(&mut child, "task_list", json!({"status": "all"}));
+    assert_eq!(all["total"], 1, "{all}");
+    assert_eq!(all["tasks"][0]["title"], "keep me");
+    assert_eq!(
+        ok(&mut child, "goal_get", json!({}))["goal"],
+        "keep this goal"
+    );
+}
+
+#[test]
+fn the_idle_goal_variable_seeds_a_workspace_without_a_goal() {
+    let sim = sim();
+    let home = TempDir::new("runtime-plans-seed");
+    let seed = [("MOLECULE_IDLE_GOAL", "keep the docs current")];
+    let mut child = start(&sim, &home, &seed);
+    let goal = ok(&mut child, "goal_get", json!({}));
+    assert_eq!(goal["goal"], "keep the docs current", "{goal}");
+    assert_eq!(goal["cadence_seconds"], 3600);
+    // A cleared goal stays cleared: the seed only fills a workspace that
+    // never had a goal file.
+    ok(&mut child, "goal_clear", json!({}));
+    child.kill();
+    let mut child = start(&sim, &home, &seed);
+    assert_eq!(ok(&mut child, "goal_get", json!({}))["goal"], Value::Null);
+}
+
+#[test]
+fn a_damaged_goal_file_is_moved_aside_and_reported() {
+    let sim = sim();
+    let home = TempDir::new("runtime-plans-damaged");
+    std::fs::create_dir_all(home.join("configs")).unwrap();
+    let file = home.join(format!("configs/.mcp_goal_{WS}.json"));
+    std::fs::write(&file, b"{\"version\": 1, \"tasks\": [").unwrap();
+    let mut child = start(&sim, &home, &[]);
+    failed(&mut child, "task_list", json!({}), "moved aside");
+    let added = ok(&mut child, "task_add", json!({"title": "after"}));
+    assert_eq!(added["task"]["title"], "after");
+    let kept = std::fs::read_dir(home.join("configs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+    assert!(kept, "the damaged file was not kept for the operator");
+}
+
+#[test]
+fn tools_list_offers_the_runtime_tools_in_order() {
+    let sim = sim();
+    let home = TempDir::new("runtime-list");
+    let mut child = start(&sim, &home, &[]);
+    let names = tool_names(&mut child);
+    assert_eq!(names, support::platform_tools(false), "{names:?}");
+}
