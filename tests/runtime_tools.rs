@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::sim::Simulator;
+use support::sim::{Reply, Simulator};
 use support::{Child, TempDir};
 
 const WS: &str = "5a1d2c3b-1111-4222-8333-444455556666";
@@ -250,4 +250,186 @@ fn tools_list_offers_the_runtime_tools_in_order() {
     let mut child = start(&sim, &home, &[]);
     let names = tool_names(&mut child);
     assert_eq!(names, support::platform_tools(false), "{names:?}");
+}
+
+// ---------------------------------------------------------------- requests to the user
+
+#[test]
+fn create_request_and_create_approval_raise_requests_to_the_user() {
+    let sim = sim();
+    let home = TempDir::new("runtime-requests");
+    let mut child = start(&sim, &home, &[]);
+
+    let raised = call(
+        &mut child,
+        "create_request",
+        json!({"kind": "task", "title": "rotate the deploy key", "detail": "it expires", "priority": 3}),
+    );
+    assert!(!is_error(&raised), "{raised}");
+    assert!(
+        text(&raised).starts_with("Raised task request "),
+        "{raised}"
+    );
+    let id = raised["structuredContent"]["request_id"].as_str().unwrap();
+    assert!(!id.is_empty());
+
+    let approval = call(
+        &mut child,
+        "create_approval",
+        json!({"action": "drop the staging database", "reason": "it is corrupt"}),
+    );
+    assert!(!is_error(&approval), "{approval}");
+    assert!(
+        text(&approval).contains("Raised approval request"),
+        "{approval}"
+    );
+
+    let sent = sim.user_requests(WS);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        sent[0],
+        json!({"kind": "task", "recipient_type": "user", "recipient_id": "",
+               "title": "rotate the deploy key", "detail": "it expires", "priority": 3})
+    );
+    assert_eq!(
+        sent[1],
+        json!({"kind": "approval", "recipient_type": "user", "recipient_id": "",
+               "title": "drop the staging database", "detail": "it is corrupt"})
+    );
+
+    let bad = child
+        .request(
+            "tools/call",
+            json!({"name": "create_request", "arguments": {"kind": "poll", "title": "x"}}),
+            SOON,
+        )
+        .unwrap();
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+}
+
+#[test]
+fn create_request_failures_are_is_error_results() {
+    let sim = sim();
+    let home = TempDir::new("runtime-requests-fail");
+    let mut child = start(&sim, &home, &[]);
+    let path = format!("/workspaces/{WS}/requests");
+    let args = json!({"kind": "approval", "title": "deploy"});
+    let cases = [
+        (
+            Reply::json(401, json!({"error": "invalid token"})),
+            "refused the token",
+        ),
+        (
+            Reply::json(404, json!({"error": "not found"})),
+            "not registered",
+        ),
+        (Reply::json(500, json!({"error": "boom"})), "internal error"),
+        (
+            Reply::raw(200, "text/html", "<html>hi</html>"),
+            "answered unexpectedly",
+        ),
+        (
+            Reply::json(201, json!({"status": "pending"})),
+            "answered unexpectedly",
+        ),
+    ];
+    for (reply, needle) in cases {
+        sim.script("POST", &path, vec![reply]);
+        failed(&mut child, "create_request", args.clone(), needle);
+    }
+    let all = child.stderr();
+    assert!(!all.contains(TOKEN));
+}
+
+// ---------------------------------------------------------------- plugins
+
+#[test]
+fn install_plugin_reports_what_the_platform_said() {
+    let sim = sim();
+    let home = TempDir::new("runtime-plugins");
+    let mut child = start(&sim, &home, &[]);
+
+    let installed = call(
+        &mut child,
+        "install_plugin",
+        json!({"source": "github://molecule-ai/browser-tools"}),
+    );
+    assert!(!is_error(&installed), "{installed}");
+    assert_eq!(
+        installed["structuredContent"],
+        json!({"plugin": "browser-tools", "source": "github://molecule-ai/browser-tools", "restarting": true})
+    );
+    assert!(text(&installed).contains("restarting"), "{installed}");
+    assert_eq!(
+        sim.plugins(WS),
+        vec![json!({"source": "github://molecule-ai/browser-tools"})]
+    );
+
+    failed(
+        &mut child,
+        "install_plugin",
+        json!({"source": "github://someone-else/miner"}),
+        "not on this platform's plugin allowlist",
+    );
+    failed(
+        &mut child,
+        "install_plugin",
+        json!({"source": "browser-tools"}),
+        "Hint: \"use github://owner/repo or local://name\"",
+    );
+    sim.script(
+        "POST",
+        &format!("/workspaces/{WS}/plugins"),
+        vec![Reply::json(401, json!({"error": "not your workspace"}))],
+    );
+    failed(
+        &mut child,
+        "install_plugin",
+        json!({"source": "github://molecule-ai/x"}),
+        "is not yours",
+    );
+    sim.script(
+        "POST",
+        &format!("/workspaces/{WS}/plugins"),
+        vec![Reply::json(502, json!({"error": "bad gateway"}))],
+    );
+    failed(
+        &mut child,
+        "install_plugin",
+        json!({"source": "github://molecule-ai/x"}),
+        "internal error",
+    );
+    assert_eq!(sim.plugins(WS).len(), 1);
+}
+
+#[test]
+fn cancelled_plugin_installs_free_their_workers() {
+    let sim = sim();
+    let home = TempDir::new("runtime-plugins-cancel");
+    let mut child = start(&sim, &home, &[]);
+    // More hung installs than the server has workers (16).
+    const HUNG: usize = 20;
+    sim.script(
+        "POST",
+        &format!("/workspaces/{WS}/plugins"),
+        vec![Reply::Hang(Duration::from_secs(60)); HUNG],
+    );
+    for i in 0..HUNG {
+        child
+            .send_json(&json!({"jsonrpc": "2.0", "id": format!("slow-{i}"), "method": "tools/call",
+                "params": {"name": "install_plugin", "arguments": {"source": "github://molecule-ai/x"}}}))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..HUNG {
+        child
+            .send_json(
+                &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": format!("slow-{i}")}}),
+            )
+            .unwrap();
+    }
+    // Were the installs not abandoned, every worker would still wait on one.
+    let answer = call(&mut child, "task_add", json!({"title": "still served"}));
+    assert!(!is_error(&answer), "{answer}");
 }

@@ -13,6 +13,7 @@ use super::result::Outcome;
 use super::Toolbox;
 use super::{
     delegate, delegations, history, identity, inbox_tools, memory, messaging, peers, plans,
+    plugins, requests,
 };
 use crate::mcp::context::CallContext;
 
@@ -283,6 +284,74 @@ pub static TOOLS: &[Tool] = &[
         offered: Offered::Always,
         instant: false,
         run: messaging::send_message_to_user,
+    },
+    Tool {
+        name: "create_request",
+        title: "Raise a request to the user",
+        description: "Ask the person using the canvas to do something (kind task) or to approve \
+         something (kind approval). Returns a request_id at once; their answer arrives later \
+         as a message.",
+        properties: || {
+            json!({
+                "kind": {
+                    "type": "string",
+                    "enum": requests::KINDS,
+                    "description": "task: something only the user can do; approval: a yes or no before you act.",
+                },
+                "title": string("One line saying what you need."),
+                "detail": string("Everything the user needs to decide or act (Markdown is fine)."),
+                "priority": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": requests::PRIORITY_MAX,
+                    "description": "Higher is more urgent.",
+                },
+                "source_workspace_id": source_workspace(),
+            })
+        },
+        required: &["kind", "title"],
+        hints: WRITE,
+        offered: Offered::Always,
+        instant: false,
+        run: requests::create_request,
+    },
+    Tool {
+        name: "create_approval",
+        title: "Ask the user for approval",
+        description: "Ask the person using the canvas to approve an action before you take it \
+         (a create_request of kind approval). Wait for their answer message before acting.",
+        properties: || {
+            json!({
+                "action": string("The action you want to take, in one line."),
+                "reason": string("Why, and what happens if they say no."),
+            })
+        },
+        required: &["action"],
+        hints: WRITE,
+        offered: Offered::Always,
+        instant: false,
+        run: requests::create_approval,
+    },
+    Tool {
+        name: "install_plugin",
+        title: "Install a plugin",
+        description: "Install a plugin into your workspace from an allowed source; the \
+         workspace restarts to load it. Can take minutes. The platform refuses sources not on \
+         its allowlist.",
+        properties: || {
+            json!({
+                "source": string("Where the plugin comes from, e.g. github://owner/repo."),
+                "workspace_id": string("Install into this one of your workspaces. Default: the first."),
+            })
+        },
+        required: &["source"],
+        hints: Hints {
+            idempotent: true,
+            ..WRITE
+        },
+        offered: Offered::Always,
+        instant: false,
+        run: plugins::install_plugin,
     },
     Tool {
         name: "wait_for_message",
@@ -607,6 +676,9 @@ mod tests {
             ("update_agent_card", &["card"]),
             ("broadcast_message", &["message"]),
             ("send_message_to_user", &["message"]),
+            ("create_request", &["kind", "title"]),
+            ("create_approval", &["action"]),
+            ("install_plugin", &["source"]),
             ("wait_for_message", &[]),
             ("inbox_peek", &[]),
             ("inbox_pop", &["activity_id"]),

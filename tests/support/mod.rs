@@ -18,7 +18,7 @@ pub use tempdir::TempDir;
 /// The platform tools in `tools/list` order: the contract (mcp-server.md
 /// §2 and the runtime's later additions), written out here rather than
 /// read from the code it checks.
-pub const PLATFORM_TOOLS: [&str; 22] = [
+pub const PLATFORM_TOOLS: [&str; 25] = [
     "delegate_task",
     "delegate_task_async",
     "check_task_status",
@@ -28,6 +28,9 @@ pub const PLATFORM_TOOLS: [&str; 22] = [
     "update_agent_card",
     "broadcast_message",
     "send_message_to_user",
+    "create_request",
+    "create_approval",
+    "install_plugin",
     "wait_for_message",
     "inbox_peek",
     "inbox_pop",

@@ -24,6 +24,8 @@ mod multipart;
 mod recorded;
 #[path = "sim/registry.rs"]
 mod registry;
+#[path = "sim/requests.rs"]
+mod requests;
 #[path = "sim/routes.rs"]
 mod routes;
 #[path = "sim/script.rs"]
@@ -335,6 +337,21 @@ impl Simulator {
     /// Bodies received on `POST /workspaces/{ws}/broadcast`, in order.
     pub fn broadcasts(&self, ws: &str) -> Vec<Value> {
         self.with(|st| of_workspace(&st.broadcasts, ws))
+    }
+
+    /// Bodies received on `POST /workspaces/{ws}/requests`, in order.
+    pub fn user_requests(&self, ws: &str) -> Vec<Value> {
+        self.with(|st| of_workspace(&st.requests, ws))
+    }
+
+    /// Bodies of the plugin installs `ws` made, in order.
+    pub fn plugins(&self, ws: &str) -> Vec<Value> {
+        self.with(|st| of_workspace(&st.plugins, ws))
+    }
+
+    /// Replaces the plugin sources (prefixes) installs may use.
+    pub fn set_plugin_allowlist(&self, prefixes: &[&str]) {
+        self.with(|st| st.plugin_allowlist = prefixes.iter().map(|p| p.to_string()).collect());
     }
 
     pub fn uploads(&self, ws: &str) -> Vec<Upload> {
