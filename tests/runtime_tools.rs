@@ -433,3 +433,199 @@ fn cancelled_plugin_installs_free_their_workers() {
     let answer = call(&mut child, "task_add", json!({"title": "still served"}));
     assert!(!is_error(&answer), "{answer}");
 }
+
+// ---------------------------------------------------------------- desktop
+
+/// A directory holding fake `xdotool`, `maim` and `xdg-open` scripts that
+/// append their argv (one argument per line, then `--end--`) to
+/// `argv.log` beside them.
+fn fake_desktop(home: &TempDir) -> std::path::PathBuf {
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = r#"#!/bin/sh
+log="$(dirname "$0")/argv.log"
+printf '%s\n' "$(basename "$0")" >> "$log"
+for a in "$@"; do printf '%s\n' "$a" >> "$log"; done
+printf -- '--end--\n' >> "$log"
+case "$1" in
+  getdisplaygeometry) echo "1920 1080" ;;
+esac
+if [ "$(basename "$0")" = maim ]; then printf 'PNG' > "$1"; fi
+exit 0
+"#;
+    for name in ["xdotool", "maim", "xdg-open"] {
+        let path = bin.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    bin
+}
+
+/// The logged invocations, each as its argv (program name first).
+fn invocations(bin: &std::path::Path) -> Vec<Vec<String>> {
+    let log = std::fs::read_to_string(bin.join("argv.log")).unwrap_or_default();
+    let mut calls = vec![Vec::new()];
+    for line in log.lines() {
+        if line == "--end--" {
+            calls.push(Vec::new());
+        } else {
+            calls.last_mut().unwrap().push(line.to_string());
+        }
+    }
+    calls.pop();
+    calls
+}
+
+fn start_with_desktop(sim: &Simulator, home: &TempDir) -> (Child, std::path::PathBuf) {
+    let bin = fake_desktop(home);
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let child = start(sim, home, &[("DISPLAY", ":99"), ("PATH", &path)]);
+    (child, bin)
+}
+
+#[test]
+fn desktop_tools_are_offered_only_with_a_display_and_xdotool() {
+    let sim = sim();
+    let home = TempDir::new("runtime-desktop-list");
+    let (mut child, bin) = start_with_desktop(&sim, &home);
+    assert_eq!(tool_names(&mut child), support::platform_tools(true));
+    assert_eq!(support::platform_tools(true).len(), 31);
+
+    // xdotool on PATH but no DISPLAY: 25 tools, and calls are unknown tools.
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let mut bare = start(&sim, &home, &[("PATH", &path)]);
+    let names = tool_names(&mut bare);
+    assert_eq!(names, support::platform_tools(false));
+    assert_eq!(names.len(), 25);
+    let refused = bare
+        .request(
+            "tools/call",
+            json!({"name": "desktop_status", "arguments": {}}),
+            SOON,
+        )
+        .unwrap();
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // A display but no xdotool: 25 tools too.
+    let mut no_tool = start(&sim, &home, &[("DISPLAY", ":99")]);
+    assert_eq!(tool_names(&mut no_tool).len(), 25);
+}
+
+#[test]
+fn desktop_tools_pass_arguments_as_argv_never_through_a_shell() {
+    let sim = sim();
+    let home = TempDir::new("runtime-desktop-argv");
+    let (mut child, bin) = start_with_desktop(&sim, &home);
+
+    let status = ok(&mut child, "desktop_status", json!({}));
+    assert_eq!(status["display"], ":99");
+    assert_eq!(status["reachable"], true);
+    assert_eq!(status["width"], 1920);
+    assert_eq!(status["height"], 1080);
+
+    ok(
+        &mut child,
+        "desktop_click",
+        json!({"x": 10, "y": 20, "button": "right"}),
+    );
+    let marker = home.join("pwned");
+    let evil = format!(
+        "$(touch {m}); `touch {m}` ; touch {m} -- --help",
+        m = marker.display()
+    );
+    ok(
+        &mut child,
+        "desktop_type",
+        json!({"text": evil, "delay_ms": 5}),
+    );
+    ok(&mut child, "desktop_key", json!({"keys": "ctrl+l Return"}));
+    ok(
+        &mut child,
+        "desktop_open_url",
+        json!({"url": "https://example.com/a?b=c&d=$(id)"}),
+    );
+    let shot = home.join("shot.png");
+    let taken = ok(
+        &mut child,
+        "desktop_screenshot",
+        json!({"path": shot.to_str().unwrap()}),
+    );
+    assert_eq!(taken["path"], shot.to_str().unwrap());
+    assert_eq!(std::fs::read(&shot).unwrap(), b"PNG");
+
+    let calls = invocations(&bin);
+    let expect: Vec<Vec<String>> = [
+        vec!["xdotool", "getdisplaygeometry"],
+        vec!["xdotool", "mousemove", "10", "20", "click", "3"],
+        vec!["xdotool", "type", "--delay", "5", "--", evil.as_str()],
+        vec!["xdotool", "key", "--", "ctrl+l", "Return"],
+        vec!["xdg-open", "https://example.com/a?b=c&d=$(id)"],
+        vec!["maim", shot.to_str().unwrap()],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    assert_eq!(calls, expect);
+    assert!(!marker.exists(), "an argument reached a shell");
+}
+
+#[test]
+fn desktop_tools_refuse_bad_input_and_report_failures() {
+    let sim = sim();
+    let home = TempDir::new("runtime-desktop-bad");
+    let (mut child, bin) = start_with_desktop(&sim, &home);
+    for url in [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "https://a b",
+        "-https://x",
+    ] {
+        failed(
+            &mut child,
+            "desktop_open_url",
+            json!({"url": url}),
+            "http:// or https://",
+        );
+    }
+    failed(
+        &mut child,
+        "desktop_key",
+        json!({"keys": "ctrl+c; rm"}),
+        "not a key name",
+    );
+    failed(
+        &mut child,
+        "desktop_click",
+        json!({"x": 1, "y": 2, "button": "fourth"}),
+        "not a mouse button",
+    );
+    failed(
+        &mut child,
+        "desktop_screenshot",
+        json!({"path": "relative.png"}),
+        "must be absolute",
+    );
+    failed(
+        &mut child,
+        "desktop_type",
+        json!({"text": "z".repeat(20_000)}),
+        "1 to 10000",
+    );
+    assert!(invocations(&bin).is_empty(), "{:?}", invocations(&bin));
+
+    // A failing xdotool is reported with what it said.
+    std::fs::write(
+        bin.join("xdotool"),
+        "#!/bin/sh\necho 'Error: Can'\"'\"'t open display: :99' >&2\nexit 1\n",
+    )
+    .unwrap();
+    failed(
+        &mut child,
+        "desktop_click",
+        json!({"x": 1, "y": 1}),
+        "open display",
+    );
+    let status = ok(&mut child, "desktop_status", json!({}));
+    assert_eq!(status["reachable"], false, "{status}");
+}

@@ -16,6 +16,8 @@ mod args;
 mod attachments;
 mod delegate;
 mod delegations;
+mod desktop;
+mod desktop_host;
 mod errors;
 mod history;
 mod identity;
@@ -71,6 +73,8 @@ pub(crate) struct Toolbox {
     state_dir: std::path::PathBuf,
     /// One goal or task change at a time (each is read-modify-write).
     plans: std::sync::Mutex<()>,
+    /// The local X desktop, when one was found at start.
+    desktop: Option<desktop_host::Desktop>,
 }
 
 impl PlatformTools {
@@ -104,6 +108,7 @@ impl PlatformTools {
                 delegation: DelegationSettings::from_env(&config.env),
                 state_dir: config.configs_dir.clone(),
                 plans: std::sync::Mutex::new(()),
+                desktop: desktop_host::Desktop::detect(&config.env),
             },
         }
     }
@@ -153,6 +158,7 @@ impl Toolbox {
     fn offers(&self, offered: registry::Offered) -> bool {
         match offered {
             registry::Offered::Always => true,
+            registry::Offered::WithDesktop => self.desktop.is_some(),
         }
     }
 

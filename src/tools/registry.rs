@@ -12,8 +12,8 @@ use super::inbox_tools::{PEEK_DEFAULT, PEEK_MAX, WAIT_DEFAULT_SECS, WAIT_MAX_SEC
 use super::result::Outcome;
 use super::Toolbox;
 use super::{
-    delegate, delegations, history, identity, inbox_tools, memory, messaging, peers, plans,
-    plugins, requests,
+    delegate, delegations, desktop, history, identity, inbox_tools, memory, messaging, peers,
+    plans, plugins, requests,
 };
 use crate::mcp::context::CallContext;
 
@@ -37,6 +37,8 @@ pub struct Tool {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Offered {
     Always,
+    /// When `DISPLAY` is set and `xdotool` is on `PATH` at start.
+    WithDesktop,
 }
 
 #[derive(Clone, Copy)]
@@ -352,6 +354,100 @@ pub static TOOLS: &[Tool] = &[
         offered: Offered::Always,
         instant: false,
         run: plugins::install_plugin,
+    },
+    Tool {
+        name: "desktop_status",
+        title: "Desktop status",
+        description: "Show the local desktop these tools drive: the display, its size, and which \
+         helper programs (xdotool, screenshot, URL opener) were found. Call it before the other \
+         desktop tools.",
+        properties: || json!({}),
+        required: &[],
+        hints: LOCAL_READ,
+        offered: Offered::WithDesktop,
+        instant: false,
+        run: desktop::desktop_status,
+    },
+    Tool {
+        name: "desktop_screenshot",
+        title: "Take a screenshot",
+        description: "Save a PNG screenshot of the whole local desktop and return its path. Use \
+         to see the screen before clicking or typing.",
+        properties: || json!({"path": string("Absolute path of the PNG to write. Default: a new file in the temp directory.")}),
+        required: &[],
+        hints: LOCAL_WRITE,
+        offered: Offered::WithDesktop,
+        instant: false,
+        run: desktop::desktop_screenshot,
+    },
+    Tool {
+        name: "desktop_click",
+        title: "Click on the desktop",
+        description: "Move the mouse to (x, y) in screen pixels from the top left and click a \
+         button.",
+        properties: || {
+            json!({
+                "x": {"type": "integer", "minimum": 0, "description": "Pixels from the left edge."},
+                "y": {"type": "integer", "minimum": 0, "description": "Pixels from the top edge."},
+                "button": {
+                    "type": "string",
+                    "enum": desktop::BUTTONS,
+                    "default": "left",
+                    "description": "Which mouse button.",
+                },
+            })
+        },
+        required: &["x", "y"],
+        hints: LOCAL_WRITE,
+        offered: Offered::WithDesktop,
+        instant: false,
+        run: desktop::desktop_click,
+    },
+    Tool {
+        name: "desktop_type",
+        title: "Type text on the desktop",
+        description: "Type text into the focused window, as if on the keyboard. Click the target \
+         field first.",
+        properties: || {
+            json!({
+                "text": string("The text to type (at most 10000 characters)."),
+                "delay_ms": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": desktop::DELAY_MAX_MS,
+                    "default": desktop::DELAY_DEFAULT_MS,
+                    "description": "Milliseconds between keystrokes.",
+                },
+            })
+        },
+        required: &["text"],
+        hints: LOCAL_WRITE,
+        offered: Offered::WithDesktop,
+        instant: false,
+        run: desktop::desktop_type,
+    },
+    Tool {
+        name: "desktop_key",
+        title: "Press keys on the desktop",
+        description: "Press key combinations in the focused window, e.g. \"ctrl+c\", \"Return\" \
+         or \"ctrl+l Tab\" (X key names joined by +, several separated by spaces).",
+        properties: || json!({"keys": string("Key combinations separated by spaces, e.g. \"ctrl+s\" or \"alt+Tab Return\".")}),
+        required: &["keys"],
+        hints: LOCAL_WRITE,
+        offered: Offered::WithDesktop,
+        instant: false,
+        run: desktop::desktop_key,
+    },
+    Tool {
+        name: "desktop_open_url",
+        title: "Open a web page",
+        description: "Open an http:// or https:// address in the desktop's default browser.",
+        properties: || json!({"url": string("The address, http:// or https:// only.")}),
+        required: &["url"],
+        hints: WRITE,
+        offered: Offered::WithDesktop,
+        instant: false,
+        run: desktop::desktop_open_url,
     },
     Tool {
         name: "wait_for_message",
@@ -679,6 +775,12 @@ mod tests {
             ("create_request", &["kind", "title"]),
             ("create_approval", &["action"]),
             ("install_plugin", &["source"]),
+            ("desktop_status", &[]),
+            ("desktop_screenshot", &[]),
+            ("desktop_click", &["x", "y"]),
+            ("desktop_type", &["text"]),
+            ("desktop_key", &["keys"]),
+            ("desktop_open_url", &["url"]),
             ("wait_for_message", &[]),
             ("inbox_peek", &[]),
             ("inbox_pop", &["activity_id"]),

@@ -18,7 +18,7 @@ pub use tempdir::TempDir;
 /// The platform tools in `tools/list` order: the contract (mcp-server.md
 /// §2 and the runtime's later additions), written out here rather than
 /// read from the code it checks.
-pub const PLATFORM_TOOLS: [&str; 25] = [
+pub const PLATFORM_TOOLS: [&str; 31] = [
     "delegate_task",
     "delegate_task_async",
     "check_task_status",
@@ -31,6 +31,12 @@ pub const PLATFORM_TOOLS: [&str; 25] = [
     "create_request",
     "create_approval",
     "install_plugin",
+    "desktop_status",
+    "desktop_screenshot",
+    "desktop_click",
+    "desktop_type",
+    "desktop_key",
+    "desktop_open_url",
     "wait_for_message",
     "inbox_peek",
     "inbox_pop",
@@ -47,7 +53,14 @@ pub const PLATFORM_TOOLS: [&str; 25] = [
 ];
 
 /// The tools offered only with a display and `xdotool`.
-pub const DESKTOP_TOOLS: [&str; 0] = [];
+pub const DESKTOP_TOOLS: [&str; 6] = [
+    "desktop_status",
+    "desktop_screenshot",
+    "desktop_click",
+    "desktop_type",
+    "desktop_key",
+    "desktop_open_url",
+];
 
 /// What `tools/list` holds, with or without the desktop tools.
 pub fn platform_tools(desktop: bool) -> Vec<String> {
