@@ -267,3 +267,51 @@ fn every_unreadable_row_is_named_once_in_the_log() {
         assert_eq!(lines, 1, "row {id}: {err}");
     }
 }
+
+/// A JSON value nested `depth` levels deep: `{"a": {"a": ... 1}}`.
+fn nested(depth: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..depth {
+        v = json!({"a": v});
+    }
+    v
+}
+
+#[test]
+fn a_deeply_nested_row_does_not_stop_the_inbox_or_chat_history() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim.add_workspace(PEER, None);
+    let before = sim.inject_peer(WS, PEER, "before the deep one");
+    let body = json!({
+        "jsonrpc": "2.0", "id": "x", "method": "message/send",
+        "params": {
+            "message": {"role": "user", "parts": [{"kind": "text", "text": "the deep one"}]},
+            "metadata": nested(300),
+        },
+    });
+    let deep = sim.inject_message(WS, InboxRow::peer(PEER, "the deep one").request_body(body));
+    let after = sim.inject_peer(WS, PEER, "after the deep one");
+    let home = TempDir::new("inbox-deep-row");
+    let mut child = start(&sim, &home, &[]);
+
+    let all = [before.clone(), deep.clone(), after.clone()];
+    assert!(
+        support::eventually(SOON, || pending_ids(&mut child) == all),
+        "pending {:?}, want {all:?}; stderr:\n{}",
+        pending_ids(&mut child),
+        child.stderr()
+    );
+    let peek = payload(&call(&mut child, "inbox_peek", json!({"limit": 10})));
+    assert_eq!(peek["messages"][1]["text"], "the deep one", "{peek}");
+    // The cursor moved past every row: a restart reads nothing again.
+    let cursor = fs::read_to_string(home.join("configs/.mcp_inbox_cursor")).unwrap_or_default();
+    assert_eq!(cursor.trim(), after, "the cursor did not pass the rows");
+
+    let history = call(&mut child, "chat_history", json!({"peer_id": PEER}));
+    assert_ne!(history.get("isError"), Some(&json!(true)), "{history}");
+    let text = history["content"][0]["text"].as_str().unwrap_or_default();
+    for words in ["before the deep one", "the deep one", "after the deep one"] {
+        assert!(text.contains(words), "{words:?} not in {text}");
+    }
+}
