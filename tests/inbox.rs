@@ -305,8 +305,13 @@ fn a_deeply_nested_row_does_not_stop_the_inbox_or_chat_history() {
     let peek = payload(&call(&mut child, "inbox_peek", json!({"limit": 10})));
     assert_eq!(peek["messages"][1]["text"], "the deep one", "{peek}");
     // The cursor moved past every row: a restart reads nothing again.
-    let cursor = fs::read_to_string(home.join("configs/.mcp_inbox_cursor")).unwrap_or_default();
-    assert_eq!(cursor.trim(), after, "the cursor did not pass the rows");
+    // The messages are recorded just before the cursor is written.
+    let cursor = || fs::read_to_string(home.join("configs/.mcp_inbox_cursor")).unwrap_or_default();
+    assert!(
+        support::eventually(SOON, || cursor().trim() == after),
+        "the cursor did not pass the rows: {:?}",
+        cursor()
+    );
 
     let history = call(&mut child, "chat_history", json!({"peer_id": PEER}));
     assert_ne!(history.get("isError"), Some(&json!(true)), "{history}");
