@@ -320,3 +320,72 @@ fn a_deeply_nested_row_does_not_stop_the_inbox_or_chat_history() {
         assert!(text.contains(words), "{words:?} not in {text}");
     }
 }
+
+#[test]
+fn the_mailbox_dir_holds_the_cursor_files() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-mailbox");
+    let mailbox = home.join("mailbox/nested");
+    let mailbox_str = mailbox.to_string_lossy().into_owned();
+    let mut child = start(&sim, &home, &[("MOLECULE_MAILBOX_DIR", &mailbox_str)]);
+    let id = sim.inject_canvas(WS, "to the mailbox");
+    let got = payload(&call(
+        &mut child,
+        "wait_for_message",
+        json!({"timeout_secs": 10}),
+    ));
+    assert_eq!(got["activity_id"], id.as_str());
+    let cursor = mailbox.join(".mcp_inbox_cursor");
+    assert!(
+        support::eventually(SOON, || fs::read_to_string(&cursor)
+            .is_ok_and(|c| c.trim() == id)),
+        "no cursor in {}",
+        mailbox.display()
+    );
+    assert!(!home.join("configs/.mcp_inbox_cursor").exists());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&mailbox).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    // The queue file stays in the state directory.
+    assert!(home
+        .join(format!("configs/.mcp_inbox_queue_{WS}.json"))
+        .exists());
+
+    // A restart reads the cursor from the mailbox: nothing is read twice.
+    child.kill();
+    let polls_before = polls(&sim);
+    let mut child = start(&sim, &home, &[("MOLECULE_MAILBOX_DIR", &mailbox_str)]);
+    assert!(sim.wait_for_requests(ACTIVITY, polls_before + 1, SOON));
+    let last = sim.requests_to(ACTIVITY).last().cloned().unwrap();
+    assert!(
+        last.query.contains(&format!("since_id={id}")),
+        "{}",
+        last.query
+    );
+    drop(child);
+
+    // A mailbox that cannot be created stops the start (exit 2).
+    let blocker = home.join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let bad = blocker.join("mailbox").to_string_lossy().into_owned();
+    let url = sim.url();
+    let configs = home.join("configs").to_string_lossy().into_owned();
+    let mut failing = Child::spawn(
+        home.path(),
+        &[
+            ("PLATFORM_URL", url.as_str()),
+            ("WORKSPACE_ID", WS),
+            ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+            ("CONFIGS_DIR", configs.as_str()),
+            ("MOLECULE_MAILBOX_DIR", bad.as_str()),
+        ],
+    );
+    let status = failing.wait_exit(SOON).expect("exit");
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        failing.stderr().contains("MOLECULE_MAILBOX_DIR"),
+        "{}",
+        failing.stderr()
+    );
+}
