@@ -355,7 +355,7 @@ fn the_mailbox_dir_holds_the_cursor_files() {
     // A restart reads the cursor from the mailbox: nothing is read twice.
     child.kill();
     let polls_before = polls(&sim);
-    let mut child = start(&sim, &home, &[("MOLECULE_MAILBOX_DIR", &mailbox_str)]);
+    let child = start(&sim, &home, &[("MOLECULE_MAILBOX_DIR", &mailbox_str)]);
     assert!(sim.wait_for_requests(ACTIVITY, polls_before + 1, SOON));
     let last = sim.requests_to(ACTIVITY).last().cloned().unwrap();
     assert!(

@@ -176,6 +176,11 @@ impl Simulator {
         self.with_ws(target, |w| w.peer = peer);
     }
 
+    /// The configuration generation heartbeat answers carry (`None`: none).
+    pub fn set_generation(&self, ws: &str, generation: Option<i64>) {
+        self.with_ws(ws, |w| w.generation = generation);
+    }
+
     pub fn set_talk_to_user(&self, ws: &str, enabled: bool) {
         self.with_ws(ws, |w| w.talk_to_user = enabled);
     }

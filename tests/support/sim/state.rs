@@ -57,6 +57,8 @@ pub struct Workspace {
     pub broadcast: bool,
     pub acked_seq: Option<i64>,
     pub heartbeats: u64,
+    /// Sent as `generation` in heartbeat answers when set.
+    pub generation: Option<i64>,
 }
 
 impl Workspace {
@@ -312,6 +314,7 @@ impl State {
             broadcast: true,
             acked_seq: None,
             heartbeats: 0,
+            generation: None,
         };
         self.workspaces.retain(|w| w.id != id);
         self.workspaces.push(ws);
