@@ -629,3 +629,99 @@ fn desktop_tools_refuse_bad_input_and_report_failures() {
     let status = ok(&mut child, "desktop_status", json!({}));
     assert_eq!(status["reachable"], false, "{status}");
 }
+
+// ---------------------------------------------------------------- per-workspace platform URL
+
+#[test]
+fn each_workspace_uses_its_own_platform_url_for_every_call() {
+    const A: &str = "aaaaaaaa-1111-4222-8333-444455556666";
+    const B: &str = "bbbbbbbb-1111-4222-8333-444455556666";
+    const TA: &str = "tok-url-a-0011223344556677";
+    const TB: &str = "tok-url-b-8899aabbccddeeff";
+    let (sim_a, sim_b) = (Simulator::start(), Simulator::start());
+    sim_a.add_workspace(A, Some(TA));
+    sim_b.add_workspace(B, Some(TB));
+    let home = TempDir::new("runtime-platform-urls");
+    let list = json!([
+        {"id": A, "token": TA, "platform_url": sim_a.url()},
+        {"id": B, "token": TB, "platform_url": sim_b.url()},
+    ])
+    .to_string();
+    let configs = home.join("configs").to_string_lossy().into_owned();
+    let url_a = sim_a.url();
+    let mut child = Child::spawn(
+        home.path(),
+        &[
+            ("PLATFORM_URL", url_a.as_str()),
+            ("MOLECULE_WORKSPACES", list.as_str()),
+            ("CONFIGS_DIR", configs.as_str()),
+            ("MOLECULE_MCP_POLL_SECS", "0.2"),
+            ("MOLECULE_MCP_HEARTBEAT_SECS", "0.3"),
+        ],
+    );
+    child.initialize("platform-url-test");
+
+    for (sim, ws) in [(&sim_a, A), (&sim_b, B)] {
+        assert!(sim.wait_for_requests("/registry/register", 1, SOON), "{ws}");
+        assert!(
+            sim.wait_for_requests("/registry/heartbeat", 1, SOON),
+            "{ws}"
+        );
+        let activity = format!("/workspaces/{ws}/activity");
+        assert!(
+            sim.wait_for_requests(&activity, 1, SOON),
+            "{ws} never polled"
+        );
+    }
+
+    // The inbox of B: read from B's platform, acknowledged there.
+    let id = sim_b.inject_canvas(B, "for b");
+    let got = call(&mut child, "wait_for_message", json!({"timeout_secs": 10}));
+    assert!(text(&got).contains(&id), "{got}");
+    call(&mut child, "inbox_pop", json!({"activity_id": id}));
+    let ack = format!("/workspaces/{B}/activity/ack");
+    assert!(
+        sim_b.wait_for_requests(&ack, 1, SOON),
+        "no ack on B's platform"
+    );
+
+    // Tools acting as B go to B's platform, as A to A's.
+    for (ws, sim) in [(A, &sim_a), (B, &sim_b)] {
+        let saved = call(
+            &mut child,
+            "commit_memory",
+            json!({"content": format!("fact of {ws}"), "source_workspace_id": ws}),
+        );
+        assert!(!is_error(&saved), "{saved}");
+        let raised = call(
+            &mut child,
+            "create_request",
+            json!({"kind": "task", "title": "t", "source_workspace_id": ws}),
+        );
+        assert!(!is_error(&raised), "{raised}");
+        assert_eq!(sim.user_requests(ws).len(), 1, "{ws}");
+        let info = call(
+            &mut child,
+            "get_workspace_info",
+            json!({"source_workspace_id": ws}),
+        );
+        assert!(!is_error(&info), "{info}");
+    }
+
+    // Nothing about one workspace ever reached the other's platform.
+    for (sim, foreign, foreign_token) in [(&sim_a, B, TB), (&sim_b, A, TA)] {
+        for r in sim.requests() {
+            let body = String::from_utf8_lossy(&r.body);
+            assert!(
+                !r.path.contains(foreign) && !body.contains(foreign),
+                "{} {} reached the wrong platform",
+                r.method,
+                r.path
+            );
+            assert_ne!(
+                r.header("authorization"),
+                Some(format!("Bearer {foreign_token}").as_str())
+            );
+        }
+    }
+}
