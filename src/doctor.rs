@@ -197,7 +197,7 @@ fn token_check(client: &Client, ws: &crate::config::Workspace) -> Check {
         }
     };
     crate::redact::register_secret(token.expose());
-    match registry::heartbeat(client, ws, &token, std::time::Duration::ZERO) {
+    match registry::heartbeat(client, ws, &token, std::time::Duration::ZERO, None) {
         registry::Answer::Ok { .. } => Check::ok(name, "a heartbeat was accepted"),
         registry::Answer::Status {
             status: status @ (401 | 403),

@@ -5,6 +5,7 @@
 //! everything else is the shell that drives them with threads and blocking I/O.
 
 pub mod app;
+pub mod bounded_json;
 pub mod cli;
 pub mod config;
 pub mod doctor;

@@ -267,3 +267,125 @@ fn every_unreadable_row_is_named_once_in_the_log() {
         assert_eq!(lines, 1, "row {id}: {err}");
     }
 }
+
+/// A JSON value nested `depth` levels deep: `{"a": {"a": ... 1}}`.
+fn nested(depth: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..depth {
+        v = json!({"a": v});
+    }
+    v
+}
+
+#[test]
+fn a_deeply_nested_row_does_not_stop_the_inbox_or_chat_history() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim.add_workspace(PEER, None);
+    let before = sim.inject_peer(WS, PEER, "before the deep one");
+    let body = json!({
+        "jsonrpc": "2.0", "id": "x", "method": "message/send",
+        "params": {
+            "message": {"role": "user", "parts": [{"kind": "text", "text": "the deep one"}]},
+            "metadata": nested(300),
+        },
+    });
+    let deep = sim.inject_message(WS, InboxRow::peer(PEER, "the deep one").request_body(body));
+    let after = sim.inject_peer(WS, PEER, "after the deep one");
+    let home = TempDir::new("inbox-deep-row");
+    let mut child = start(&sim, &home, &[]);
+
+    let all = [before.clone(), deep.clone(), after.clone()];
+    assert!(
+        support::eventually(SOON, || pending_ids(&mut child) == all),
+        "pending {:?}, want {all:?}; stderr:\n{}",
+        pending_ids(&mut child),
+        child.stderr()
+    );
+    let peek = payload(&call(&mut child, "inbox_peek", json!({"limit": 10})));
+    assert_eq!(peek["messages"][1]["text"], "the deep one", "{peek}");
+    // The cursor moved past every row: a restart reads nothing again.
+    // The messages are recorded just before the cursor is written.
+    let cursor = || fs::read_to_string(home.join("configs/.mcp_inbox_cursor")).unwrap_or_default();
+    assert!(
+        support::eventually(SOON, || cursor().trim() == after),
+        "the cursor did not pass the rows: {:?}",
+        cursor()
+    );
+
+    let history = call(&mut child, "chat_history", json!({"peer_id": PEER}));
+    assert_ne!(history.get("isError"), Some(&json!(true)), "{history}");
+    let text = history["content"][0]["text"].as_str().unwrap_or_default();
+    for words in ["before the deep one", "the deep one", "after the deep one"] {
+        assert!(text.contains(words), "{words:?} not in {text}");
+    }
+}
+
+#[test]
+fn the_mailbox_dir_holds_the_cursor_files() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-mailbox");
+    let mailbox = home.join("mailbox/nested");
+    let mailbox_str = mailbox.to_string_lossy().into_owned();
+    let mut child = start(&sim, &home, &[("MOLECULE_MAILBOX_DIR", &mailbox_str)]);
+    let id = sim.inject_canvas(WS, "to the mailbox");
+    let got = payload(&call(
+        &mut child,
+        "wait_for_message",
+        json!({"timeout_secs": 10}),
+    ));
+    assert_eq!(got["activity_id"], id.as_str());
+    let cursor = mailbox.join(".mcp_inbox_cursor");
+    assert!(
+        support::eventually(SOON, || fs::read_to_string(&cursor)
+            .is_ok_and(|c| c.trim() == id)),
+        "no cursor in {}",
+        mailbox.display()
+    );
+    assert!(!home.join("configs/.mcp_inbox_cursor").exists());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&mailbox).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    // The queue file stays in the state directory.
+    assert!(home
+        .join(format!("configs/.mcp_inbox_queue_{WS}.json"))
+        .exists());
+
+    // A restart reads the cursor from the mailbox: nothing is read twice.
+    child.kill();
+    let polls_before = polls(&sim);
+    let child = start(&sim, &home, &[("MOLECULE_MAILBOX_DIR", &mailbox_str)]);
+    assert!(sim.wait_for_requests(ACTIVITY, polls_before + 1, SOON));
+    let last = sim.requests_to(ACTIVITY).last().cloned().unwrap();
+    assert!(
+        last.query.contains(&format!("since_id={id}")),
+        "{}",
+        last.query
+    );
+    drop(child);
+
+    // A mailbox that cannot be created stops the start (exit 2).
+    let blocker = home.join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let bad = blocker.join("mailbox").to_string_lossy().into_owned();
+    let url = sim.url();
+    let configs = home.join("configs").to_string_lossy().into_owned();
+    let mut failing = Child::spawn(
+        home.path(),
+        &[
+            ("PLATFORM_URL", url.as_str()),
+            ("WORKSPACE_ID", WS),
+            ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+            ("CONFIGS_DIR", configs.as_str()),
+            ("MOLECULE_MAILBOX_DIR", bad.as_str()),
+        ],
+    );
+    let status = failing.wait_exit(SOON).expect("exit");
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        failing.stderr().contains("MOLECULE_MAILBOX_DIR"),
+        "{}",
+        failing.stderr()
+    );
+}

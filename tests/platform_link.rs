@@ -741,3 +741,53 @@ fn garbage_from_the_platform_is_a_warning_at_most() {
         "the oversized answer was not reported: {err}"
     );
 }
+
+#[test]
+fn the_heartbeat_echoes_the_latest_generation_and_logs_its_changes() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("link-generation");
+    let child = start(&sim, &home, "0.3", &[("MOLECULE_MCP_VERBOSE", "1")]);
+    assert!(sim.wait_for_requests("/registry/heartbeat", 2, 5 * SECS));
+    let observed = |r: &Recorded| r.json().unwrap()["observed_generation"].clone();
+    assert!(
+        beats(&sim).iter().all(|b| observed(b).is_null()),
+        "a generation was sent before the platform gave one"
+    );
+
+    sim.set_generation(WS, Some(4));
+    let seen = |n: i64| beats(&sim).iter().any(|b| observed(b) == json!(n));
+    assert!(support::eventually(5 * SECS, || seen(4)), "4 never echoed");
+    sim.set_generation(WS, Some(5));
+    assert!(support::eventually(5 * SECS, || seen(5)), "5 never echoed");
+    // An answer without a generation keeps the last one.
+    sim.set_generation(WS, None);
+    let count = beats(&sim).len();
+    assert!(sim.wait_for_requests("/registry/heartbeat", count + 2, 5 * SECS));
+    assert_eq!(observed(beats(&sim).last().unwrap()), json!(5));
+
+    let err = child.stderr();
+    let changes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("[INFO]") && l.contains("configuration generation"))
+        .collect();
+    assert_eq!(changes.len(), 2, "{err}");
+    assert!(changes[1].contains("4 -> 5"), "{err}");
+}
+
+#[test]
+fn a_503_about_credentials_is_a_server_error_not_a_revoked_token() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim.script_always(
+        "POST",
+        "/registry/heartbeat",
+        Reply::json(503, json!({"error": "cannot verify workspace credentials"})),
+    );
+    let home = TempDir::new("link-503-credentials");
+    let child = start(&sim, &home, "0.2", &[]);
+    assert!(sim.wait_for_requests("/registry/heartbeat", 6, 10 * SECS));
+    let err = child.stderr();
+    assert!(error_lines(&err).is_empty(), "{err}");
+    assert!(!err.contains("/3"), "counted as an auth failure: {err}");
+}

@@ -57,9 +57,31 @@ fn usable_or_absent(dir: PathBuf, what: &str, errors: &mut ConfigError) -> Optio
     Some(dir)
 }
 
+/// The mailbox directory of the runtime's kernel mode.
+pub const MAILBOX_KERNEL_DIR: &str = "/workspace/.molecule";
+
+/// Where the inbox cursor files go instead of the state directory:
+/// `MOLECULE_MAILBOX_DIR`, else [`MAILBOX_KERNEL_DIR`] when
+/// `MOLECULE_MAILBOX_KERNEL` is 1, true, yes or on (any case).
+pub fn mailbox(env: &EnvMap) -> Option<PathBuf> {
+    if let Some(dir) = env::path(env, "MOLECULE_MAILBOX_DIR") {
+        return Some(dir);
+    }
+    let kernel = env
+        .get("MOLECULE_MAILBOX_KERNEL")
+        .map(|v| v.to_string_lossy().trim().to_ascii_lowercase())
+        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"));
+    kernel.then(|| PathBuf::from(MAILBOX_KERNEL_DIR))
+}
+
 /// Creates the chosen directory (mode 0700: it holds tokens) if it is not
 /// there yet.
 pub fn create(dir: &Path) -> Result<(), String> {
+    create_for(dir, "Set CONFIGS_DIR to a writable directory.")
+}
+
+/// As [`create`]; `advice` ends the error text.
+pub fn create_for(dir: &Path, advice: &str) -> Result<(), String> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -72,7 +94,7 @@ pub fn create(dir: &Path) -> Result<(), String> {
     }
     builder.create(dir).map_err(|err| {
         format!(
-            "The state directory {} cannot be created ({err}). Set CONFIGS_DIR to a writable directory.",
+            "The state directory {} cannot be created ({err}). {advice}",
             dir.display()
         )
     })
@@ -98,6 +120,33 @@ fn writable(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailbox_setting_and_kernel_default() {
+        let env = |pairs: &[(&str, &str)]| -> EnvMap {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect()
+        };
+        assert_eq!(mailbox(&env(&[])), None);
+        assert_eq!(mailbox(&env(&[("MOLECULE_MAILBOX_KERNEL", "0")])), None);
+        assert_eq!(mailbox(&env(&[("MOLECULE_MAILBOX_KERNEL", "off")])), None);
+        for on in ["1", "true", "YES", " on "] {
+            assert_eq!(
+                mailbox(&env(&[("MOLECULE_MAILBOX_KERNEL", on)])),
+                Some(PathBuf::from(MAILBOX_KERNEL_DIR)),
+                "{on}"
+            );
+        }
+        assert_eq!(
+            mailbox(&env(&[
+                ("MOLECULE_MAILBOX_KERNEL", "1"),
+                ("MOLECULE_MAILBOX_DIR", "/m")
+            ])),
+            Some(PathBuf::from("/m"))
+        );
+    }
     use std::ffi::OsString;
 
     fn env(pairs: &[(&str, &Path)]) -> EnvMap {

@@ -54,6 +54,9 @@ pub struct Config {
     /// `None` only in gateway-only mode.
     pub platform: Option<Platform>,
     pub configs_dir: PathBuf,
+    /// Where the inbox cursor files live when not in `configs_dir`
+    /// (`MOLECULE_MAILBOX_DIR`, `MOLECULE_MAILBOX_KERNEL`).
+    pub mailbox_dir: Option<PathBuf>,
     pub verbose: bool,
     pub heartbeat_interval: Duration,
     pub poll_interval: Duration,
@@ -71,6 +74,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("platform", &self.platform)
             .field("configs_dir", &self.configs_dir)
+            .field("mailbox_dir", &self.mailbox_dir)
             .field("verbose", &self.verbose)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("poll_interval", &self.poll_interval)
@@ -161,9 +165,22 @@ pub fn load(env: &EnvMap, servers_flag: Option<PathBuf>) -> Result<Config, Confi
         missing: Vec::new(),
         problems: vec![problem],
     })?;
+    let mailbox_dir = configs_dir::mailbox(env);
+    if let Some(dir) = &mailbox_dir {
+        configs_dir::create_for(
+            dir,
+            "Set MOLECULE_MAILBOX_DIR to a writable directory, or unset it and \
+             MOLECULE_MAILBOX_KERNEL.",
+        )
+        .map_err(|problem| ConfigError {
+            missing: Vec::new(),
+            problems: vec![problem],
+        })?;
+    }
     Ok(Config {
         platform,
         configs_dir,
+        mailbox_dir,
         verbose: verbose(env),
         heartbeat_interval,
         poll_interval,

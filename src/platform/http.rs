@@ -100,9 +100,11 @@ impl Response {
         (200..300).contains(&self.status)
     }
 
-    /// The body as JSON of any shape.
+    /// The body as JSON of any shape. Nesting a sender chose to make
+    /// deeper than anything we read is pruned, never a refusal of the whole
+    /// body (see `bounded_json`).
     pub fn json(&self) -> Result<Value, HttpError> {
-        serde_json::from_slice(&self.body).map_err(|_| HttpError::BadJson {
+        crate::bounded_json::from_slice(&self.body).map_err(|_| HttpError::BadJson {
             status: self.status,
             snippet: self.snippet(),
         })

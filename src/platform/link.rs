@@ -77,6 +77,7 @@ pub fn spawn(
             reports,
             last_snippet: String::new(),
             escalation: None,
+            generation: None,
         }
         .run(&shutdown)
     })
@@ -92,6 +93,8 @@ struct Link {
     /// The first escalation waits for the diagnosis that follows it, so the
     /// operator gets one error line that says everything.
     escalation: Option<auth::Effect>,
+    /// The latest generation the platform sent; echoed in each heartbeat.
+    generation: Option<i64>,
 }
 
 impl Link {
@@ -153,7 +156,14 @@ impl Link {
                 let outcome = match self.token() {
                     Some(token) => {
                         let uptime = self.settings.started.elapsed();
-                        self.outcome(registry::heartbeat(&self.client, &self.ws, &token, uptime))
+                        let answer = registry::heartbeat(
+                            &self.client,
+                            &self.ws,
+                            &token,
+                            uptime,
+                            self.generation,
+                        );
+                        self.outcome(answer)
                     }
                     None => Outcome::Transport,
                 };
@@ -247,10 +257,14 @@ impl Link {
             Answer::Ok {
                 secret,
                 minted_token,
-            } => Outcome::Ok {
-                secret,
-                minted_token,
-            },
+                generation,
+            } => {
+                self.observe(generation);
+                Outcome::Ok {
+                    secret,
+                    minted_token,
+                }
+            }
             Answer::Status { status, snippet } => {
                 self.last_snippet = snippet;
                 Outcome::Status(status)
@@ -259,6 +273,21 @@ impl Link {
                 self.last_snippet = why;
                 Outcome::Transport
             }
+        }
+    }
+
+    /// Keeps the newest generation (an answer without one keeps the last).
+    fn observe(&mut self, generation: Option<i64>) {
+        let Some(new) = generation else { return };
+        if self.generation != Some(new) {
+            match self.generation {
+                Some(old) => info!(
+                    "workspace {}: configuration generation {old} -> {new}",
+                    self.ws.id
+                ),
+                None => info!("workspace {}: configuration generation {new}", self.ws.id),
+            }
+            self.generation = Some(new);
         }
     }
 

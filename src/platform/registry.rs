@@ -15,6 +15,9 @@ pub enum Answer {
     Ok {
         secret: Option<String>,
         minted_token: Option<String>,
+        /// The workspace's configuration generation, when the platform
+        /// numbers them.
+        generation: Option<i64>,
     },
     /// Any non-2xx status, with a redacted body snippet for the log.
     Status { status: u16, snippet: String },
@@ -32,15 +35,20 @@ pub fn register_body(ws: &Workspace) -> Value {
     })
 }
 
-/// The heartbeat body of platform.md §5.
-pub fn heartbeat_body(workspace_id: &str, uptime: Duration) -> Value {
-    json!({
+/// The heartbeat body of platform.md §5, with the generation last seen
+/// (`observed_generation`) once the platform sent one.
+pub fn heartbeat_body(workspace_id: &str, uptime: Duration, observed: Option<i64>) -> Value {
+    let mut body = json!({
         "workspace_id": workspace_id,
         "error_rate": 0.0,
         "sample_error": "",
         "active_tasks": 0,
         "uptime_seconds": uptime.as_secs(),
-    })
+    });
+    if let Some(generation) = observed {
+        body["observed_generation"] = json!(generation);
+    }
+    body
 }
 
 pub fn register(client: &Client, ws: &Workspace, token: &Secret) -> Answer {
@@ -51,11 +59,17 @@ pub fn register(client: &Client, ws: &Workspace, token: &Secret) -> Answer {
     answer(client.send(call))
 }
 
-pub fn heartbeat(client: &Client, ws: &Workspace, token: &Secret, uptime: Duration) -> Answer {
+pub fn heartbeat(
+    client: &Client,
+    ws: &Workspace,
+    token: &Secret,
+    uptime: Duration,
+    observed: Option<i64>,
+) -> Answer {
     let url = http::url(&ws.platform_url, &["registry", "heartbeat"]);
     let call = Call::new("POST", url, &ws.platform_url)
         .token(token)
-        .json(heartbeat_body(&ws.id, uptime));
+        .json(heartbeat_body(&ws.id, uptime, observed));
     answer(client.send(call))
 }
 
@@ -115,6 +129,10 @@ fn answer(result: Result<Response, HttpError>) -> Answer {
             Answer::Ok {
                 secret: field("platform_inbound_secret"),
                 minted_token: field("auth_token"),
+                generation: body
+                    .as_ref()
+                    .and_then(|v| v.get("generation"))
+                    .and_then(Value::as_i64),
             }
         }
         Ok(r) => Answer::Status {
@@ -150,6 +168,7 @@ mod tests {
         let none = Answer::Ok {
             secret: None,
             minted_token: None,
+            generation: None,
         };
         assert_eq!(answer(ok("<html>hi</html>")), none);
         assert_eq!(answer(ok("[1,2]")), none);
@@ -162,9 +181,27 @@ mod tests {
             )),
             Answer::Ok {
                 secret: Some("s3cret".into()),
-                minted_token: Some("tok".into())
+                minted_token: Some("tok".into()),
+                generation: None,
             }
         );
+    }
+
+    #[test]
+    fn generation_is_an_integer_or_nothing() {
+        let generation = |body: &str| match answer(ok(body)) {
+            Answer::Ok { generation, .. } => generation,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(generation(r#"{"generation": 7}"#), Some(7));
+        assert_eq!(generation(r#"{"generation": "7"}"#), None);
+        assert_eq!(generation(r#"{"generation": 1.5}"#), None);
+        assert_eq!(generation(r#"{}"#), None);
+        let body = heartbeat_body("w", Duration::from_secs(3), Some(7));
+        assert_eq!(body["observed_generation"], 7);
+        assert!(heartbeat_body("w", Duration::ZERO, None)
+            .get("observed_generation")
+            .is_none());
     }
 
     #[test]
@@ -206,7 +243,7 @@ mod tests {
 
     #[test]
     fn heartbeat_body_has_the_contract_fields() {
-        let b = heartbeat_body("ws-1", Duration::from_millis(61_900));
+        let b = heartbeat_body("ws-1", Duration::from_millis(61_900), None);
         assert_eq!(b["workspace_id"], "ws-1");
         assert_eq!(b["uptime_seconds"], 61);
         assert_eq!(b["error_rate"], 0.0);

@@ -83,6 +83,14 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// As [`Args::number`], `None` when not given.
+    pub fn optional_number(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, RpcError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.number(name, min, min, max).map(Some),
+        }
+    }
+
     /// A required JSON object.
     pub fn object(&self, name: &str) -> Result<&'a Map<String, Value>, RpcError> {
         match self.get(name) {

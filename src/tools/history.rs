@@ -8,13 +8,15 @@ use super::errors::{explain, About, Failure};
 use super::peer_text::{fenced, parts_text, reply_text};
 use super::result::{text, Fault, Outcome};
 use super::route::success_json;
-use super::schema::{HISTORY_DEFAULT, HISTORY_MAX};
 use super::Toolbox;
 use crate::mcp::context::CallContext;
 use crate::platform::http::{snippet, with_query};
 
 /// One message's text is cut here: the history is context, not an archive.
 const MAX_MESSAGE_CHARS: usize = 4000;
+
+pub const HISTORY_DEFAULT: u64 = 20;
+pub const HISTORY_MAX: u64 = 500;
 
 pub fn chat_history(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcome {
     let peer = args.required_id("peer_id")?;

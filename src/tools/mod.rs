@@ -1,4 +1,5 @@
-//! The 15 platform tools (mcp-server.md §2) and the `instructions` text (§3).
+//! The platform tools (mcp-server.md §2; the list is `registry::TOOLS`) and
+//! the `instructions` text (§3).
 //!
 //! Choices where the spec leaves room:
 //! - `source_workspace_id` (and `workspace_id` of `broadcast_message` and
@@ -15,6 +16,8 @@ mod args;
 mod attachments;
 mod delegate;
 mod delegations;
+mod desktop;
+mod desktop_host;
 mod errors;
 mod history;
 mod identity;
@@ -25,9 +28,13 @@ mod messaging;
 mod multipart;
 mod peer_text;
 mod peers;
+mod plan_file;
+mod plans;
+mod plugins;
+mod registry;
+mod requests;
 mod result;
 mod route;
-mod schema;
 mod uuid;
 
 use std::sync::Arc;
@@ -45,7 +52,6 @@ use crate::mcp::jsonrpc::RpcError;
 use crate::platform::http::Client;
 use crate::platform::inbox::Inbox;
 use args::Args;
-use result::Outcome;
 use route::Acting;
 
 /// The platform tools of one process.
@@ -63,6 +69,12 @@ pub(crate) struct Toolbox {
     inbox: Option<Arc<dyn MessageSource>>,
     env: EnvMap,
     delegation: DelegationSettings,
+    /// Where the goal and task files live (CONFIGS_DIR).
+    state_dir: std::path::PathBuf,
+    /// One goal or task change at a time (each is read-modify-write).
+    plans: std::sync::Mutex<()>,
+    /// The local X desktop, when one was found at start.
+    desktop: Option<desktop_host::Desktop>,
 }
 
 impl PlatformTools {
@@ -94,6 +106,9 @@ impl PlatformTools {
                 inbox,
                 env: config.env.clone(),
                 delegation: DelegationSettings::from_env(&config.env),
+                state_dir: config.configs_dir.clone(),
+                plans: std::sync::Mutex::new(()),
+                desktop: desktop_host::Desktop::detect(&config.env),
             },
         }
     }
@@ -103,18 +118,24 @@ impl PlatformTools {
         self.toolbox.delegation = settings;
     }
 
-    /// The tool definitions for `tools/list`.
+    /// The tool definitions for `tools/list`, in registry order.
     pub fn list(&self) -> Vec<Value> {
-        schema::definitions()
+        self.offered().map(registry::Tool::definition).collect()
+    }
+
+    fn offered(&self) -> impl Iterator<Item = &'static registry::Tool> + '_ {
+        registry::TOOLS
+            .iter()
+            .filter(|t| self.toolbox.offers(t.offered))
     }
 
     /// Tools that answer from memory alone (see `Handler::is_instant`).
     pub fn is_instant(&self, name: &str) -> bool {
-        name == "get_runtime_identity"
+        registry::find(name).is_some_and(|t| t.instant)
     }
 
     pub fn has(&self, name: &str) -> bool {
-        schema::NAMES.contains(&name)
+        self.offered().any(|t| t.name == name)
     }
 
     /// Runs a tool. `Err` only for caller mistakes (`-32602`); failures of
@@ -125,31 +146,22 @@ impl PlatformTools {
         arguments: Map<String, Value>,
         ctx: &CallContext,
     ) -> Result<Value, RpcError> {
+        let tool = registry::find(name)
+            .filter(|t| self.toolbox.offers(t.offered))
+            .ok_or_else(|| RpcError::invalid_params(format!("unknown tool: {name}")))?;
         let args = Args::new(&arguments);
-        let tools = &self.toolbox;
-        let outcome: Outcome = match name {
-            "delegate_task" => delegate::delegate_task(tools, &args, ctx),
-            "delegate_task_async" => delegations::delegate_task_async(tools, &args, ctx),
-            "check_task_status" => delegations::check_task_status(tools, &args, ctx),
-            "list_peers" => peers::list_peers(tools, &args, ctx),
-            "get_workspace_info" => peers::get_workspace_info(tools, &args, ctx),
-            "get_runtime_identity" => identity::get_runtime_identity(tools, &args, ctx),
-            "update_agent_card" => identity::update_agent_card(tools, &args, ctx),
-            "broadcast_message" => messaging::broadcast_message(tools, &args, ctx),
-            "send_message_to_user" => messaging::send_message_to_user(tools, &args, ctx),
-            "wait_for_message" => inbox_tools::wait_for_message(tools, &args, ctx),
-            "inbox_peek" => inbox_tools::inbox_peek(tools, &args, ctx),
-            "inbox_pop" => inbox_tools::inbox_pop(tools, &args, ctx),
-            "chat_history" => history::chat_history(tools, &args, ctx),
-            "commit_memory" => memory::commit_memory(tools, &args, ctx),
-            "recall_memory" => memory::recall_memory(tools, &args, ctx),
-            _ => return Err(RpcError::invalid_params(format!("unknown tool: {name}"))),
-        };
-        result::finish(outcome)
+        result::finish((tool.run)(&self.toolbox, &args, ctx))
     }
 }
 
 impl Toolbox {
+    fn offers(&self, offered: registry::Offered) -> bool {
+        match offered {
+            registry::Offered::Always => true,
+            registry::Offered::WithDesktop => self.desktop.is_some(),
+        }
+    }
+
     fn primary(&self) -> Option<&Workspace> {
         self.workspaces.first()
     }

@@ -16,9 +16,10 @@ pub use child::Child;
 #[allow(unused_imports)]
 pub use tempdir::TempDir;
 
-/// The 15 platform tools of mcp-server.md §2: the contract, written out
-/// here rather than read from the code it checks.
-pub const PLATFORM_TOOLS: [&str; 15] = [
+/// The platform tools in `tools/list` order: the contract (mcp-server.md
+/// §2 and the runtime's later additions), written out here rather than
+/// read from the code it checks.
+pub const PLATFORM_TOOLS: [&str; 31] = [
     "delegate_task",
     "delegate_task_async",
     "check_task_status",
@@ -28,13 +29,48 @@ pub const PLATFORM_TOOLS: [&str; 15] = [
     "update_agent_card",
     "broadcast_message",
     "send_message_to_user",
+    "create_request",
+    "create_approval",
+    "install_plugin",
+    "desktop_status",
+    "desktop_screenshot",
+    "desktop_click",
+    "desktop_type",
+    "desktop_key",
+    "desktop_open_url",
     "wait_for_message",
     "inbox_peek",
     "inbox_pop",
     "chat_history",
     "commit_memory",
     "recall_memory",
+    "goal_get",
+    "goal_set",
+    "goal_clear",
+    "task_list",
+    "task_add",
+    "task_update",
+    "task_complete",
 ];
+
+/// The tools offered only with a display and `xdotool`.
+pub const DESKTOP_TOOLS: [&str; 6] = [
+    "desktop_status",
+    "desktop_screenshot",
+    "desktop_click",
+    "desktop_type",
+    "desktop_key",
+    "desktop_open_url",
+];
+
+/// What `tools/list` holds, with or without the desktop tools.
+pub fn platform_tools(desktop: bool) -> Vec<String> {
+    PLATFORM_TOOLS
+        .iter()
+        .filter(|t| desktop || !DESKTOP_TOOLS.contains(t))
+        .map(|t| t.to_string())
+        .collect()
+}
 
 /// Polls `check` every 10 ms until it holds or `timeout` passes; returns
 /// whether it held. For state that changes without a new request arriving.

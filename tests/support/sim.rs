@@ -24,6 +24,8 @@ mod multipart;
 mod recorded;
 #[path = "sim/registry.rs"]
 mod registry;
+#[path = "sim/requests.rs"]
+mod requests;
 #[path = "sim/routes.rs"]
 mod routes;
 #[path = "sim/script.rs"]
@@ -172,6 +174,11 @@ impl Simulator {
     /// How `target` answers A2A calls, delegations and discovery.
     pub fn set_peer(&self, target: &str, peer: Peer) {
         self.with_ws(target, |w| w.peer = peer);
+    }
+
+    /// The configuration generation heartbeat answers carry (`None`: none).
+    pub fn set_generation(&self, ws: &str, generation: Option<i64>) {
+        self.with_ws(ws, |w| w.generation = generation);
     }
 
     pub fn set_talk_to_user(&self, ws: &str, enabled: bool) {
@@ -335,6 +342,21 @@ impl Simulator {
     /// Bodies received on `POST /workspaces/{ws}/broadcast`, in order.
     pub fn broadcasts(&self, ws: &str) -> Vec<Value> {
         self.with(|st| of_workspace(&st.broadcasts, ws))
+    }
+
+    /// Bodies received on `POST /workspaces/{ws}/requests`, in order.
+    pub fn user_requests(&self, ws: &str) -> Vec<Value> {
+        self.with(|st| of_workspace(&st.requests, ws))
+    }
+
+    /// Bodies of the plugin installs `ws` made, in order.
+    pub fn plugins(&self, ws: &str) -> Vec<Value> {
+        self.with(|st| of_workspace(&st.plugins, ws))
+    }
+
+    /// Replaces the plugin sources (prefixes) installs may use.
+    pub fn set_plugin_allowlist(&self, prefixes: &[&str]) {
+        self.with(|st| st.plugin_allowlist = prefixes.iter().map(|p| p.to_string()).collect());
     }
 
     pub fn uploads(&self, ws: &str) -> Vec<Upload> {

@@ -31,7 +31,7 @@ impl Model for Auth {
     }
 
     fn extra_events(&self) -> &'static [&'static str] {
-        &["204", "400", "404", "429", "502"]
+        &["204", "400", "404", "429", "502", "503"]
     }
 
     fn apply(

@@ -45,9 +45,10 @@ impl PollerPlan {
         outbox: Outbox,
     ) -> Self {
         let ids: Vec<&str> = platform.workspaces.iter().map(|w| w.id.as_str()).collect();
+        let cursor_dir = config.mailbox_dir.as_ref().unwrap_or(&config.configs_dir);
         let cursor_paths = ids
             .iter()
-            .map(|id| files::cursor_path(&config.configs_dir, id, platform.multi, &ids))
+            .map(|id| files::cursor_path(cursor_dir, id, platform.multi, &ids))
             .collect();
         PollerPlan {
             workspaces: platform.workspaces.clone(),

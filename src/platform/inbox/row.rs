@@ -100,7 +100,7 @@ fn text_of(fields: &Map<String, Value>) -> String {
     let body = match fields.get("request_body") {
         // Some servers store the body as a JSON string.
         Some(Value::String(s)) => {
-            parsed_body = serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+            parsed_body = crate::bounded_json::from_str(s).unwrap_or(Value::Null);
             &parsed_body
         }
         Some(v) => v,

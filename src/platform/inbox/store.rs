@@ -79,11 +79,30 @@ impl Inbox {
     /// an unusable file is moved aside and its workspace starts empty.
     pub fn open(config: &Config, platform: &Platform) -> Inbox {
         let ids: Vec<&str> = platform.workspaces.iter().map(|w| w.id.as_str()).collect();
-        Inbox::open_at(&config.configs_dir, &ids, platform.multi, Limits::default())
+        let cursor_dir = config.mailbox_dir.as_ref().unwrap_or(&config.configs_dir);
+        Inbox::open_in(
+            &config.configs_dir,
+            cursor_dir,
+            &ids,
+            platform.multi,
+            Limits::default(),
+        )
     }
 
+    /// Queue and cursor files in one directory.
+    #[cfg(test)]
     pub(crate) fn open_at(
         dir: &Path,
+        workspace_ids: &[&str],
+        multi: bool,
+        limits: Limits,
+    ) -> Inbox {
+        Inbox::open_in(dir, dir, workspace_ids, multi, limits)
+    }
+
+    fn open_in(
+        dir: &Path,
+        cursor_dir: &Path,
         workspace_ids: &[&str],
         multi: bool,
         limits: Limits,
@@ -104,7 +123,7 @@ impl Inbox {
                 // Its pending messages are gone, but the platform still has
                 // them: forget the cursor so the first poll reads the recent
                 // backlog again (a popped one may come back; none is lost).
-                let cursor = files::cursor_path(dir, id, multi, workspace_ids);
+                let cursor = files::cursor_path(cursor_dir, id, multi, workspace_ids);
                 if let Err(e) = files::delete_cursor(&cursor) {
                     log::warn!("inbox: cannot delete {}: {e}", cursor.display());
                 }

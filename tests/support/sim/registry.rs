@@ -67,10 +67,11 @@ pub fn heartbeat(st: &mut State, req: &HttpRequest) -> Answer {
     };
     w.heartbeats += 1;
     w.status = "online".into();
-    json_answer(
-        200,
-        &json!({"status": "ok", "platform_inbound_secret": w.inbound_secret}),
-    )
+    let mut answer = json!({"status": "ok", "platform_inbound_secret": w.inbound_secret});
+    if let Some(generation) = w.generation {
+        answer["generation"] = json!(generation);
+    }
+    json_answer(200, &answer)
 }
 
 pub fn update_card(st: &mut State, req: &HttpRequest) -> Answer {

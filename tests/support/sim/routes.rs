@@ -7,7 +7,7 @@ use serde_json::json;
 use super::http::{Answer, HttpRequest};
 use super::state::State;
 use super::wire::{bare_404, bearer, error, json_answer};
-use super::{activity, memories, messaging, registry};
+use super::{activity, memories, messaging, registry, requests};
 
 /// The time a request is served at, handed to every handler.
 #[derive(Clone, Copy)]
@@ -46,6 +46,8 @@ pub fn handle(st: &mut State, req: &HttpRequest, now: Now) -> Answer {
         ("POST", ["workspaces", ws, "chat", "uploads"]) => messaging::upload(st, req, ws),
         ("POST", ["workspaces", src, "memories"]) => memories::commit(st, req, src, now),
         ("GET", ["workspaces", src, "memories"]) => memories::recall(st, req, src),
+        ("POST", ["workspaces", ws, "requests"]) => requests::raise(st, req, ws),
+        ("POST", ["workspaces", ws, "plugins"]) => requests::install_plugin(st, req, ws),
         ("GET", ["workspaces", ws, "activity"]) => activity::list(st, req, ws, now),
         ("POST", ["workspaces", ws, "activity"]) => activity::report(st, req, ws, now),
         ("POST", ["workspaces", ws, "activity", "ack"]) => activity::ack(st, req, ws),

@@ -57,6 +57,8 @@ pub struct Workspace {
     pub broadcast: bool,
     pub acked_seq: Option<i64>,
     pub heartbeats: u64,
+    /// Sent as `generation` in heartbeat answers when set.
+    pub generation: Option<i64>,
 }
 
 impl Workspace {
@@ -196,6 +198,12 @@ pub struct State {
     pub notifications: Vec<(String, Value)>,
     pub broadcasts: Vec<(String, Value)>,
     pub uploads: Vec<Upload>,
+    /// Bodies of `POST /workspaces/{ws}/requests`, with the workspace.
+    pub requests: Vec<(String, Value)>,
+    /// Bodies of accepted plugin installs, with the workspace.
+    pub plugins: Vec<(String, Value)>,
+    /// Plugin sources (prefixes) an install may use.
+    pub plugin_allowlist: Vec<String>,
     pub settings: Settings,
     salt: u32,
     next_id: u64,
@@ -249,6 +257,9 @@ impl State {
             notifications: Vec::new(),
             broadcasts: Vec::new(),
             uploads: Vec::new(),
+            requests: Vec::new(),
+            plugins: Vec::new(),
+            plugin_allowlist: vec!["github://molecule-ai/".into()],
             settings: Settings {
                 require_origin: true,
                 acks_supported: true,
@@ -303,6 +314,7 @@ impl State {
             broadcast: true,
             acked_seq: None,
             heartbeats: 0,
+            generation: None,
         };
         self.workspaces.retain(|w| w.id != id);
         self.workspaces.push(ws);
