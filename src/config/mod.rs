@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use agent_card::AgentCard;
+pub use env::path as env_path;
 pub use error::ConfigError;
 pub use help::ENVIRONMENT as HELP_ENVIRONMENT;
 pub use token::{Secret, Token, TokenError, TokenFault, MAX_TOKEN_BYTES};

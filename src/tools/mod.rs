@@ -12,6 +12,7 @@
 
 mod a2a;
 mod args;
+mod attachment_policy;
 mod attachments;
 mod delegate;
 mod delegations;
@@ -63,6 +64,7 @@ pub(crate) struct Toolbox {
     inbox: Option<Arc<dyn MessageSource>>,
     env: EnvMap,
     delegation: DelegationSettings,
+    attachments: attachments::Policy,
 }
 
 impl PlatformTools {
@@ -94,6 +96,7 @@ impl PlatformTools {
                 inbox,
                 env: config.env.clone(),
                 delegation: DelegationSettings::from_env(&config.env),
+                attachments: attachments::Policy::from_config(config),
             },
         }
     }
