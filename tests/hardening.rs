@@ -8,3 +8,7 @@ mod support;
 mod attachments;
 #[path = "hardening/common.rs"]
 mod common;
+#[path = "hardening/sink.rs"]
+mod sink;
+#[path = "hardening/uploads.rs"]
+mod uploads;
