@@ -8,6 +8,8 @@ mod support;
 mod attachments;
 #[path = "hardening/common.rs"]
 mod common;
+#[path = "hardening/exit_race.rs"]
+mod exit_race;
 #[path = "hardening/sink.rs"]
 mod sink;
 #[path = "hardening/uploads.rs"]
