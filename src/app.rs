@@ -21,6 +21,7 @@ use crate::shutdown::{self, Shutdown};
 use crate::upstream::beside::Beside;
 use crate::upstream::config::ServerEntry;
 use crate::upstream::gateway::Gateway;
+use crate::upstream::orphans;
 
 /// Exit code when the servers file cannot be used at all.
 pub const EXIT_SERVERS_FILE: i32 = 2;
@@ -39,6 +40,10 @@ const JOIN_GRACE: Duration = Duration::from_millis(800);
 /// (its workers' grace plus the writer's flush).
 const SERVER_GRACE: Duration = Duration::from_millis(1500);
 
+/// How long leftovers of upstream servers get after SIGTERM (and again
+/// after SIGKILL).
+const SWEEP_GRACE: Duration = Duration::from_millis(300);
+
 /// The longest stdin EOF waits for first registers: the request timeout
 /// plus a margin for the thread to report.
 const FIRST_REGISTER_WAIT: Duration = Duration::from_secs(12);
@@ -50,6 +55,9 @@ pub fn run(config: Config) -> i32 {
         Ok(servers) => servers,
         Err(code) => return code,
     };
+    if servers.is_some() {
+        orphans::become_subreaper();
+    }
     let shutdown = Shutdown::new();
     shutdown::on_signals(shutdown.clone());
     remember_secrets(&config);
@@ -129,9 +137,11 @@ pub fn run(config: Config) -> i32 {
     let upstreams = gateway.map(|gateway| std::thread::spawn(move || gateway.shutdown()));
     let _ = served.recv_timeout(SERVER_GRACE);
     join_bounded(threads, JOIN_GRACE);
-    // Upstream children are ended (and reaped) before we exit.
+    // Upstream children are ended (and reaped) before we exit, and so is
+    // anything they left behind.
     if let Some(upstreams) = upstreams {
         let _ = upstreams.join();
+        orphans::sweep(SWEEP_GRACE);
     }
     code
 }

@@ -1,8 +1,17 @@
 //! The hardening contract through the real binary: nothing the agent, a
 //! peer, an upstream or a state file sends can exfiltrate a secret, starve
 //! the process or leave a process behind (README, "Security").
+//!
+//! The upstream scenarios need the fixtures built: `cargo build --examples`
+//! (a plain `cargo test` builds them).
 
+#[path = "tools/fixture/launch.rs"]
+mod launch;
 mod support;
+
+#[path = "gateway/harness.rs"]
+#[allow(dead_code)]
+mod harness;
 
 #[path = "hardening/attachments.rs"]
 mod attachments;
@@ -10,6 +19,8 @@ mod attachments;
 mod common;
 #[path = "hardening/exit_race.rs"]
 mod exit_race;
+#[path = "hardening/orphans.rs"]
+mod orphans;
 #[path = "hardening/sink.rs"]
 mod sink;
 #[path = "hardening/uploads.rs"]
