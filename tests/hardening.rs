@@ -17,10 +17,14 @@ mod harness;
 mod attachments;
 #[path = "hardening/common.rs"]
 mod common;
+#[path = "hardening/echo_headers.rs"]
+mod echo_headers;
 #[path = "hardening/exit_race.rs"]
 mod exit_race;
 #[path = "hardening/orphans.rs"]
 mod orphans;
+#[path = "hardening/secrets.rs"]
+mod secrets;
 #[path = "hardening/sink.rs"]
 mod sink;
 #[path = "hardening/uploads.rs"]
