@@ -21,6 +21,8 @@ mod common;
 mod echo_headers;
 #[path = "hardening/exit_race.rs"]
 mod exit_race;
+#[path = "hardening/ids.rs"]
+mod ids;
 #[path = "hardening/orphans.rs"]
 mod orphans;
 #[path = "hardening/secrets.rs"]

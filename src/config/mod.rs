@@ -38,7 +38,7 @@ pub use env::path as env_path;
 pub use error::ConfigError;
 pub use help::ENVIRONMENT as HELP_ENVIRONMENT;
 pub use token::{Secret, Token, TokenError, TokenFault, MAX_TOKEN_BYTES};
-pub use workspaces::AUTH_TOKEN_FILE;
+pub use workspaces::{check_id, AUTH_TOKEN_FILE};
 
 /// The process environment, keys as text.
 pub type EnvMap = BTreeMap<String, OsString>;
