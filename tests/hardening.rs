@@ -17,6 +17,8 @@ mod harness;
 mod attachments;
 #[path = "hardening/common.rs"]
 mod common;
+#[path = "hardening/config_texts.rs"]
+mod config_texts;
 #[path = "hardening/echo_headers.rs"]
 mod echo_headers;
 #[path = "hardening/exit_race.rs"]
