@@ -31,5 +31,7 @@ mod orphans;
 mod secrets;
 #[path = "hardening/sink.rs"]
 mod sink;
+#[path = "hardening/state_files.rs"]
+mod state_files;
 #[path = "hardening/uploads.rs"]
 mod uploads;

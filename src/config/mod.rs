@@ -162,6 +162,16 @@ pub fn load(env: &EnvMap, servers_flag: Option<PathBuf>) -> Result<Config, Confi
         missing: Vec::new(),
         problems: vec![problem],
     })?;
+    if let Some(warning) = configs_dir::distrust(&configs_dir) {
+        log::warn!("{warning}");
+    }
+    let removed = crate::statefile::remove_stale_temps(&configs_dir);
+    if removed > 0 {
+        log::info!(
+            "removed {removed} temp file(s) that interrupted writes left in {}",
+            configs_dir.display()
+        );
+    }
     Ok(Config {
         platform,
         configs_dir,
