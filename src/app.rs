@@ -1,6 +1,8 @@
 //! The process: starts the platform links and the MCP server, and ends them
 //! in order on stdin EOF, SIGTERM/SIGINT, or a refused first register.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use crate::shutdown::{self, Shutdown};
 use crate::upstream::beside::Beside;
 use crate::upstream::config::ServerEntry;
 use crate::upstream::gateway::Gateway;
+use crate::upstream::orphans;
 
 /// Exit code when the servers file cannot be used at all.
 pub const EXIT_SERVERS_FILE: i32 = 2;
@@ -37,6 +40,14 @@ const JOIN_GRACE: Duration = Duration::from_millis(800);
 /// (its workers' grace plus the writer's flush).
 const SERVER_GRACE: Duration = Duration::from_millis(1500);
 
+/// How long leftovers of upstream servers get after SIGTERM (and again
+/// after SIGKILL).
+const SWEEP_GRACE: Duration = Duration::from_millis(300);
+
+/// The longest stdin EOF waits for first registers: the request timeout
+/// plus a margin for the thread to report.
+const FIRST_REGISTER_WAIT: Duration = Duration::from_secs(12);
+
 /// Runs the server until stdin closes or a signal arrives; returns the exit code.
 pub fn run(config: Config) -> i32 {
     let started = Instant::now();
@@ -44,6 +55,9 @@ pub fn run(config: Config) -> i32 {
         Ok(servers) => servers,
         Err(code) => return code,
     };
+    if servers.is_some() {
+        orphans::become_subreaper();
+    }
     let shutdown = Shutdown::new();
     shutdown::on_signals(shutdown.clone());
     remember_secrets(&config);
@@ -51,6 +65,7 @@ pub fn run(config: Config) -> i32 {
     let client = Client::new();
     let (reports_tx, reports) = unbounded();
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let mut links = 0;
     if let Some(platform) = &config.platform {
         if config.disable_heartbeat {
             info!("MOLECULE_MCP_DISABLE_HEARTBEAT is set: no register, no heartbeat");
@@ -70,7 +85,10 @@ pub fn run(config: Config) -> i32 {
                     shutdown.signal(),
                     reports_tx.clone(),
                 ) {
-                    Ok(handle) => threads.push(handle),
+                    Ok(handle) => {
+                        threads.push(handle);
+                        links += 1;
+                    }
                     Err(e) => error!(
                         "workspace {}: cannot start the heartbeat thread: {e}",
                         ws.id
@@ -101,21 +119,29 @@ pub fn run(config: Config) -> i32 {
         Some(gateway) => Arc::new(Beside::new(service.clone(), gateway.clone())),
         None => service.clone(),
     };
-    let Some(served) = serve_in_thread(server, handler, shutdown.clone()) else {
+    let stdin_ended = Arc::new(AtomicBool::new(false));
+    let Some(served) = serve_in_thread(server, handler, shutdown.clone(), stdin_ended.clone())
+    else {
         shutdown.trigger();
         return EXIT_FAILURE;
     };
 
-    let code = wait_for_end(&shutdown, &reports, &served);
+    let mut registered = HashSet::new();
+    let mut code = wait_for_end(&shutdown, &reports, &served, &mut registered);
+    if code == 0 && stdin_ended.load(Ordering::SeqCst) {
+        code = first_registers(&reports, links, &mut registered);
+    }
     // Everything stops at once: the server drains its answers while the
     // links, pollers and upstream children end beside it.
     shutdown.trigger();
     let upstreams = gateway.map(|gateway| std::thread::spawn(move || gateway.shutdown()));
     let _ = served.recv_timeout(SERVER_GRACE);
     join_bounded(threads, JOIN_GRACE);
-    // Upstream children are ended (and reaped) before we exit.
+    // Upstream children are ended (and reaped) before we exit, and so is
+    // anything they left behind.
     if let Some(upstreams) = upstreams {
         let _ = upstreams.join();
+        orphans::sweep(SWEEP_GRACE);
     }
     code
 }
@@ -139,8 +165,14 @@ fn load_servers(config: &Config) -> Result<Option<Vec<ServerEntry>>, i32> {
 }
 
 /// Blocks until the server ends, shutdown starts, or a link reports that a
-/// token was refused; returns the exit code.
-fn wait_for_end(shutdown: &Shutdown, reports: &Receiver<Report>, served: &Receiver<()>) -> i32 {
+/// token was refused; returns the exit code. `registered` collects the
+/// workspaces whose first register was answered.
+fn wait_for_end(
+    shutdown: &Shutdown,
+    reports: &Receiver<Report>,
+    served: &Receiver<()>,
+    registered: &mut HashSet<String>,
+) -> i32 {
     let stop = shutdown.signal();
     let mut reports = Some(reports.clone());
     loop {
@@ -153,11 +185,43 @@ fn wait_for_end(shutdown: &Shutdown, reports: &Receiver<Report>, served: &Receiv
                     error!("{}", refused_message(&workspace, status, &snippet));
                     return EXIT_TOKEN_REFUSED;
                 }
+                Ok(Report::FirstRegisterDone { workspace }) => {
+                    registered.insert(workspace);
+                }
                 // Every link has ended (or none runs): keep serving.
                 Err(_) => reports = None,
             },
         }
     }
+}
+
+/// After stdin EOF: waits for the first register of each of `links`
+/// workspaces (each bounded by its request timeout, a few seconds of grace
+/// on top) so that a refused token still ends in exit 3 and its message.
+fn first_registers(
+    reports: &Receiver<Report>,
+    links: usize,
+    answered: &mut HashSet<String>,
+) -> i32 {
+    let deadline = Instant::now() + FIRST_REGISTER_WAIT;
+    while answered.len() < links {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match reports.recv_timeout(left) {
+            Ok(Report::RegisterRefused {
+                workspace,
+                status,
+                snippet,
+            }) => {
+                error!("{}", refused_message(&workspace, status, &snippet));
+                return EXIT_TOKEN_REFUSED;
+            }
+            Ok(Report::FirstRegisterDone { workspace }) => {
+                answered.insert(workspace);
+            }
+            Err(_) => break,
+        }
+    }
+    0
 }
 
 /// The exit-3 text of platform.md §2.
@@ -180,12 +244,14 @@ fn serve_in_thread(
     server: Server,
     handler: Arc<dyn Handler>,
     shutdown: Shutdown,
+    ended: Arc<AtomicBool>,
 ) -> Option<Receiver<()>> {
     let (done_tx, done) = bounded(1);
     let stop = shutdown.signal();
     let input = EndSignal {
         inner: std::io::stdin(),
         shutdown,
+        ended,
     };
     let spawned = std::thread::Builder::new()
         .name("mcp".into())
@@ -208,15 +274,20 @@ fn serve_in_thread(
 struct EndSignal<R> {
     inner: R,
     shutdown: Shutdown,
+    ended: Arc<AtomicBool>,
 }
 
 impl<R: std::io::Read> std::io::Read for EndSignal<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let result = self.inner.read(buf);
-        match &result {
-            Ok(0) if !buf.is_empty() => self.shutdown.trigger(),
-            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => self.shutdown.trigger(),
-            _ => {}
+        let end = match &result {
+            Ok(0) => !buf.is_empty(),
+            Err(e) => e.kind() != std::io::ErrorKind::Interrupted,
+            _ => false,
+        };
+        if end {
+            self.ended.store(true, Ordering::SeqCst);
+            self.shutdown.trigger();
         }
         result
     }

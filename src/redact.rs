@@ -1,10 +1,13 @@
 //! Removes secrets from any text before it is logged or shown.
 //!
 //! Two nets: patterns that look like credentials wherever they appear
-//! (`Bearer ...`, `token=...`, `"token": "..."`, `Authorization: ...`,
-//! `sk-...`), and the exact values of every token this process knows about,
-//! registered with [`register_secret`] as soon as they are read. The second
-//! net catches a token quoted somewhere no pattern expects it.
+//! (`Bearer ...`, `token=...`, `"token": "..."`, `Authorization: ...`, URL
+//! passwords, and the shapes of common API keys: `sk-...`, `ghp_...`,
+//! `github_pat_...`, `xoxb-...`, `AKIA...`), and the exact values of every
+//! secret this process knows about, registered with [`register_secret`] as
+//! soon as they are read. The second net catches a secret quoted somewhere
+//! no pattern expects it; it alone is applied to what the agent is sent
+//! ([`mask_known`]), where patterns would mangle ordinary content.
 
 use std::ops::Range;
 use std::sync::{Mutex, OnceLock};
@@ -60,11 +63,35 @@ pub fn redact(text: &str) -> String {
     authorization_values(text, &lower, &mut hidden);
     keyed_values(text, &lower, &mut hidden);
     sk_keys(text, &mut hidden);
+    token_shapes(text, &mut hidden);
+    url_passwords(text, &mut hidden);
     registered_values(text, &mut hidden);
     if hidden.is_empty() {
         return text.to_string();
     }
     mask(text, hidden)
+}
+
+/// Returns `text` with every registered secret replaced by [`MASK`], and
+/// nothing else changed: for what goes to the agent (tool results, errors),
+/// whose content is not ours to edit beyond our own secrets. A JSON line
+/// stays valid JSON: the mask holds no character that needs escaping.
+pub fn mask_known(text: &str) -> String {
+    let mut hidden = Vec::new();
+    registered_values(text, &mut hidden);
+    if hidden.is_empty() {
+        return text.to_string();
+    }
+    mask(text, hidden)
+}
+
+/// Whether `value` holds something shaped like a well-known credential.
+pub fn has_token_shape(value: &str) -> bool {
+    let mut hidden = Vec::new();
+    sk_keys(value, &mut hidden);
+    token_shapes(value, &mut hidden);
+    url_passwords(value, &mut hidden);
+    !hidden.is_empty()
 }
 
 fn mask(text: &str, mut hidden: Vec<Range<usize>>) -> String {
@@ -237,6 +264,75 @@ fn sk_keys(text: &str, hidden: &mut Vec<Range<usize>>) {
     }
 }
 
+/// A key's prefix, its least length after the prefix, and its alphabet.
+type Shape = (&'static str, usize, fn(u8) -> bool);
+
+/// Well-known key shapes.
+const SHAPES: &[Shape] = &[
+    ("ghp_", 20, is_key_byte),
+    ("gho_", 20, is_key_byte),
+    ("ghu_", 20, is_key_byte),
+    ("ghs_", 20, is_key_byte),
+    ("ghr_", 20, is_key_byte),
+    ("github_pat_", 20, is_key_byte),
+    ("xoxa-", 10, is_slack_byte),
+    ("xoxb-", 10, is_slack_byte),
+    ("xoxp-", 10, is_slack_byte),
+    ("xoxr-", 10, is_slack_byte),
+    ("xoxs-", 10, is_slack_byte),
+    ("AKIA", 16, is_aws_byte),
+    ("ASIA", 16, is_aws_byte),
+];
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn is_slack_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+fn is_aws_byte(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit()
+}
+
+/// GitHub, Slack and AWS keys, wherever they appear.
+fn token_shapes(text: &str, hidden: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    for (prefix, min, alphabet) in SHAPES {
+        for at in occurrences(text, prefix) {
+            if at > 0 && is_key_byte(bytes[at - 1]) {
+                continue;
+            }
+            let start = at + prefix.len();
+            let end = scan(bytes, start, |b| !alphabet(b));
+            if end - start >= *min {
+                hidden.push(at..end);
+            }
+        }
+    }
+}
+
+/// `scheme://user:password@host`: the password.
+fn url_passwords(text: &str, hidden: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    for at in occurrences(text, "://") {
+        let start = at + 3;
+        let end = scan(bytes, start, |b| {
+            b.is_ascii_whitespace() || is_quote(b) || matches!(b, b'/' | b'?' | b'#' | b'@')
+        });
+        if bytes.get(end) != Some(&b'@') {
+            continue;
+        }
+        if let Some(colon) = bytes[start..end].iter().position(|&b| b == b':') {
+            let password = start + colon + 1;
+            if end > password {
+                hidden.push(password..end);
+            }
+        }
+    }
+}
+
 fn registered_values(text: &str, hidden: &mut Vec<Range<usize>>) {
     let known = registry().lock().unwrap_or_else(|e| e.into_inner());
     for secret in known.iter() {
@@ -312,6 +408,35 @@ mod tests {
         );
         let line = "disk-usage risk-assessment sk-short task-abcdefghijk";
         assert_eq!(redact(line), line);
+    }
+
+    #[test]
+    fn common_key_shapes_and_url_passwords_are_masked() {
+        assert_eq!(
+            redact("a ghp_Q1w2E3r4T5y6U7i8O9p0AsDf b github_pat_11ABCDEFG0123456789_abc c"),
+            "a [redacted] b [redacted] c"
+        );
+        assert_eq!(
+            redact("xoxb-1234567890-abcdefghijkl AKIAIOSFODNN7EXAMPLE."),
+            "[redacted] [redacted]."
+        );
+        assert_eq!(
+            redact("postgres://app:s3cr3t@db/x and https://user@host/ok"),
+            "postgres://app:[redacted]@db/x and https://user@host/ok"
+        );
+        let line = "ghp_short AKIAlower the://path:8080/x";
+        assert_eq!(redact(line), line);
+        assert!(has_token_shape("ghp_Q1w2E3r4T5y6U7i8O9p0AsDf"));
+        assert!(!has_token_shape("/usr/local/bin"));
+    }
+
+    #[test]
+    fn mask_known_changes_only_registered_values() {
+        register_secret("known-for-mask-only-3141");
+        assert_eq!(
+            mask_known(r#"{"text":"token=abc known-for-mask-only-3141"}"#),
+            r#"{"text":"token=abc [redacted]"}"#
+        );
     }
 
     #[test]

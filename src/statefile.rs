@@ -2,7 +2,7 @@
 //! truncated one: temp file in the same directory, fsync, rename, fsync dir.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,13 +49,74 @@ fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::rename(tmp, path)
 }
 
-/// Reads a small state file; `Ok(None)` when it does not exist.
-pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// Reads a state file of at most `cap` bytes; `Ok(None)` when it does not
+/// exist. Anyone who can write the directory could have put something else
+/// there: a symbolic link is not followed, a FIFO or device cannot block
+/// the open, and only a regular file within the cap is read.
+pub fn read(path: &Path, cap: u64) -> io::Result<Option<Vec<u8>>> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(invalid("a symbolic link, which is not followed"))
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(invalid("not a regular file"));
     }
+    if meta.len() > cap {
+        return Err(invalid("far too large"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(invalid("far too large"));
+    }
+    Ok(Some(bytes))
+}
+
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+/// Removes the temp files of writers that are gone (a `kill -9` during a
+/// write leaves `.<name>.tmp.<pid>.<n>`, as large as the file it was
+/// replacing). Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_writer) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if !alive && regular && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The writer's pid of a temp file name made by [`write_atomic`].
+fn temp_writer(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp.")?;
+    let (pid, n) = tail.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 #[cfg(test)]
@@ -119,7 +180,43 @@ mod tests {
     #[test]
     fn read_missing_is_none() {
         let d = temp_dir("read");
-        assert_eq!(read(&d.join("nope")).unwrap(), None);
+        assert_eq!(read(&d.join("nope"), 10).unwrap(), None);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn read_refuses_links_directories_and_oversized_files() {
+        let d = temp_dir("read-bad");
+        let p = d.join("f");
+        fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read(&p, 10).unwrap(), Some(b"0123456789".to_vec()));
+        assert!(read(&p, 9).is_err());
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert!(read(&link, 10).is_err());
+        assert!(read(&d, 10).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn only_temp_files_of_gone_writers_are_removed() {
+        let d = temp_dir("stale");
+        let me = std::process::id();
+        let names = [
+            ".x.tmp.4194400.1".to_string(),
+            format!(".x.tmp.{me}.2"),
+            "x.tmp.4194400.1".to_string(),
+            ".x.tmp.abc.1".to_string(),
+            ".x.tmp.4194400".to_string(),
+        ];
+        for name in &names {
+            fs::write(d.join(name), b"t").unwrap();
+        }
+        assert_eq!(remove_stale_temps(&d), 1);
+        assert!(!d.join(&names[0]).exists());
+        for name in &names[1..] {
+            assert!(d.join(name).exists(), "{name}");
+        }
         fs::remove_dir_all(&d).unwrap();
     }
 }

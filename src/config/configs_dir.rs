@@ -100,6 +100,38 @@ pub fn create_for(dir: &Path, advice: &str) -> Result<(), String> {
     })
 }
 
+/// CONFIGS_DIR is trusted only when nobody else can write it: another user
+/// could plant a queue entry (delivered to the agent as the canvas user's
+/// message) or swap a state file. Says what is wrong with `dir`, if
+/// anything, for a loud warning.
+pub fn distrust(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(dir).ok()?;
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mode = meta.mode();
+    let mut why = Vec::new();
+    if mode & 0o002 != 0 {
+        why.push("writable by other users (world-writable)".to_string());
+    } else if mode & 0o020 != 0 {
+        why.push("writable by other users of its group".to_string());
+    }
+    if meta.uid() != me {
+        why.push(format!(
+            "owned by uid {} while molecule-mcp runs as uid {me}",
+            meta.uid()
+        ));
+    }
+    if why.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the state directory {} is {}: whoever can write it can plant inbox messages and          state files. Make it yours and private (chmod 700), or set CONFIGS_DIR to a          directory only you can write.",
+        dir.display(),
+        why.join(" and ")
+    ))
+}
+
 /// Permission bits do not tell (root ignores them, mounts can be read-only),
 /// so try: create a file and remove it.
 fn writable(dir: &Path) -> bool {

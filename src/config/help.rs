@@ -30,6 +30,9 @@ Environment:
   CONFIGS_DIR                     state directory; default /configs when writable,
                                   else $HOME/.molecule-workspace
   MOLECULE_MCP_SERVERS            upstream MCP servers file (as --servers)
+  MOLECULE_MCP_ATTACHMENT_DIRS    directories send_message_to_user may attach files
+                                  from, colon-separated; default: the working
+                                  directory and the system temp directory
   MOLECULE_AGENT_NAME             agent card name shown to peers and in the canvas
   MOLECULE_AGENT_DESCRIPTION      agent card description
   MOLECULE_AGENT_SKILLS           agent card skills, comma separated

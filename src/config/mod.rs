@@ -34,10 +34,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use agent_card::AgentCard;
+pub use env::path as env_path;
 pub use error::ConfigError;
 pub use help::ENVIRONMENT as HELP_ENVIRONMENT;
 pub use token::{Secret, Token, TokenError, TokenFault, MAX_TOKEN_BYTES};
-pub use workspaces::AUTH_TOKEN_FILE;
+pub use workspaces::{check_id, AUTH_TOKEN_FILE};
 
 /// The process environment, keys as text.
 pub type EnvMap = BTreeMap<String, OsString>;
@@ -176,6 +177,18 @@ pub fn load(env: &EnvMap, servers_flag: Option<PathBuf>) -> Result<Config, Confi
             missing: Vec::new(),
             problems: vec![problem],
         })?;
+    }
+    if let Some(warning) = configs_dir::distrust(&configs_dir) {
+        log::warn!("{warning}");
+    }
+    for dir in std::iter::once(&configs_dir).chain(mailbox_dir.as_ref()) {
+        let removed = crate::statefile::remove_stale_temps(dir);
+        if removed > 0 {
+            log::info!(
+                "removed {removed} temp file(s) that interrupted writes left in {}",
+                dir.display()
+            );
+        }
     }
     Ok(Config {
         platform,

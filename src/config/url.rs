@@ -33,6 +33,16 @@ pub fn normalise(raw: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{rest}"))
 }
 
+/// `raw` without its `?query` and `#fragment`, for quoting in an error:
+/// they may hold keys (`?sig=...`), and the problem is never in them alone.
+pub fn without_query(raw: &str) -> String {
+    let trimmed = raw.trim();
+    match trimmed.find(['?', '#']) {
+        Some(at) => format!("{}?…", &trimmed[..at]),
+        None => trimmed.to_string(),
+    }
+}
+
 fn check_authority(authority: &str) -> Result<(), String> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         match v6.split_once(']') {
@@ -63,6 +73,13 @@ fn check_authority(authority: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_urls_lose_query_and_fragment() {
+        assert_eq!(without_query(" https://a/b?k=v#f "), "https://a/b?…");
+        assert_eq!(without_query("https://a/b#f?x"), "https://a/b?…");
+        assert_eq!(without_query("https://a/b"), "https://a/b");
+    }
 
     #[test]
     fn accepts_and_normalises() {

@@ -149,7 +149,10 @@ fn entry_url(value: Option<&Value>, at: &str, errors: &mut ConfigError) -> Entry
         Some(Value::String(s)) => match url::normalise(s) {
             Ok(url) => EntryUrl::Valid(url),
             Err(why) => {
-                errors.problem(format!("{at}.platform_url {} {why}.", shown(s.trim())));
+                errors.problem(format!(
+                    "{at}.platform_url {} {why}.",
+                    shown(&url::without_query(s))
+                ));
                 EntryUrl::Faulty
             }
         },

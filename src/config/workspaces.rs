@@ -81,7 +81,7 @@ fn platform_url(env: &EnvMap, errors: &mut ConfigError) -> Setting<String> {
             Err(why) => {
                 errors.problem(format!(
                     "PLATFORM_URL {} {why}. Set it to your platform's base URL, e.g. https://acme.moleculesai.app.",
-                    shown(&raw)
+                    shown(&url::without_query(&raw))
                 ));
                 Setting::Faulty
             }

@@ -110,7 +110,11 @@ impl Gate {
     }
 }
 
-fn write_line<W: Write>(output: &mut W, mut line: String) -> io::Result<()> {
+fn write_line<W: Write>(output: &mut W, line: String) -> io::Result<()> {
+    // Every secret we hold is masked in everything the agent gets, an
+    // upstream's results and errors included (an upstream may echo the
+    // credential we sent it).
+    let mut line = crate::redact::mask_known(&line);
     line.push('\n');
     output.write_all(line.as_bytes())?;
     output.flush()

@@ -46,6 +46,20 @@ pub enum Report {
         status: u16,
         snippet: String,
     },
+    /// The first register attempt has an answer (or failed to get one), and
+    /// a refusal was reported: a process told to stop may exit now without
+    /// hiding an exit 3.
+    FirstRegisterDone { workspace: String },
+}
+
+/// Where the first register stands: the spec's order is register, then
+/// serve, so it goes out (and its refusal is reported) even when stdin
+/// ended at once.
+#[derive(PartialEq, Eq)]
+enum First {
+    Pending,
+    Answered,
+    Reported,
 }
 
 /// The state file for `name` of this workspace: `name` in single mode,
@@ -109,17 +123,35 @@ impl Link {
             Box::new(XorShift::new(seed(&self.ws.id))),
         );
         let mut pending: VecDeque<Effect> = machine.handle(Event::Start, Instant::now()).into();
+        let mut first = First::Pending;
         loop {
             while let Some(effect) = pending.pop_front() {
+                let is_first = first == First::Pending && matches!(effect, Effect::SendRegister);
+                let is_request = matches!(
+                    effect,
+                    Effect::SendRegister | Effect::SendBeat | Effect::Diagnose
+                );
+                if is_request && first == First::Answered {
+                    self.report_first_register(&mut first);
+                }
                 // A request may have blocked for seconds: never start another
                 // one once shutdown began.
-                if matches!(shutdown.try_recv(), Err(TryRecvError::Disconnected)) {
+                if is_request
+                    && !is_first
+                    && matches!(shutdown.try_recv(), Err(TryRecvError::Disconnected))
+                {
                     machine.handle(Event::Shutdown, Instant::now());
                     return;
                 }
                 if let Some(event) = self.carry_out(effect) {
                     pending.extend(machine.handle(event, Instant::now()));
                 }
+                if is_first {
+                    first = First::Answered;
+                }
+            }
+            if first == First::Answered {
+                self.report_first_register(&mut first);
             }
             if let Some(e) = self.escalation.take() {
                 log!(e.level, "{}", auth::message(&e));
@@ -139,6 +171,13 @@ impl Link {
                 recv(timer) -> _ => pending.extend(machine.handle(Event::Tick, Instant::now())),
             }
         }
+    }
+
+    fn report_first_register(&self, first: &mut First) {
+        *first = First::Reported;
+        let _ = self.reports.send(Report::FirstRegisterDone {
+            workspace: self.ws.id.clone(),
+        });
     }
 
     /// Carries out one effect; returns the event its result makes, if any.

@@ -37,9 +37,23 @@ impl<'a> Args<'a> {
         Ok(text)
     }
 
-    /// A required id: trimmed and not blank.
+    /// A required id: trimmed, not blank, and following the
+    /// configuration's id rules (letters, digits, `-`, `_`, `.`, starting
+    /// with a letter or digit), since ids become URL path segments sent
+    /// with our token: `..` must never reach one.
     pub fn required_id(&self, name: &str) -> Result<&'a str, RpcError> {
-        self.required_str(name).map(str::trim)
+        let id = self.required_str(name)?.trim();
+        id_rules(name, id)?;
+        Ok(id)
+    }
+
+    /// An id that must be given but may be empty (then: "any").
+    pub fn present_id(&self, name: &str) -> Result<&'a str, RpcError> {
+        let id = self.present_str(name)?.trim();
+        if !id.is_empty() {
+            id_rules(name, id)?;
+        }
+        Ok(id)
     }
 
     /// A string that must be given but may be empty.
@@ -150,6 +164,16 @@ impl<'a> Args<'a> {
             other => Ok(other),
         }
     }
+}
+
+fn id_rules(name: &str, id: &str) -> Result<(), RpcError> {
+    crate::config::check_id(id).map_err(|why| {
+        let why = why.replace("workspace id", "platform id");
+        bad(format!(
+            "`{name}` {why} Got {:?}.",
+            crate::redact::clip(id, 80)
+        ))
+    })
 }
 
 fn clamp(v: f64, min: u64, max: u64) -> u64 {

@@ -1,11 +1,10 @@
-//! Files the agent attaches to a message for the user: checked and read
-//! before anything is sent, so a bad path fails the call with nothing
-//! half-delivered.
+//! Files the agent attaches to a message for the user: every one is opened
+//! and checked (see [`Policy`]) and their sizes are known before a byte is
+//! read, so a bad path fails the call with nothing half-delivered.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
+pub use super::attachment_policy::Policy;
 use super::multipart::{mime_type, FilePart};
 
 /// Larger files are refused: the upload goes through the platform's API,
@@ -14,13 +13,14 @@ pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 /// All files of one message together.
 pub const MAX_TOTAL_BYTES: u64 = 50 * 1024 * 1024;
 
-/// Reads every attachment, or says which one cannot be sent and why.
-pub fn read_all(paths: &[&str]) -> Result<Vec<FilePart>, String> {
+/// Opens every attachment, or says which one cannot be sent and why. The
+/// parts are read only when the upload body is written.
+pub fn open_all(policy: &Policy, paths: &[&str]) -> Result<Vec<FilePart>, String> {
     let mut parts = Vec::with_capacity(paths.len());
     let mut total = 0u64;
     for raw in paths {
-        let part = read_one(raw)?;
-        total += part.bytes.len() as u64;
+        let part = open_one(policy, raw)?;
+        total += part.len;
         if total > MAX_TOTAL_BYTES {
             return Err(format!(
                 "the attachments together are larger than {} MiB; send fewer or smaller files.",
@@ -32,7 +32,7 @@ pub fn read_all(paths: &[&str]) -> Result<Vec<FilePart>, String> {
     Ok(parts)
 }
 
-fn read_one(raw: &str) -> Result<FilePart, String> {
+fn open_one(policy: &Policy, raw: &str) -> Result<FilePart, String> {
     let path = Path::new(raw);
     if raw.trim().is_empty() || !path.is_absolute() {
         return Err(format!(
@@ -43,40 +43,18 @@ fn read_one(raw: &str) -> Result<FilePart, String> {
         Some(name) => name.to_string_lossy().into_owned(),
         None => return Err(format!("attachment {raw:?} does not name a file.")),
     };
-    let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("attachment {raw:?} does not exist."),
-        std::io::ErrorKind::PermissionDenied => {
-            format!("attachment {raw:?} cannot be read (permission denied).")
-        }
-        _ => format!("attachment {raw:?} cannot be opened ({}).", e.kind()),
-    })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("attachment {raw:?} cannot be read ({}).", e.kind()))?;
-    if !meta.is_file() {
-        return Err(format!("attachment {raw:?} is not a regular file."));
-    }
-    let too_big = || {
-        format!(
+    let opened = policy.open(raw, path)?;
+    if opened.len > MAX_FILE_BYTES {
+        return Err(format!(
             "attachment {raw:?} is larger than {} MiB; send a smaller file.",
             MAX_FILE_BYTES / (1024 * 1024)
-        )
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big());
-    }
-    // Read at most one byte past the limit: the file may grow meanwhile.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("attachment {raw:?} cannot be read ({}).", e.kind()))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big());
+        ));
     }
     Ok(FilePart {
         mime_type: mime_type(&name).to_string(),
         name,
-        bytes,
+        len: opened.len,
+        content: Box::new(opened.file),
     })
 }
 
@@ -85,41 +63,48 @@ mod tests {
     use super::*;
     use crate::config::test_dir;
 
-    #[test]
-    fn reads_files_with_names_and_types() {
-        let dir = test_dir("attach-ok");
-        let a = dir.join("notes.md");
-        std::fs::write(&a, "# hi").unwrap();
-        let path = a.to_string_lossy().into_owned();
-        let parts = read_all(&[&path]).unwrap();
-        assert_eq!(parts.len(), 1);
-        assert_eq!(parts[0].name, "notes.md");
-        assert_eq!(parts[0].mime_type, "text/markdown");
-        assert_eq!(parts[0].bytes, b"# hi");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn refused(paths: &[&str]) -> String {
-        match read_all(paths) {
+    fn refused(policy: &Policy, paths: &[&str]) -> String {
+        match open_all(policy, paths) {
             Err(why) => why,
             Ok(_) => panic!("{paths:?} was accepted"),
         }
     }
 
     #[test]
-    fn refuses_relative_missing_directories_and_large_files() {
+    fn opens_files_with_names_types_and_sizes() {
+        let dir = test_dir("attach-ok");
+        let a = dir.join("notes.md");
+        std::fs::write(&a, "# hi").unwrap();
+        let path = a.to_string_lossy().into_owned();
+        let parts = open_all(&Policy::allowing(&[&dir]), &[&path]).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].name, "notes.md");
+        assert_eq!(parts[0].mime_type, "text/markdown");
+        assert_eq!(parts[0].len, 4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn refuses_relative_missing_directories_large_and_outside_files() {
         let dir = test_dir("attach-bad");
-        let err = refused(&["notes.md"]);
+        let policy = Policy::allowing(&[&dir]);
+        let err = refused(&policy, &["notes.md"]);
         assert!(err.contains("not an absolute path"), "{err}");
         let missing = dir.join("nope.txt").to_string_lossy().into_owned();
-        assert!(refused(&[&missing]).contains("does not exist"));
+        assert!(refused(&policy, &[&missing]).contains("does not exist"));
         let d = dir.to_string_lossy().into_owned();
-        assert!(refused(&[&d]).contains("not a regular file"));
+        assert!(refused(&policy, &[&d]).contains("not a regular file"));
         let big = dir.join("big.bin");
         let f = std::fs::File::create(&big).unwrap();
         f.set_len(MAX_FILE_BYTES + 1).unwrap();
         let big = big.to_string_lossy().into_owned();
-        assert!(refused(&[&big]).contains("larger than 25 MiB"));
+        assert!(refused(&policy, &[&big]).contains("larger than 25 MiB"));
+        let outside = refused(&Policy::allowing(&[]), &["/etc/hostname"]);
+        assert!(
+            outside.contains(super::super::attachment_policy::SETTING),
+            "{outside}"
+        );
+        assert!(refused(&policy, &["/proc/self/environ"]).contains("never sends"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

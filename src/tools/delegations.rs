@@ -136,7 +136,7 @@ pub fn delegate_task_async(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> 
 
 pub fn check_task_status(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcome {
     let target = args.required_id("workspace_id")?;
-    let task_id = args.present_str("task_id")?.trim();
+    let task_id = args.present_id("task_id")?;
     let explicit = args.optional_str("source_workspace_id")?;
     // An agent may pass its own workspace here: then it is the one to ask.
     let explicit = explicit.or_else(|| tools.is_ours(target).then_some(target));

@@ -1,5 +1,6 @@
 //! `broadcast_message` and `send_message_to_user`.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -71,12 +72,12 @@ pub fn send_message_to_user(tools: &Toolbox, args: &Args, _ctx: &CallContext) ->
     let acting = tools.acting("workspace_id", explicit, None)?;
     let ws = acting.id();
     let fail = |f: Failure| Fault::Tool(explain("send_message_to_user", About::Own(ws), &f));
-    let files = attachments::read_all(&paths)
+    let files = attachments::open_all(&tools.attachments, &paths)
         .map_err(|why| Fault::Tool(format!("send_message_to_user failed: {why}")))?;
     let uploaded = if files.is_empty() {
         Vec::new()
     } else {
-        upload(&acting, &files).map_err(fail)?
+        upload(&acting, files)?
     };
     let mut body = json!({"message": message});
     if !uploaded.is_empty() {
@@ -106,8 +107,28 @@ pub fn send_message_to_user(tools: &Toolbox, args: &Args, _ctx: &CallContext) ->
 
 /// `POST /workspaces/{ws}/chat/uploads`: the platform's descriptions of the
 /// stored files, `{uri, name, mimeType, size}` each.
-fn upload(acting: &Acting<'_>, files: &[multipart::FilePart]) -> Result<Vec<Value>, Failure> {
-    let (content_type, bytes) = multipart::encode(files);
+fn upload(acting: &Acting<'_>, files: Vec<multipart::FilePart>) -> Result<Vec<Value>, Fault> {
+    let count = files.len();
+    // One upload body in memory at a time: 16 concurrent 50 MiB sends must
+    // not hold 16 bodies (a queued one waits for the one being sent).
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|p| p.into_inner());
+    let (content_type, bytes) = multipart::encode(files).map_err(|e| {
+        Fault::Tool(format!(
+            "send_message_to_user failed: an attachment could not be read ({e}); nothing was sent."
+        ))
+    })?;
+    send_upload(acting, count, content_type, bytes)
+        .map_err(|f| Fault::Tool(explain("send_message_to_user", About::Own(acting.id()), &f)))
+}
+
+static UPLOADS: Mutex<()> = Mutex::new(());
+
+fn send_upload(
+    acting: &Acting<'_>,
+    count: usize,
+    content_type: String,
+    bytes: Vec<u8>,
+) -> Result<Vec<Value>, Failure> {
     let url = acting.url(&["workspaces", acting.id(), "chat", "uploads"]);
     let response = acting.send(
         "POST",
@@ -135,7 +156,7 @@ fn upload(acting: &Acting<'_>, files: &[multipart::FilePart]) -> Result<Vec<Valu
             .collect()
     });
     match described {
-        Some(list) if list.len() == files.len() => Ok(list),
+        Some(list) if list.len() == count => Ok(list),
         _ => Err(Failure::Unexpected {
             status,
             snippet: snippet(answer.to_string().as_bytes()),

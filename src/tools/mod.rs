@@ -13,6 +13,7 @@
 
 mod a2a;
 mod args;
+mod attachment_policy;
 mod attachments;
 mod delegate;
 mod delegations;
@@ -75,6 +76,7 @@ pub(crate) struct Toolbox {
     plans: std::sync::Mutex<()>,
     /// The local X desktop, when one was found at start.
     desktop: Option<desktop_host::Desktop>,
+    attachments: attachments::Policy,
 }
 
 impl PlatformTools {
@@ -109,6 +111,7 @@ impl PlatformTools {
                 state_dir: config.configs_dir.clone(),
                 plans: std::sync::Mutex::new(()),
                 desktop: desktop_host::Desktop::detect(&config.env),
+                attachments: attachments::Policy::from_config(config),
             },
         }
     }

@@ -2,27 +2,33 @@
 //! part per file. Written by hand because it is a page of code and the only
 //! multipart body we send.
 
+use std::io::{self, Read};
+
 use super::uuid;
 
-/// One file to upload.
+/// One file to upload, read only while the body is written.
 pub struct FilePart {
     /// The file name shown to the user (no directories).
     pub name: String,
     pub mime_type: String,
-    pub bytes: Vec<u8>,
+    /// Exactly this many bytes are sent.
+    pub len: u64,
+    pub content: Box<dyn Read + Send>,
 }
 
 /// The content type (with its boundary) and the body for these files.
-pub fn encode(files: &[FilePart]) -> (String, Vec<u8>) {
+pub fn encode(files: Vec<FilePart>) -> io::Result<(String, Vec<u8>)> {
     let boundary = format!("molecule-mcp-{}", uuid::v4().replace('-', ""));
     encode_with(&boundary, files)
 }
 
 /// As [`encode`], with a chosen boundary. The boundary must not occur in any
-/// file; a random 128-bit one never does in practice.
-pub fn encode_with(boundary: &str, files: &[FilePart]) -> (String, Vec<u8>) {
-    let size: usize = files.iter().map(|f| f.bytes.len() + 256).sum();
-    let mut body = Vec::with_capacity(size + 64);
+/// file; a random 128-bit one never does in practice. Each file is read
+/// straight into the body (no second copy); one that is shorter or longer
+/// than its announced length fails the whole body.
+pub fn encode_with(boundary: &str, files: Vec<FilePart>) -> io::Result<(String, Vec<u8>)> {
+    let size: u64 = files.iter().map(|f| f.len + 256).sum();
+    let mut body = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 64);
     for file in files {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         body.extend_from_slice(
@@ -35,11 +41,18 @@ pub fn encode_with(boundary: &str, files: &[FilePart]) -> (String, Vec<u8>) {
         body.extend_from_slice(
             format!("Content-Type: {}\r\n\r\n", header_safe(&file.mime_type)).as_bytes(),
         );
-        body.extend_from_slice(&file.bytes);
+        let before = body.len() as u64;
+        file.content.take(file.len + 1).read_to_end(&mut body)?;
+        if body.len() as u64 - before != file.len {
+            return Err(io::Error::other(format!(
+                "{} changed size while it was read",
+                file.name
+            )));
+        }
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    Ok((format!("multipart/form-data; boundary={boundary}"), body))
 }
 
 /// A file name inside a quoted header parameter: quotes, backslashes and
@@ -111,7 +124,8 @@ mod tests {
         FilePart {
             name: name.into(),
             mime_type: mime.into(),
-            bytes: bytes.to_vec(),
+            len: bytes.len() as u64,
+            content: Box::new(io::Cursor::new(bytes.to_vec())),
         }
     }
 
@@ -119,11 +133,12 @@ mod tests {
     fn body_has_one_files_part_per_file_and_a_closing_boundary() {
         let (ct, body) = encode_with(
             "XyZ",
-            &[
+            vec![
                 part("a.txt", "text/plain", b"hello"),
                 part("b.bin", "application/octet-stream", &[0, 255, 13, 10]),
             ],
-        );
+        )
+        .unwrap();
         assert_eq!(ct, "multipart/form-data; boundary=XyZ");
         let mut expected = Vec::new();
         expected.extend_from_slice(
@@ -147,8 +162,9 @@ mod tests {
     fn file_names_cannot_break_out_of_the_header() {
         let (_, body) = encode_with(
             "B",
-            &[part("x\"; name=\"evil\r\nX: y\\.txt", "text/plain", b"")],
-        );
+            vec![part("x\"; name=\"evil\r\nX: y\\.txt", "text/plain", b"")],
+        )
+        .unwrap();
         let text = String::from_utf8_lossy(&body);
         assert!(
             text.contains("filename=\"x%22; name=%22evil%0D%0AX: y%5C.txt\"\r\n"),
@@ -159,10 +175,20 @@ mod tests {
 
     #[test]
     fn random_boundaries_differ() {
-        let (a, _) = encode(&[]);
-        let (b, _) = encode(&[]);
+        let (a, _) = encode(Vec::new()).unwrap();
+        let (b, _) = encode(Vec::new()).unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with("multipart/form-data; boundary=molecule-mcp-"));
+    }
+
+    #[test]
+    fn a_file_that_changed_size_fails_the_body() {
+        let mut short = part("a.txt", "text/plain", b"abc");
+        short.len = 4;
+        assert!(encode_with("B", vec![short]).is_err());
+        let mut long = part("a.txt", "text/plain", b"abcde");
+        long.len = 4;
+        assert!(encode_with("B", vec![long]).is_err());
     }
 
     #[test]

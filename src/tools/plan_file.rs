@@ -99,18 +99,15 @@ pub fn path(dir: &Path, workspace_id: &str) -> PathBuf {
 /// `Err` says why it could not be read; an unusable file is moved aside
 /// (so the next write starts afresh) and the error says where it went.
 pub fn load(path: &Path, workspace_id: &str) -> Result<Option<Plan>, String> {
-    let problem = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    // statefile::read refuses links, FIFOs, devices and oversized files
+    // (InvalidData): such a file is unusable and is moved aside.
+    let problem = match statefile::read(path, MAX_FILE_BYTES) {
+        Ok(None) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => e.to_string(),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        Ok(m) if !m.file_type().is_file() => "not a regular file".to_string(),
-        Ok(m) if m.len() > MAX_FILE_BYTES => format!("{} bytes is too large", m.len()),
-        Ok(_) => match statefile::read(path) {
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-            Ok(Some(bytes)) => match decode(&bytes, workspace_id) {
-                Ok(plan) => return Ok(Some(plan)),
-                Err(problem) => problem,
-            },
+        Ok(Some(bytes)) => match decode(&bytes, workspace_id) {
+            Ok(plan) => return Ok(Some(plan)),
+            Err(problem) => problem,
         },
     };
     let aside = move_aside(path)

@@ -7,6 +7,7 @@ mod http_exchange;
 mod http_failure;
 mod jsonrpc_client;
 mod origin;
+pub mod orphans;
 mod process_group;
 mod rate_limit;
 pub mod session;

@@ -79,7 +79,7 @@ pub fn spawn(
     if let Some(cwd) = launch.cwd {
         command.current_dir(cwd);
     }
-    let mut child = command.spawn().map_err(|e| spawn_error(&launch, e))?;
+    let mut child = super::orphans::spawn_tied(command).map_err(|e| spawn_error(&launch, e))?;
     let pid = i32::try_from(child.id()).unwrap_or(0);
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())

@@ -34,7 +34,7 @@ pub fn queue_path(dir: &Path, workspace_id: &str) -> PathBuf {
 /// damaged cursor costs a re-read of the last 600 s, which the dedupe
 /// absorbs).
 pub fn read_cursor(path: &Path) -> Option<String> {
-    let bytes = match statefile::read(path) {
+    let bytes = match statefile::read(path, MAX_CURSOR_BYTES as u64) {
         Ok(b) => b?,
         Err(e) => {
             log::warn!(

@@ -8,7 +8,6 @@
 //!  "popped": ["<activity id>", ...]}
 //! ```
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -21,8 +20,16 @@ use super::queue::Entry;
 use super::safe;
 
 const VERSION: u64 = 1;
-/// Far above what the queue bounds allow; a larger file is not ours.
-const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+/// The most a queue file within the queue's bounds can take: every text
+/// byte escaped (`\u0000`, 6 bytes), plus ids and metadata per message and
+/// the popped ids. A larger file is not ours.
+fn max_file_bytes() -> u64 {
+    let limits = super::queue::Limits::default();
+    let text = 6 * limits.text_bytes as u64;
+    let per_message = 4 * 1024 * limits.messages as u64;
+    let popped = 512 * limits.popped as u64;
+    text + per_message + popped + 64 * 1024
+}
 
 #[derive(Serialize)]
 struct FileOut<'a> {
@@ -151,21 +158,7 @@ pub fn load(path: &Path, workspace_id: &str) -> Contents {
 }
 
 fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-        Ok(m) if !m.is_file() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "not a regular file",
-            ))
-        }
-        Ok(m) if m.len() > MAX_FILE_BYTES => {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "far too large"))
-        }
-        Ok(_) => {}
-    }
-    crate::statefile::read(path)
+    crate::statefile::read(path, max_file_bytes())
 }
 
 #[cfg(test)]
@@ -173,6 +166,7 @@ mod tests {
     use super::*;
     use crate::platform::inbox::message::Kind;
     use serde_json::json;
+    use std::fs;
 
     fn entry(order: u64, id: &str) -> Entry {
         Entry {

@@ -9,7 +9,9 @@ use super::fields::shown_key;
 use super::server::{check_url, header_value_ok, secret_env, secret_header};
 use super::TransportSpec;
 use crate::config::EnvMap;
-use crate::redact::register_secret;
+use crate::redact::{has_token_shape, register_secret};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 /// Replaces every variable reference in `text`:
 /// - `${NAME}` (also written `${env:NAME}`, as some hosts do): the value of
@@ -25,17 +27,64 @@ pub fn expand(text: &str, env: &EnvMap) -> Result<String, String> {
 }
 
 /// [`expand`] for a value that reaches a server (arguments, environment,
-/// URL): a value taken from a variable whose name says it is a credential
-/// (`*TOKEN*`, `*KEY*`, `*SECRET*`, ...) is registered with the redactor,
-/// since the server may echo it to its stderr or an error text. Ordinary
-/// values (`${HOME}`, a port) are not, or every log line quoting them
-/// would be masked.
+/// URL): every value taken from a variable is registered with the
+/// redactor, since the server may echo it to its stderr, an error text or
+/// a result, and a variable's name says little (`${GH_PAT}`, `${DB_PASS}`).
+/// Only well-known plain variables (`${HOME}`, `${USER}`, ...) are not, or
+/// every log line quoting them would be masked, and neither are paths
+/// (`${DATA_DIR}`); short values are ignored by the redactor anyway.
 fn expand_secret(text: &str, env: &EnvMap) -> Result<String, String> {
     substitute(text, env, &mut |name, value| {
-        if secret_env(name) {
+        if !plain_env(name) && !is_path(value) {
             register_secret(value)
         }
     })
+}
+
+/// An absolute path with nothing in it that could carry a credential.
+fn is_path(value: &str) -> bool {
+    value.starts_with('/') && !value.contains([':', '@', '?', '=', ' '])
+}
+
+/// Variables that never hold a credential.
+fn plain_env(name: &str) -> bool {
+    const PLAIN: [&str; 12] = [
+        "HOME", "PATH", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "PWD", "SHELL",
+        "TZ", "HOSTNAME",
+    ];
+    PLAIN.contains(&name) || name.starts_with("LC_") || name.starts_with("XDG_")
+}
+
+/// Headers that never carry a credential.
+fn plain_header(name: &str) -> bool {
+    const PLAIN: [&str; 6] = [
+        "accept",
+        "accept-language",
+        "content-type",
+        "user-agent",
+        "mcp-protocol-version",
+        "cache-control",
+    ];
+    PLAIN.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// Arguments are world-readable in `/proc/<pid>/cmdline`: a credential
+/// expanded into one is warned about (once per variable), and the README
+/// recommends `env`.
+fn warn_credential_in_args(arg: &str, env: &EnvMap) {
+    static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let _ = substitute(arg, env, &mut |name, value| {
+        let named = secret_env(name) || ["PAT", "PASS"].iter().any(|w| name.contains(w));
+        if !named && !has_token_shape(value) {
+            return;
+        }
+        let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.insert(name.to_string()) {
+            log::warn!(
+                "an upstream server's args hold the value of ${{{name}}}, which looks like a                  credential: every local user can read a process's arguments in                  /proc/<pid>/cmdline. Pass it in the server's \"env\" instead."
+            );
+        }
+    });
 }
 
 /// [`expand`], telling `seen` each variable name and value taken from the
@@ -124,6 +173,9 @@ impl TransportSpec {
                 cwd,
             } => {
                 let command = expand_secret(command, env).map_err(at("command".into()))?;
+                for arg in args {
+                    warn_credential_in_args(arg, env);
+                }
                 let args = args
                     .iter()
                     .enumerate()
@@ -160,8 +212,10 @@ impl TransportSpec {
                     let value = substitute(value, env, &mut |_, v| register_secret(v))
                         .map_err(at(format!("headers.{name}")))?;
                     header_value_ok(&value).map_err(|e| format!("headers.{name} {e}"))?;
-                    if secret_header(name) {
+                    // Any header may carry a credential (`X-Custom: ...`).
+                    if secret_header(name) || !plain_header(name) {
                         register_secret(secret_part(&value));
+                        register_secret(&value);
                     }
                     expanded_headers.insert(name.clone(), value);
                 }

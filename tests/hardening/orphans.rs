@@ -1,0 +1,96 @@
+//! Issue item 10: no upstream process outlives molecule-mcp, neither a
+//! `setsid` grandchild after a clean shutdown nor the server after
+//! `kill -9` of molecule-mcp.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{eventually, kill9, Gateway, WAIT};
+use crate::launch;
+use crate::support::TempDir;
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .unwrap_or("");
+    state != "Z" && state != "X"
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let mut pid = None;
+    let found = eventually(WAIT, || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok());
+        pid.is_some()
+    });
+    match pid {
+        Some(pid) if found => pid,
+        _ => panic!("{} was never written", path.display()),
+    }
+}
+
+/// Ends `pid` if a failed test left it behind.
+fn cleanup(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+}
+
+#[test]
+fn a_setsid_grandchild_of_a_stdio_upstream_ends_with_shutdown() {
+    let dir = TempDir::new("harden-orphan-setsid");
+    let pid_file = dir.join("grandchild.pid");
+    let fixture = launch::example("fixture_stdio").display().to_string();
+    let script = format!(
+        "setsid sleep 983 </dev/null >/dev/null 2>&1 & echo $! > '{}'; exec '{fixture}'",
+        pid_file.display()
+    );
+    let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
+    let mut gateway = Gateway::start_in(dir, servers, &[]);
+    assert!(gateway.wait_tool("wrapped__echo", true));
+    let grandchild = read_pid(&pid_file);
+    assert!(alive(grandchild), "the grandchild did not start");
+
+    gateway.child.close_stdin();
+    let exit = gateway.child.wait_exit(WAIT);
+    let gone = eventually(Duration::from_secs(5), || !alive(grandchild));
+    cleanup(grandchild);
+    assert!(exit.is_some_and(|s| s.success()), "no clean exit");
+    assert!(
+        gone,
+        "the setsid grandchild {grandchild} outlived molecule-mcp"
+    );
+}
+
+#[test]
+fn kill_9_of_molecule_mcp_takes_its_stdio_upstream_with_it() {
+    let dir = TempDir::new("harden-orphan-kill9");
+    let pid_file = dir.join("leader.pid");
+    let fixture = launch::example("fixture_stdio").display().to_string();
+    // The wrapper outlives the server's stdin EOF: only a signal ends it.
+    let script = format!(
+        "trap '' TERM HUP; echo $$ > '{}'; '{fixture}'; sleep 984",
+        pid_file.display()
+    );
+    let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
+    let mut gateway = Gateway::start_in(dir, servers, &[]);
+    assert!(gateway.wait_tool("wrapped__echo", true));
+    let leader = read_pid(&pid_file);
+    assert!(alive(leader));
+
+    kill9(gateway.child.pid());
+    let gone = eventually(Duration::from_secs(5), || !alive(leader));
+    cleanup(leader);
+    assert!(
+        gone,
+        "the upstream {leader} outlived kill -9 of molecule-mcp"
+    );
+}
