@@ -186,7 +186,7 @@ fn is_key_name(key: &str) -> bool {
 
 pub fn desktop_open_url(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcome {
     let desktop = desktop(tools)?;
-    let url = args.required_id("url")?;
+    let url = args.required_str("url")?.trim();
     if !is_web_url(url) {
         return Err(refuse(format!(
             "`url` must be an http:// or https:// address without spaces (got {:?})",

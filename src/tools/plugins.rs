@@ -24,7 +24,7 @@ fn said(response: &Response, key: &str) -> Option<String> {
 }
 
 pub fn install_plugin(tools: &Toolbox, args: &Args, ctx: &CallContext) -> Outcome {
-    let source = args.required_id("source")?;
+    let source = args.required_str("source")?.trim();
     let explicit = args.optional_str("workspace_id")?;
     let acting = tools.acting("workspace_id", explicit, None)?;
     let ws = acting.id();
