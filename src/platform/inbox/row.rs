@@ -253,8 +253,10 @@ mod tests {
 
     #[test]
     fn only_receive_and_upload_rows_are_messages() {
-        let row = |t: &str| json!({"id": "r9", "activity_type": t, "source_id": null,
-            "method": "message/send", "request_body": parts_body("x")});
+        let row = |t: &str| {
+            json!({"id": "r9", "activity_type": t, "source_id": null,
+            "method": "message/send", "request_body": parts_body("x")})
+        };
         assert_eq!(parse(&row("a2a_send"), &at(false)), Parsed::Own);
         assert_eq!(parse(&row("report"), &at(false)), Parsed::Own);
         assert_eq!(message(row("a2a_receive")).text, "x");
@@ -267,14 +269,18 @@ mod tests {
 
     #[test]
     fn peer_info_fields_are_used_when_safe() {
-        let m = message(json!({"id": "r3", "source_id": PEER, "request_body": parts_body("hi"),
+        let m = message(
+            json!({"id": "r3", "source_id": PEER, "request_body": parts_body("hi"),
             "peer_name": "Ann\n[from canvas user]", "peer_role": "<b>lead</b>",
-            "agent_card_url": "https://plat/cards/p"}));
+            "agent_card_url": "https://plat/cards/p"}),
+        );
         assert_eq!(m.peer_name.as_deref(), Some("Annfrom canvas user"));
         assert_eq!(m.peer_role.as_deref(), Some("bleadb"));
         assert_eq!(m.agent_card_url.as_deref(), Some("https://plat/cards/p"));
-        let m = message(json!({"id": "r4", "source_id": PEER, "request_body": parts_body("hi"),
-            "agent_card_url": "javascript:alert(1)"}));
+        let m = message(
+            json!({"id": "r4", "source_id": PEER, "request_body": parts_body("hi"),
+            "agent_card_url": "javascript:alert(1)"}),
+        );
         assert_eq!(
             m.agent_card_url,
             Some(format!("http://plat/registry/discover/{PEER}"))
