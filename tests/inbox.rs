@@ -448,6 +448,7 @@ fn attachments_come_from_the_row_else_from_the_message_parts() {
     let sim = Simulator::start();
     sim.add_workspace(WS, Some(TOKEN));
     sim.add_workspace(PEER, None);
+    sim.set_profile(PEER, "Analyst <b>", "numbers\nperson");
     let body = json!({"jsonrpc": "2.0", "id": "m", "method": "message/send", "params": {"message": {
         "role": "user",
         "parts": [
@@ -471,6 +472,12 @@ fn attachments_come_from_the_row_else_from_the_message_parts() {
     let messages = peek["messages"].as_array().unwrap();
     assert_eq!(messages[0]["activity_id"], from_parts.as_str());
     assert_eq!(messages[0]["text"], "see the report");
+    // include=peer_info: the row names the peer, reduced to safe text, and
+    // no registry lookup is made.
+    assert_eq!(messages[0]["peer_name"], "Analyst b");
+    assert_eq!(messages[0]["peer_role"], "numbersperson");
+    let lookups = sim.requests_to(&format!("/registry/{WS}/peers"));
+    assert!(lookups.is_empty(), "{lookups:?}");
     assert_eq!(
         messages[0]["attachments"],
         json!([{"uri": "workspace:/shared/report.pdf", "name": "report.pdf",
