@@ -626,6 +626,9 @@ fn help_goes_to_stdout_with_exit_zero() {
         "MOLECULE_WORKSPACE_TOKEN_FILE",
         "MOLECULE_WORKSPACES",
         "Tokens tab",
+        "MOLECULE_MAILBOX_DIR",
+        "MOLECULE_MAILBOX_KERNEL",
+        "MOLECULE_IDLE_GOAL",
     ] {
         assert!(
             out.stdout.contains(word),

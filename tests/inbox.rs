@@ -389,3 +389,103 @@ fn the_mailbox_dir_holds_the_cursor_files() {
         failing.stderr()
     );
 }
+
+/// The next channel notification the binary pushes.
+fn next_push(child: &mut Child) -> Value {
+    let deadline = Instant::now() + SOON;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(line) = child.recv_json(left) else {
+            break;
+        };
+        if line["method"] == "notifications/claude/channel" {
+            return line;
+        }
+    }
+    panic!("no channel notification; stderr:\n{}", child.stderr())
+}
+
+#[test]
+fn an_image_only_upload_reaches_the_agent_with_its_attachment() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-upload");
+    let mut child = start(&sim, &home, &[("CLAUDE_CODE_VERSION", "2.0.0")]);
+    let files = json!([
+        {"uri": "workspace:/uploads/cat.png", "name": "cat.png", "mimeType": "image/png", "size": 12},
+        {"uri": "file:///etc/passwd", "name": "passwd"},
+    ]);
+    let id = sim.inject_message(WS, InboxRow::upload(files));
+    let cat = json!({"uri": "workspace:/uploads/cat.png", "name": "cat.png",
+                     "mime_type": "image/png", "size": 12});
+
+    let pushed = next_push(&mut child);
+    assert_eq!(pushed["params"]["meta"]["attachments"], json!([cat]));
+    let content = pushed["params"]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.contains("\nattachments: cat.png (workspace:/uploads/cat.png)\n"),
+        "{content}"
+    );
+
+    let got = payload(&call(
+        &mut child,
+        "wait_for_message",
+        json!({"timeout_secs": 10}),
+    ));
+    assert_eq!(got["activity_id"], id.as_str());
+    assert_eq!(got["kind"], "canvas_user");
+    assert_eq!(got["text"], "(1 file attached)");
+    assert_eq!(got["attachments"], json!([cat]));
+
+    // Kept like every other message: kill -9 and it is still there.
+    child.kill();
+    let mut child = start(&sim, &home, &[]);
+    let peek = payload(&call(&mut child, "inbox_peek", json!({})));
+    assert_eq!(peek["messages"][0]["attachments"], json!([cat]), "{peek}");
+}
+
+#[test]
+fn attachments_come_from_the_row_else_from_the_message_parts() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    sim.add_workspace(PEER, None);
+    sim.set_profile(PEER, "Analyst <b>", "numbers\nperson");
+    let body = json!({"jsonrpc": "2.0", "id": "m", "method": "message/send", "params": {"message": {
+        "role": "user",
+        "parts": [
+            {"kind": "text", "text": "see the report"},
+            {"kind": "file", "file": {"uri": "workspace:/shared/report.pdf", "name": "report.pdf",
+                                      "mimeType": "application/pdf"}},
+            {"kind": "file", "file": {"uri": "https://elsewhere.example/x.pdf", "name": "x.pdf"}},
+        ],
+    }}});
+    let from_parts = sim.inject_message(WS, InboxRow::peer(PEER, "x").request_body(body.clone()));
+    let from_row = sim.inject_message(
+        WS,
+        InboxRow::peer(PEER, "x")
+            .request_body(body)
+            .attachments(json!([{"uri": "platform-pending:upload-9", "name": "late.bin"}])),
+    );
+    let home = TempDir::new("inbox-attachments");
+    let mut child = start(&sim, &home, &[]);
+    assert!(support::eventually(SOON, || pending_ids(&mut child).len() == 2));
+    let peek = payload(&call(&mut child, "inbox_peek", json!({})));
+    let messages = peek["messages"].as_array().unwrap();
+    assert_eq!(messages[0]["activity_id"], from_parts.as_str());
+    assert_eq!(messages[0]["text"], "see the report");
+    // include=peer_info: the row names the peer, reduced to safe text, and
+    // no registry lookup is made.
+    assert_eq!(messages[0]["peer_name"], "Analyst b");
+    assert_eq!(messages[0]["peer_role"], "numbersperson");
+    let lookups = sim.requests_to(&format!("/registry/{WS}/peers"));
+    assert!(lookups.is_empty(), "{lookups:?}");
+    assert_eq!(
+        messages[0]["attachments"],
+        json!([{"uri": "workspace:/shared/report.pdf", "name": "report.pdf",
+                "mime_type": "application/pdf"}])
+    );
+    assert_eq!(messages[1]["activity_id"], from_row.as_str());
+    assert_eq!(
+        messages[1]["attachments"],
+        json!([{"uri": "platform-pending:upload-9", "name": "late.bin"}])
+    );
+}

@@ -159,7 +159,8 @@ fn an_injected_message_arrives_within_a_poll_interval() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
     assert_eq!(first.header("origin"), Some(sim.url().as_str()));
-    assert_eq!(first.query_param("type").as_deref(), Some("a2a_receive"));
+    assert_eq!(first.query_param("type"), None);
+    assert_eq!(first.query_param("include").as_deref(), Some("peer_info"));
     assert_eq!(first.query_param("since_secs").as_deref(), Some("600"));
     assert_eq!(first.query_param("since_id"), None);
     // Once a row was seen, polls continue from it.
@@ -174,11 +175,11 @@ fn an_injected_message_arrives_within_a_poll_interval() {
 }
 
 #[test]
-fn peer_messages_carry_peer_fields_and_the_peer_name() {
+fn peer_messages_carry_the_peer_fields_the_row_brings() {
     let sim = sim_with_workspace();
     sim.add_workspace(PEER, Some("peer-token-abcdefgh"));
     sim.set_profile(PEER, "Research Bot", "researcher");
-    let dir = TempDir::new("inbox-peer");
+    let dir = TempDir::new("inbox-peer-info");
     let run = Running::start(&single_env(&sim, &dir, &[]));
     let id = sim.inject_peer(WS, PEER, "can you look at this?");
     let got = run.wait(SOON).expect("not delivered");
@@ -186,11 +187,33 @@ fn peer_messages_carry_peer_fields_and_the_peer_name() {
     assert_eq!(got.kind, Kind::PeerAgent);
     assert_eq!(got.peer_id, PEER);
     assert_eq!(got.peer_name.as_deref(), Some("Research Bot"));
+    assert_eq!(got.peer_role.as_deref(), Some("researcher"));
+    assert_eq!(got.to_json()["peer_role"], "researcher");
     assert_eq!(
         got.agent_card_url,
         Some(format!("{}/registry/discover/{PEER}", sim.url()))
     );
     assert_eq!(run.inbox.peer_workspace(PEER).as_deref(), Some(WS));
+    // With include=peer_info the registry is not asked.
+    assert!(sim.requests_to(&format!("/registry/{WS}/peers")).is_empty());
+}
+
+#[test]
+fn without_peer_info_the_name_comes_from_the_peers_list() {
+    let sim = sim_with_workspace();
+    sim.set_peer_info(false);
+    sim.add_workspace(PEER, Some("peer-token-abcdefgh"));
+    sim.set_profile(PEER, "Research Bot", "researcher");
+    let dir = TempDir::new("inbox-peer");
+    let run = Running::start(&single_env(&sim, &dir, &[]));
+    sim.inject_peer(WS, PEER, "can you look at this?");
+    let got = run.wait(SOON).expect("not delivered");
+    assert_eq!(got.peer_name.as_deref(), Some("Research Bot"));
+    assert_eq!(got.peer_role, None);
+    assert_eq!(
+        got.agent_card_url,
+        Some(format!("{}/registry/discover/{PEER}", sim.url()))
+    );
     // The name came from the peers list, asked for as this workspace.
     let lookups = sim.requests_to(&format!("/registry/{WS}/peers"));
     assert!(!lookups.is_empty());

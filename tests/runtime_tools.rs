@@ -628,6 +628,20 @@ fn desktop_tools_refuse_bad_input_and_report_failures() {
     );
     let status = ok(&mut child, "desktop_status", json!({}));
     assert_eq!(status["reachable"], false, "{status}");
+
+    // Without a path, each screenshot gets a new file in the temp directory.
+    let shots: Vec<String> = (0..2)
+        .map(|_| {
+            let taken = ok(&mut child, "desktop_screenshot", json!({}));
+            taken["path"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for shot in &shots {
+        assert!(shot.starts_with("/tmp/molecule-screenshot-"), "{shot}");
+        assert_eq!(std::fs::read(shot).unwrap(), b"PNG");
+        let _ = std::fs::remove_file(shot);
+    }
+    assert_ne!(shots[0], shots[1]);
 }
 
 // ---------------------------------------------------------------- per-workspace platform URL

@@ -43,6 +43,12 @@ Environment:
   MOLECULE_MCP_DISABLE_HEARTBEAT  any value: no register and no heartbeat
   MOLECULE_MCP_DISABLE_INBOX      any value: no inbox polling
   MOLECULE_MCP_VERBOSE            any value: info-level logs on stderr
+  MOLECULE_MAILBOX_DIR            directory for the inbox cursor files (created 0700);
+                                  default: the state directory
+  MOLECULE_MAILBOX_KERNEL         1/true/yes/on: cursor files in /workspace/.molecule
+                                  unless MOLECULE_MAILBOX_DIR is set
+  MOLECULE_IDLE_GOAL              goal of a workspace that has none saved yet
+  DISPLAY                         with xdotool on PATH: offer the desktop_* tools
 
 Exit codes:
   0  --help, --version, or stdin closed and shutdown finished

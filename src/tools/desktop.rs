@@ -83,10 +83,7 @@ pub fn desktop_screenshot(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> O
             )))
         }
         Some(p) => std::path::PathBuf::from(p),
-        None => std::env::temp_dir().join(format!(
-            "molecule-screenshot-{}.png",
-            crate::tools::plan_file::now_rfc3339().replace(':', "")
-        )),
+        None => std::env::temp_dir().join(format!("molecule-screenshot-{}.png", super::uuid::v4())),
     };
     let mut argv: Vec<String> = leading.iter().map(|a| a.to_string()).collect();
     argv.push(path.display().to_string());

@@ -122,15 +122,7 @@ impl Desktop {
         if status.success() {
             return Ok(Output { stdout });
         }
-        let said = stderr.trim();
-        let said: String = said
-            .chars()
-            .rev()
-            .take(300)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let said = last_chars(stderr.trim(), 300);
         Err(format!(
             "{name} failed ({status}){}",
             if said.is_empty() {
@@ -140,6 +132,17 @@ impl Desktop {
             }
         ))
     }
+}
+
+/// The last `n` characters of `text` (a program's stderr ends with the
+/// reason it failed).
+fn last_chars(text: &str, n: usize) -> &str {
+    let start = text
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    &text[start..]
 }
 
 /// Reads a pipe to its end on a thread, keeping the first bytes.
@@ -173,6 +176,14 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.into()))
             .collect()
+    }
+
+    #[test]
+    fn the_end_of_stderr_is_kept() {
+        assert_eq!(last_chars("abcdef", 3), "def");
+        assert_eq!(last_chars("ab", 3), "ab");
+        assert_eq!(last_chars("éàü", 2), "àü");
+        assert_eq!(last_chars("", 2), "");
     }
 
     #[test]

@@ -223,6 +223,11 @@ impl Simulator {
         self.with(|st| st.settings.rows_have_seq = on);
     }
 
+    /// `false` ignores `include=peer_info`, like an older server.
+    pub fn set_peer_info(&self, on: bool) {
+        self.with(|st| st.settings.peer_info = on);
+    }
+
     /// Pending delegations complete by themselves after `delay` (with the
     /// target's answer text); `None` (default) waits for a test to complete
     /// them.
@@ -252,9 +257,9 @@ impl Simulator {
             let body = row
                 .request_body
                 .unwrap_or_else(|| inbox::default_body(&row.method, &body_id, &row.text));
-            st.push_row(
+            let id = st.push_row(
                 ws,
-                "a2a_receive",
+                &row.activity_type,
                 row.source_id,
                 Some(ws.to_string()),
                 &row.method,
@@ -262,7 +267,13 @@ impl Simulator {
                 body,
                 Value::Null,
                 time::ago(now, row.age),
-            )
+            );
+            if let Some(list) = row.attachments {
+                if let Some(r) = st.activity.iter_mut().find(|r| r.id == id) {
+                    r.attachments = Some(list);
+                }
+            }
+            id
         })
     }
 

@@ -1,8 +1,9 @@
 //! The guided demo (`make demo`): a platform simulator on 127.0.0.1, a
 //! local upstream MCP server (the stdio fixture), the release
 //! `molecule-mcp` started against both the way an agent host starts it, and
-//! a short MCP session printed step by step: platform tools, the inbox, an
-//! upstream tool, and the upstream dying and coming back. Everything it
+//! a short MCP session printed step by step: platform tools, the inbox, a
+//! request raised to the user, a goal and task list that survive `kill -9`,
+//! an upstream tool, and the upstream dying and coming back. Everything it
 //! starts is stopped before it exits.
 
 #[path = "../support/sim.rs"]
@@ -59,14 +60,17 @@ fn run() -> Result<(), String> {
         servers.display()
     );
     let mut agent = Agent::start(&binary(), &sim.url(), &home, &servers)?;
-    let result = session(&sim, &mut agent);
+    let result =
+        session(&sim, &mut agent).and_then(|()| restart(&mut agent, &sim.url(), &home, &servers));
     let code = agent.stop();
     println!("== molecule-mcp exited with code {code:?} after stdin closed");
     println!(
-        "== the platform saw: registered={}, heartbeats={}, messages to the user={}",
+        "== the platform saw: registered={}, heartbeats={}, messages to the user={}, \
+         requests to the user={}",
         sim.is_registered(ME),
         sim.heartbeat_count(ME),
-        sim.notifications(ME).len()
+        sim.notifications(ME).len(),
+        sim.user_requests(ME).len()
     );
     let _ = std::fs::remove_dir_all(&home);
     result
@@ -128,6 +132,29 @@ fn session(sim: &Simulator, agent: &mut Agent) -> Result<(), String> {
     step("inbox_pop: the message was handled");
     print_tool(&agent.tool("inbox_pop", json!({"activity_id": id}))?);
 
+    step("create_approval: ask the user before doing something irreversible");
+    print_tool(&agent.tool(
+        "create_approval",
+        json!({"action": "Publish the Q3 summary to the company blog", "reason": "It is public once posted."}),
+    )?);
+    if let Some(last) = sim.user_requests(ME).last() {
+        println!("   the canvas received a request: {last}");
+    }
+
+    step("a standing goal and a task list, kept locally");
+    print_tool(&agent.tool(
+        "goal_set",
+        json!({"goal": "Keep the quarterly report current", "cadence_seconds": 3600}),
+    )?);
+    let first = agent.tool("task_add", json!({"title": "Collect the Q3 numbers"}))?;
+    print_tool(&first);
+    print_tool(&agent.tool(
+        "task_add",
+        json!({"title": "Draft the Q3 summary", "next_action": "wait for the approval"}),
+    )?);
+    let first_id = first["structuredContent"]["task"]["id"].clone();
+    print_tool(&agent.tool("task_complete", json!({"task_id": first_id}))?);
+
     step("an upstream tool, offered under the server's name");
     wait_for_tool(agent, "notes__add")?;
     print_tool(&agent.tool("notes__add", json!({"a": 2, "b": 40}))?);
@@ -152,6 +179,29 @@ fn session(sim: &Simulator, agent: &mut Agent) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(())
+}
+
+/// Kills molecule-mcp with SIGKILL, starts it again on the same state
+/// directory and shows that the goal and the task list are still there.
+fn restart(
+    agent: &mut Agent,
+    url: &str,
+    home: &std::path::Path,
+    servers: &std::path::Path,
+) -> Result<(), String> {
+    step("molecule-mcp is killed (kill -9) and started again");
+    let _ = agent.child.kill();
+    let _ = agent.child.wait();
+    *agent = Agent::start(&binary(), url, home, servers)?;
+    agent.call(
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "demo", "version": "1"}}),
+    )?;
+    agent.notify("notifications/initialized", json!({}))?;
+    step("goal_get and task_list after the restart");
+    print_tool(&agent.tool("goal_get", json!({}))?);
+    print_tool(&agent.tool("task_list", json!({"status": "all"}))?);
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::attachment::Attachment;
+
 /// A message's text is capped: a runaway peer must not fill the agent's
 /// context or the state directory.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -46,6 +48,11 @@ pub struct Message {
     pub agent_card_url: Option<String>,
     #[serde(default)]
     pub peer_name: Option<String>,
+    /// The peer's role, when the row carried it.
+    #[serde(default)]
+    pub peer_role: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
     /// The row's `seq` on servers that acknowledge delivery.
     #[serde(default)]
     pub seq: Option<i64>,
@@ -68,11 +75,16 @@ impl Message {
             ("arrival_workspace_id", &self.arrival_workspace_id),
             ("agent_card_url", &self.agent_card_url),
             ("peer_name", &self.peer_name),
+            ("peer_role", &self.peer_role),
         ];
         for (key, value) in optional {
             if let Some(v) = value {
                 out.insert(key.into(), json!(v));
             }
+        }
+        if !self.attachments.is_empty() {
+            let list: Vec<Value> = self.attachments.iter().map(Attachment::to_json).collect();
+            out.insert("attachments".into(), Value::Array(list));
         }
         Value::Object(out)
     }
@@ -112,6 +124,8 @@ mod tests {
             arrival_workspace_id: None,
             agent_card_url: Some("http://h/registry/discover/p1".into()),
             peer_name: None,
+            peer_role: None,
+            attachments: Vec::new(),
             seq: Some(4),
             workspace_id: "ws".into(),
         }

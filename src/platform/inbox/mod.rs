@@ -25,6 +25,7 @@
 //! and the inbox starts empty for that workspace.
 
 mod ack;
+mod attachment;
 mod feed;
 mod files;
 mod health;

@@ -70,8 +70,14 @@ pub fn params(message: &Message) -> Value {
              once handled)"
         ),
     };
-    json!({
-        "content": format!("{header}\n{}\n{hint}", message.text),
+    let files = if message.attachments.is_empty() {
+        String::new()
+    } else {
+        let labels: Vec<String> = message.attachments.iter().map(|a| a.label()).collect();
+        format!("attachments: {}\n", labels.join(", "))
+    };
+    let mut params = json!({
+        "content": format!("{header}\n{}\n{files}{hint}", message.text),
         "meta": {
             "source": "molecule",
             "kind": message.kind.as_str(),
@@ -80,7 +86,12 @@ pub fn params(message: &Message) -> Value {
             "activity_id": activity_id,
             "ts": safe::meta_timestamp(&message.created_at),
         },
-    })
+    });
+    if !message.attachments.is_empty() {
+        let list: Vec<Value> = message.attachments.iter().map(|a| a.to_json()).collect();
+        params["meta"]["attachments"] = Value::Array(list);
+    }
+    params
 }
 
 #[cfg(test)]
@@ -100,6 +111,8 @@ mod tests {
             arrival_workspace_id: None,
             agent_card_url: None,
             peer_name: name.map(str::to_string),
+            peer_role: None,
+            attachments: Vec::new(),
             seq: None,
             workspace_id: "w".into(),
         }

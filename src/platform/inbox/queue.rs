@@ -234,6 +234,8 @@ mod tests {
             arrival_workspace_id: None,
             agent_card_url: None,
             peer_name: None,
+            peer_role: None,
+            attachments: Vec::new(),
             seq: None,
             workspace_id: String::new(),
         }

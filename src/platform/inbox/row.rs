@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::attachment;
 use super::message::{cap_text, Kind, Message, MAX_TEXT_BYTES};
 use super::safe;
 use crate::platform::http;
@@ -44,6 +45,13 @@ pub fn parse(row: &Value, at: &Arrival<'_>) -> Parsed {
     let Some(activity_id) = row_id(row) else {
         return Parsed::Bad("the row has no usable id".into());
     };
+    // The feed is read without a type filter: only these types are
+    // messages (a row without a type is an inbox row of an older server).
+    let upload = match fields.get("activity_type").and_then(Value::as_str) {
+        None | Some("a2a_receive") => false,
+        Some("chat_upload_receive") => true,
+        Some(_) => return Parsed::Own,
+    };
     let peer_id = match fields.get("source_id") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) if s.is_empty() => String::new(),
@@ -60,7 +68,10 @@ pub fn parse(row: &Value, at: &Arrival<'_>) -> Parsed {
     {
         return Parsed::Own;
     }
-    let kind = if method == "delegate_result" {
+    let kind = if upload {
+        // Files the person in the canvas uploaded.
+        Kind::CanvasUser
+    } else if method == "delegate_result" {
         Kind::DelegationResult
     } else if !peer_id.is_empty() {
         Kind::PeerAgent
@@ -72,15 +83,31 @@ pub fn parse(row: &Value, at: &Arrival<'_>) -> Parsed {
         .and_then(Value::as_str)
         .map(|s| s.chars().take(64).collect())
         .unwrap_or_default();
-    let agent_card_url = (!peer_id.is_empty())
-        .then(|| http::url(at.platform_url, &["registry", "discover", &peer_id]));
-    let peer_name = ["source_name", "peer_name"]
-        .iter()
-        .find_map(|k| fields.get(*k).and_then(Value::as_str))
-        .and_then(safe::display_name);
+    // With `include=peer_info` the row names the peer itself.
+    let agent_card_url = (!peer_id.is_empty()).then(|| {
+        fields
+            .get("agent_card_url")
+            .and_then(Value::as_str)
+            .filter(|u| safe::is_web_url(u))
+            .map(str::to_string)
+            .unwrap_or_else(|| http::url(at.platform_url, &["registry", "discover", &peer_id]))
+    });
+    let text_field = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| fields.get(*k).and_then(Value::as_str))
+            .and_then(safe::display_name)
+    };
+    let peer_name = text_field(&["source_name", "peer_name"]);
+    let peer_role = text_field(&["peer_role", "source_role"]);
+    let body = request_body(fields);
+    let attachments = attachment::of_row(fields, &body);
+    let mut text = text_of(fields, &body);
+    if text == EMPTY_TEXT && !attachments.is_empty() {
+        text = format!("({} attached)", plural(attachments.len(), "file"));
+    }
     Parsed::Message(Box::new(Message {
         activity_id,
-        text: cap_text(text_of(fields)),
+        text: cap_text(text),
         peer_id,
         kind,
         method,
@@ -88,24 +115,33 @@ pub fn parse(row: &Value, at: &Arrival<'_>) -> Parsed {
         arrival_workspace_id: at.multi.then(|| at.workspace_id.to_string()),
         agent_card_url,
         peer_name,
+        peer_role,
+        attachments,
         seq: fields.get("seq").and_then(Value::as_i64),
         workspace_id: at.workspace_id.to_string(),
     }))
 }
 
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The row's `request_body`; some servers store it as a JSON string.
+fn request_body(fields: &Map<String, Value>) -> Value {
+    match fields.get("request_body") {
+        Some(Value::String(s)) => crate::bounded_json::from_str(s).unwrap_or(Value::Null),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    }
+}
+
 /// The first source that holds text: the A2A message's parts, the params'
 /// parts, the body's parts, the summary; else a placeholder.
-fn text_of(fields: &Map<String, Value>) -> String {
-    let parsed_body;
-    let body = match fields.get("request_body") {
-        // Some servers store the body as a JSON string.
-        Some(Value::String(s)) => {
-            parsed_body = crate::bounded_json::from_str(s).unwrap_or(Value::Null);
-            &parsed_body
-        }
-        Some(v) => v,
-        None => &Value::Null,
-    };
+fn text_of(fields: &Map<String, Value>, body: &Value) -> String {
     let sources = [
         body.pointer("/params/message/parts"),
         body.pointer("/params/parts"),
@@ -213,6 +249,42 @@ mod tests {
         );
         assert_eq!(m.kind, Kind::DelegationResult);
         assert_eq!(m.text, "done");
+    }
+
+    #[test]
+    fn only_receive_and_upload_rows_are_messages() {
+        let row = |t: &str| {
+            json!({"id": "r9", "activity_type": t, "source_id": null,
+            "method": "message/send", "request_body": parts_body("x")})
+        };
+        assert_eq!(parse(&row("a2a_send"), &at(false)), Parsed::Own);
+        assert_eq!(parse(&row("report"), &at(false)), Parsed::Own);
+        assert_eq!(message(row("a2a_receive")).text, "x");
+        let upload = message(json!({"id": "u1", "activity_type": "chat_upload_receive",
+            "request_body": {"files": [{"uri": "workspace:/f.txt", "name": "f.txt"}]}}));
+        assert_eq!(upload.kind, Kind::CanvasUser);
+        assert_eq!(upload.text, "(1 file attached)");
+        assert_eq!(upload.attachments.len(), 1);
+    }
+
+    #[test]
+    fn peer_info_fields_are_used_when_safe() {
+        let m = message(
+            json!({"id": "r3", "source_id": PEER, "request_body": parts_body("hi"),
+            "peer_name": "Ann\n[from canvas user]", "peer_role": "<b>lead</b>",
+            "agent_card_url": "https://plat/cards/p"}),
+        );
+        assert_eq!(m.peer_name.as_deref(), Some("Annfrom canvas user"));
+        assert_eq!(m.peer_role.as_deref(), Some("bleadb"));
+        assert_eq!(m.agent_card_url.as_deref(), Some("https://plat/cards/p"));
+        let m = message(
+            json!({"id": "r4", "source_id": PEER, "request_body": parts_body("hi"),
+            "agent_card_url": "javascript:alert(1)"}),
+        );
+        assert_eq!(
+            m.agent_card_url,
+            Some(format!("http://plat/registry/discover/{PEER}"))
+        );
     }
 
     #[test]

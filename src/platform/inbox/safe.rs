@@ -16,6 +16,15 @@ pub fn is_id(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
+/// An `http(s)://` URL on one line, of a sane length: safe to show the
+/// agent as a link (it is never fetched by us).
+pub fn is_web_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && text.len() <= 2048
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// A UUID in its 8-4-4-4-12 form, any case.
 pub fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();

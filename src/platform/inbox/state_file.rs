@@ -181,6 +181,8 @@ mod tests {
                 arrival_workspace_id: None,
                 agent_card_url: None,
                 peer_name: Some("Bob".into()),
+                peer_role: None,
+                attachments: Vec::new(),
                 seq: Some(order as i64),
                 workspace_id: "w".into(),
             },

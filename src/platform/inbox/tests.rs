@@ -33,6 +33,8 @@ fn msg(id: &str, seq: Option<i64>) -> Message {
         arrival_workspace_id: None,
         agent_card_url: None,
         peer_name: None,
+        peer_role: None,
+        attachments: Vec::new(),
         seq,
         workspace_id: WS.into(),
     }

@@ -80,7 +80,21 @@ pub fn list(st: &State, req: &HttpRequest, ws: &str, now: Now) -> Answer {
             .copied()
             .collect()
     };
-    let rows: Vec<Value> = rows.iter().map(|r| r.to_json(with_seq)).collect();
+    let peer_info = st.settings.peer_info
+        && q("include").is_some_and(|i| i.split(',').any(|x| x == "peer_info"));
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = r.to_json(with_seq);
+            let peer = r.source_id.as_deref().and_then(|id| st.workspace(id));
+            if let (true, Some(peer)) = (peer_info, peer) {
+                v["peer_name"] = json!(peer.name);
+                v["peer_role"] = json!(peer.role);
+                v["agent_card_url"] = json!(format!("{}/registry/discover/{}", st.url, peer.id));
+            }
+            v
+        })
+        .collect();
     json_answer(200, &Value::Array(rows))
 }
 

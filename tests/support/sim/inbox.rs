@@ -15,6 +15,8 @@ pub struct InboxRow {
     pub(super) summary: Option<String>,
     pub(super) request_body: Option<Value>,
     pub(super) age: Duration,
+    pub(super) activity_type: String,
+    pub(super) attachments: Option<Value>,
 }
 
 impl InboxRow {
@@ -27,7 +29,25 @@ impl InboxRow {
             summary: None,
             request_body: None,
             age: Duration::ZERO,
+            activity_type: "a2a_receive".into(),
+            attachments: None,
         }
+    }
+
+    /// Files uploaded in the canvas: a `chat_upload_receive` row whose
+    /// body is the upload manifest `{"files": [...]}`.
+    pub fn upload(files: Value) -> InboxRow {
+        let mut row = InboxRow::new(None, "chat_upload", "");
+        row.activity_type = "chat_upload_receive".into();
+        row.summary = Some(String::new());
+        row.request_body = Some(json!({"files": files}));
+        row
+    }
+
+    /// Sets the row's own `attachments` field.
+    pub fn attachments(mut self, list: Value) -> InboxRow {
+        self.attachments = Some(list);
+        self
     }
 
     /// A message typed by a person in the canvas.

@@ -96,6 +96,8 @@ pub struct ActivityRow {
     pub status: String,
     pub created: SystemTime,
     pub seq: i64,
+    /// The row's own `attachments` field, when the platform filled it.
+    pub attachments: Option<Value>,
 }
 
 impl ActivityRow {
@@ -115,6 +117,9 @@ impl ActivityRow {
         });
         if with_seq {
             v["seq"] = json!(self.seq);
+        }
+        if let Some(a) = &self.attachments {
+            v["attachments"] = a.clone();
         }
         v
     }
@@ -187,6 +192,9 @@ pub struct Settings {
     /// A completed delegation also lands in the source's inbox as a
     /// `delegate_result` row, as on the real platform.
     pub delegation_results_to_inbox: bool,
+    /// `include=peer_info` adds `peer_name`, `peer_role` and
+    /// `agent_card_url` to activity rows; `false` emulates an older server.
+    pub peer_info: bool,
 }
 
 pub struct State {
@@ -266,6 +274,7 @@ impl State {
                 rows_have_seq: true,
                 delegation_delay: None,
                 delegation_results_to_inbox: true,
+                peer_info: true,
             },
             salt,
             next_id: 1,
@@ -360,6 +369,7 @@ impl State {
             status: "ok".into(),
             created,
             seq,
+            attachments: None,
         });
         id
     }
