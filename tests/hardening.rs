@@ -13,6 +13,8 @@ mod support;
 #[allow(dead_code)]
 mod harness;
 
+#[path = "hardening/answers.rs"]
+mod answers;
 #[path = "hardening/attachments.rs"]
 mod attachments;
 #[path = "hardening/common.rs"]
