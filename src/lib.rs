@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod fence;
 pub mod lines;
 pub mod logging;
 pub mod machine;

@@ -25,6 +25,8 @@ mod config_texts;
 mod echo_headers;
 #[path = "hardening/exit_race.rs"]
 mod exit_race;
+#[path = "hardening/framing.rs"]
+mod framing;
 #[path = "hardening/ids.rs"]
 mod ids;
 #[path = "hardening/orphans.rs"]

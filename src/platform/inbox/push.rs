@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::message::{Kind, Message};
 use super::safe;
 use crate::config::EnvMap;
+use crate::fence::Fence;
 
 /// Hosts and the variables that betray them, first match wins.
 const HOSTS: &[(&[&str], &str)] = &[
@@ -70,8 +71,13 @@ pub fn params(message: &Message) -> Value {
              once handled)"
         ),
     };
+    // A peer's words are fenced: they cannot pass for our header or hint.
+    let text = match message.kind {
+        Kind::CanvasUser => message.text.clone(),
+        Kind::PeerAgent | Kind::DelegationResult => Fence::new().wrap(&message.text),
+    };
     json!({
-        "content": format!("{header}\n{}\n{hint}", message.text),
+        "content": format!("{header}\n{text}\n{hint}"),
         "meta": {
             "source": "molecule",
             "kind": message.kind.as_str(),
