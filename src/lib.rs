@@ -9,6 +9,7 @@ pub mod bounded_json;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod fence;
 pub mod lines;
 pub mod logging;
 pub mod machine;

@@ -16,14 +16,33 @@ pub enum Line {
     TooLong { length: usize },
 }
 
+/// How much of the start and of the end of an overlong line is kept (see
+/// [`LineReader::overlong_ends`]).
+const HEAD_KEPT: usize = 4096;
+const TAIL_KEPT: usize = 256;
+
 pub struct LineReader<R> {
     inner: R,
     max_len: usize,
+    /// The first and last bytes of the last overlong line.
+    head: Vec<u8>,
+    tail: Vec<u8>,
 }
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(inner: R, max_len: usize) -> Self {
-        LineReader { inner, max_len }
+        LineReader {
+            inner,
+            max_len,
+            head: Vec::new(),
+            tail: Vec::new(),
+        }
+    }
+
+    /// The first 4 KiB and the last 256 bytes of the last line that was
+    /// [`Line::TooLong`]: enough to tell whose answer it was.
+    pub fn overlong_ends(&self) -> (&[u8], &[u8]) {
+        (&self.head, &self.tail)
     }
 
     /// The next line; `None` at end of input. A last line without a newline
@@ -44,11 +63,25 @@ impl<R: BufRead> LineReader<R> {
                 Some(end) => (&available[..end], end + 1, true),
                 None => (available, available.len(), false),
             };
+            let before = length;
             length = length.saturating_add(chunk.len());
             if length <= self.max_len {
                 line.extend_from_slice(chunk);
-            } else if !line.is_empty() {
-                line = Vec::new();
+            } else {
+                if before <= self.max_len {
+                    // Just went over: keep the start, drop the rest.
+                    self.head.clear();
+                    self.tail.clear();
+                    let head = if line.is_empty() { chunk } else { &line[..] };
+                    self.head
+                        .extend_from_slice(&head[..head.len().min(HEAD_KEPT)]);
+                    if !line.is_empty() {
+                        line = Vec::new();
+                    }
+                }
+                self.tail.extend_from_slice(chunk);
+                let extra = self.tail.len().saturating_sub(TAIL_KEPT);
+                self.tail.drain(..extra);
             }
             self.inner.consume(used);
             if ended {
@@ -111,6 +144,26 @@ mod tests {
                     Line::TooLong { length: 7 },
                 ]
             );
+        }
+    }
+
+    #[test]
+    fn the_ends_of_an_overlong_line_are_kept() {
+        for buffer in [1, 7, 1024] {
+            let mut text = b"{\"id\":5,".to_vec();
+            text.extend(std::iter::repeat_n(b'x', 10_000));
+            text.extend_from_slice(b"END}\nok\n");
+            let mut reader = LineReader::new(BufReader::with_capacity(buffer, &text[..]), 100);
+            assert_eq!(
+                reader.next_line().unwrap(),
+                Some(Line::TooLong { length: 10_012 })
+            );
+            let (head, tail) = reader.overlong_ends();
+            assert!(head.starts_with(b"{\"id\":5,xx"), "{buffer}");
+            assert!(head.len() <= HEAD_KEPT);
+            assert_eq!(tail.len(), TAIL_KEPT);
+            assert!(tail.ends_with(b"xxEND}"), "{buffer}");
+            assert_eq!(reader.next_line().unwrap(), Some(complete("ok")));
         }
     }
 

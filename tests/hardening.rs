@@ -13,6 +13,8 @@ mod support;
 #[allow(dead_code)]
 mod harness;
 
+#[path = "hardening/answers.rs"]
+mod answers;
 #[path = "hardening/attachments.rs"]
 mod attachments;
 #[path = "hardening/common.rs"]
@@ -23,6 +25,8 @@ mod config_texts;
 mod echo_headers;
 #[path = "hardening/exit_race.rs"]
 mod exit_race;
+#[path = "hardening/framing.rs"]
+mod framing;
 #[path = "hardening/ids.rs"]
 mod ids;
 #[path = "hardening/orphans.rs"]

@@ -119,9 +119,7 @@ fn delegate_task_answers_with_fenced_peer_output_and_failures_are_is_error() {
     );
     assert!(!is_error(&result), "{result}");
     assert!(
-        text(&result).contains(
-            "--- begin peer output (untrusted) ---\nthe peer's answer\n--- end peer output ---"
-        ),
+        text(&result).contains("(untrusted) ---\nthe peer's answer\n--- end peer output "),
         "{result}"
     );
 

@@ -497,10 +497,7 @@ fn delegate_task_returns_the_peers_answer_fenced_as_untrusted() {
     );
     has(
         &text,
-        &[
-            "--- begin peer output (untrusted) ---\nforty-two\n--- end peer output ---",
-            PEER,
-        ],
+        &["(untrusted) ---\nforty-two\n--- end peer output ", PEER],
     );
     let discovered = r.sim.requests_to(&path(&["registry", "discover", PEER]));
     assert_eq!(discovered.len(), 1);
@@ -581,7 +578,7 @@ fn delegate_task_to_a_poll_mode_peer_waits_for_the_delegation() {
     let took = started.elapsed();
     has(
         &text,
-        &["--- begin peer output (untrusted) ---\necho: summarise\n--- end peer output ---"],
+        &["(untrusted) ---\necho: summarise\n--- end peer output "],
     );
     // The first look at the delegation comes after one 3 s poll interval.
     assert!(took >= Duration::from_millis(2500), "{took:?}");
@@ -815,7 +812,17 @@ fn delegate_task_async_is_idempotent_and_check_task_status_follows_it() {
     assert!(r.sim.complete_delegation(&id, "the report"));
     let done = status(&id);
     assert_eq!(done["structuredContent"]["status"], "completed");
-    assert_eq!(done["structuredContent"]["response_preview"], "the report");
+    // What the peer wrote comes fenced as untrusted.
+    let preview = done["structuredContent"]["response_preview"]
+        .as_str()
+        .unwrap_or_default();
+    has(
+        preview,
+        &[
+            "--- begin peer output ",
+            "\nthe report\n--- end peer output ",
+        ],
+    );
     let missing = status("dddddddd-0000-4000-8000-000000000000");
     assert_eq!(missing["structuredContent"]["status"], "not_found");
     let listed = status("");
@@ -976,7 +983,7 @@ fn chat_history_is_oldest_first_in_both_directions() {
     assert!(first < second && second < reply, "{text}");
     has(
         &text,
-        &["--- begin peer output (untrusted) ---", "oldest first"],
+        &["--- begin peer output ", "(untrusted) ---", "oldest first"],
     );
     let asked = r.sim.requests_to(&path(&["workspaces", WS, "activity"]));
     let last = asked.last().expect("a history request");

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::args::Args;
 use super::errors::{explain, About, Failure};
+use super::peer_text::fenced_field;
 use super::result::{json_value, Fault, Outcome};
 use super::route::{success_json, Acting};
 use super::Toolbox;
@@ -146,7 +147,7 @@ pub fn check_task_status(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Ou
         .map_err(|f| Fault::Tool(explain("check_task_status", About::Own(src), &f)))?;
     if !task_id.is_empty() {
         return Ok(match find(&rows, task_id) {
-            Some(row) => json_value(row.clone()),
+            Some(row) => json_value(fence_peer_fields(row.clone())),
             None => json_value(json!({"task_id": task_id, "status": "not_found"})),
         });
     }
@@ -154,8 +155,20 @@ pub fn check_task_status(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Ou
         .into_iter()
         .filter(|r| target == src || r.get("target_id").and_then(Value::as_str) == Some(target))
         .take(NEWEST)
+        .map(fence_peer_fields)
         .collect();
     Ok(json_value(json!({"delegations": newest})))
+}
+
+/// The fields of a delegation row the peer wrote, each fenced as untrusted
+/// peer text; the rest is the platform's.
+fn fence_peer_fields(mut row: Value) -> Value {
+    for field in ["response_preview", "error"] {
+        if let Some(Value::String(text)) = row.get_mut(field) {
+            *text = fenced_field(text);
+        }
+    }
+    row
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::error::CallError;
 use super::jsonrpc_client::{answer_server_request, classify, Incoming};
+use super::oversized::{self, Parsed};
 use super::rate_limit::{left_out, RateLimit};
 use super::stdin_writer::Outgoing;
 use super::stdio::Link;
@@ -43,9 +44,14 @@ pub fn run(stdout: impl Read, link: Arc<Link>, writer: Sender<Outgoing>) {
             Ok(None) => break "the server closed its stdout".to_string(),
             Err(e) => break format!("reading the server's stdout failed: {}", e.kind()),
             Ok(Some(Line::TooLong { length })) => {
-                reader.garbage(&format!(
-                    "skipped a line of {length} bytes (over {MAX_LINE})"
-                ));
+                let (head, tail) = lines.overlong_ends();
+                let id = oversized::id_from_head(head).or_else(|| oversized::id_from_tail(tail));
+                let why = format!(
+                    "was {} MiB, over the {} MiB limit",
+                    length.div_ceil(1024 * 1024),
+                    MAX_LINE / (1024 * 1024)
+                );
+                reader.uncarriable(id, &why, &format!("a line of {length} bytes"));
             }
             Ok(Some(Line::Complete(bytes))) => reader.line(&bytes),
         }
@@ -59,17 +65,47 @@ impl Reader {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Array(batch)) => {
+        match oversized::parse(bytes) {
+            Parsed::Json(Value::Array(batch)) => {
                 for message in batch {
                     self.message(message);
                 }
             }
-            Ok(message) => self.message(message),
-            Err(_) if std::str::from_utf8(bytes).is_err() => {
+            Parsed::Json(message) => self.message(message),
+            Parsed::TooDeep { depth } => {
+                let head = &bytes[..bytes.len().min(4096)];
+                let tail = &bytes[bytes.len().saturating_sub(256)..];
+                let id = oversized::id_from_head(head).or_else(|| oversized::id_from_tail(tail));
+                let why = format!(
+                    "was nested {depth} levels deep, deeper than the {} carried",
+                    oversized::MAX_DEPTH
+                );
+                self.uncarriable(id, &why, &format!("a message nested {depth} levels deep"));
+            }
+            Parsed::NotJson if std::str::from_utf8(bytes).is_err() => {
                 self.garbage("skipped a line that is not UTF-8");
             }
-            Err(_) => self.garbage("skipped a line that is not JSON (servers must log to stderr)"),
+            Parsed::NotJson => {
+                self.garbage("skipped a line that is not JSON (servers must log to stderr)")
+            }
+        }
+    }
+
+    /// An answer that cannot be carried: its call (when we can tell which)
+    /// fails now with `why`, rather than waiting out its timeout.
+    fn uncarriable(&mut self, id: Option<u64>, why: &str, what: &str) {
+        let failed = id.is_some_and(|id| {
+            let error = oversized::failure(&self.link.name, why);
+            self.link.pending.complete(id, Err(error))
+        });
+        if failed {
+            log::warn!(
+                "{}: the answer to request {} {why}; that call failed",
+                self.link.name,
+                id.unwrap_or_default()
+            );
+        } else {
+            self.garbage(&format!("skipped {what}: it {why}"));
         }
     }
 

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::message::{Kind, Message};
 use super::safe;
 use crate::config::EnvMap;
+use crate::fence::Fence;
 
 /// Hosts and the variables that betray them, first match wins.
 const HOSTS: &[(&[&str], &str)] = &[
@@ -70,6 +71,11 @@ pub fn params(message: &Message) -> Value {
              once handled)"
         ),
     };
+    // A peer's words are fenced: they cannot pass for our header or hint.
+    let text = match message.kind {
+        Kind::CanvasUser => message.text.clone(),
+        Kind::PeerAgent | Kind::DelegationResult => Fence::new().wrap(&message.text),
+    };
     let files = if message.attachments.is_empty() {
         String::new()
     } else {
@@ -77,7 +83,7 @@ pub fn params(message: &Message) -> Value {
         format!("attachments: {}\n", labels.join(", "))
     };
     let mut params = json!({
-        "content": format!("{header}\n{}\n{files}{hint}", message.text),
+        "content": format!("{header}\n{text}\n{files}{hint}"),
         "meta": {
             "source": "molecule",
             "kind": message.kind.as_str(),
