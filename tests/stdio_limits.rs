@@ -1,6 +1,7 @@
 //! What the agent's side of stdio can do to the process, through the real
 //! binary: hung upstream calls and long waits cannot take every worker,
-//! admitted requests are bounded in bytes, and the end of the input is noticed even while the client does
+//! oversized request ids are refused and admitted requests are bounded in
+//! bytes, and the end of the input is noticed even while the client does
 //! not read its answers.
 //!
 //! Needs the fixtures built: `cargo build --examples` (a plain `cargo test`
@@ -167,6 +168,39 @@ fn a_hung_upstream_and_long_waits_leave_workers_for_every_other_tool() {
         })
         .count();
     assert!(busy_waits >= 1, "no wait was refused");
+}
+
+#[test]
+fn request_ids_over_1_kib_are_refused() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("limits-ids");
+    let mut child = spawn(&home, &platform_env(&sim, &home));
+
+    let longest = json!("i".repeat(1024));
+    send(&mut child, &longest, "ping", json!({}));
+    let answer = child.wait_answer(&longest, WAIT);
+    assert_eq!(
+        answer.as_ref().and_then(|a| a.get("result")),
+        Some(&json!({})),
+        "a 1 KiB id is fine: {answer:?}"
+    );
+
+    let too_long = "i".repeat(1025);
+    send(&mut child, &json!(too_long), "ping", json!({}));
+    let answer = child.wait_answer(&Value::Null, WAIT);
+    let Some(answer) = answer else {
+        panic!("no answer to an over-long id; stderr:\n{}", child.stderr());
+    };
+    assert_eq!(
+        answer.pointer("/error/code"),
+        Some(&json!(-32600)),
+        "{answer}"
+    );
+    assert!(
+        !answer.to_string().contains(&too_long),
+        "the over-long id was echoed back"
+    );
 }
 
 #[test]
