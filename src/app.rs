@@ -189,6 +189,8 @@ fn serve_in_thread(
     };
     let spawned = std::thread::Builder::new()
         .name("mcp".into())
+        // Starts the server's threads and waits for its end.
+        .stack_size(128 * 1024)
         .spawn(move || {
             let end = server.serve(input, std::io::stdout(), handler, stop);
             info!("MCP server ended: {:?}", end.reason);

@@ -292,3 +292,33 @@ fn the_end_of_input_stops_the_process_while_the_client_reads_no_answers() {
         "still running {WAIT:?} after the input ended"
     );
 }
+
+#[test]
+fn requests_nested_to_the_parse_limit_are_served() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("limits-deep");
+    let mut child = spawn(&home, &platform_env(&sim, &home));
+    // The message, params and arguments take three levels; serde_json
+    // refuses a 129th.
+    let deep = format!("{}{}", "[".repeat(124), "]".repeat(124));
+    for (n, tool) in ["get_runtime_identity", "list_peers"].iter().enumerate() {
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":"deep-{n}","method":"tools/call","params":{{"name":"{tool}","arguments":{{"x":{deep}}}}}}}"#
+        );
+        child.send_line(&line).expect("send");
+        let answer = child.wait_answer(&json!(format!("deep-{n}")), WAIT);
+        let Some(answer) = answer else {
+            panic!(
+                "no answer to a deep {tool} call; stderr:\n{}",
+                child.stderr()
+            );
+        };
+        assert!(
+            answer.get("result").is_some() || answer.get("error").is_some(),
+            "{answer}"
+        );
+    }
+    let pong = child.request("ping", json!({}), WAIT);
+    assert_eq!(pong.and_then(|p| p.get("result").cloned()), Some(json!({})));
+}
