@@ -38,8 +38,16 @@ fmt:
 	$(CARGO) fmt --all
 
 # The gateway benchmark runs the release fixtures against the release binary.
+# The footprint figures are measured for the static musl build too when
+# musl-tools is installed; without it that column is left out, said so.
 bench:
 	$(CARGO) build --release --examples
+	@if command -v musl-gcc >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory static; \
+	else \
+		echo "musl-gcc not found (apt-get install musl-tools): the static build is not benchmarked"; \
+		rm -f target/x86_64-unknown-linux-musl/release/molecule-mcp; \
+	fi
 	$(CARGO) bench --bench machines --bench platform --bench mcp --bench gateway
 
 # Runs the binary with whatever environment you have; without configuration

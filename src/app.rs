@@ -99,7 +99,7 @@ pub fn run(config: Config) -> i32 {
     }
     drop(reports_tx);
 
-    let server = Server::new(ServerOptions::default());
+    let server = Server::new(ServerOptions::default()).watch_hangup(stdin_hung_up);
     let service = Arc::new(Service::new(
         &config,
         client,
@@ -255,6 +255,8 @@ fn serve_in_thread(
     };
     let spawned = std::thread::Builder::new()
         .name("mcp".into())
+        // Starts the server's threads and waits for its end.
+        .stack_size(128 * 1024)
         .spawn(move || {
             let end = server.serve(input, std::io::stdout(), handler, stop);
             info!("MCP server ended: {:?}", end.reason);
@@ -291,6 +293,21 @@ impl<R: std::io::Read> std::io::Read for EndSignal<R> {
         }
         result
     }
+}
+
+/// Whether the client has closed our stdin (a pipe's writer gone, a
+/// socket shut down), even if unread lines remain: asked only while the
+/// server cannot read on because the client reads none of its answers.
+fn stdin_hung_up() -> bool {
+    let mut stdin = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call; a zero timeout
+    // never blocks and nothing is read.
+    let ready = unsafe { libc::poll(&mut stdin, 1, 0) };
+    ready > 0 && stdin.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
 }
 
 /// Every token we know of is redacted from every log line from here on.

@@ -52,6 +52,8 @@ pub fn on_signals(shutdown: Shutdown) {
         Ok(mut signals) => {
             let spawned = std::thread::Builder::new()
                 .name("signals".into())
+                // It waits, then logs one line.
+                .stack_size(64 * 1024)
                 .spawn(move || {
                     if let Some(sig) = signals.forever().next() {
                         log::info!("signal {sig} received: shutting down");

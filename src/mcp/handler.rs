@@ -36,6 +36,15 @@ pub trait Handler: Send + Sync + 'static {
     /// A `tools/call`: returns a `CallToolResult` (`content`, and `isError`
     /// when the tool failed). `Err` only for caller errors such as an unknown
     /// tool or bad arguments (`-32602`).
+    /// What a call of `tool` may wait on for long (one upstream server, the
+    /// inbox, a peer), as a name the agent can read. Calls of one group, and
+    /// of all groups together, are capped well below the workers, so that
+    /// one hung server or many long waits never leave other tools without
+    /// one; the excess is answered at once with a busy result.
+    fn call_group(&self, _tool: &str) -> Option<String> {
+        None
+    }
+
     fn call_tool(
         &self,
         name: &str,

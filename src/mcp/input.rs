@@ -21,6 +21,9 @@ pub(crate) fn spawn_reader<R: Read + Send + 'static>(
     let (ended_tx, ended) = bounded::<()>(0);
     thread::Builder::new()
         .name("mcp-reader".into())
+        // Parses lines (serde_json stops at 128 levels of nesting), routes
+        // them and runs instant tools.
+        .stack_size(256 * 1024)
         .spawn(move || {
             // Dropped however the thread ends, a panic included.
             let _ended = ended_tx;

@@ -152,6 +152,17 @@ pub fn classify(message: Value) -> Incoming {
             RpcError::invalid_request("\"jsonrpc\" must be \"2.0\""),
         );
     }
+    if let Some(Value::String(long)) = &id {
+        if long.len() > MAX_ID_BYTES {
+            return invalid(
+                Value::Null,
+                RpcError::invalid_request(format!(
+                    "the id is {} bytes long; ids may be at most {MAX_ID_BYTES} bytes",
+                    long.len()
+                )),
+            );
+        }
+    }
     if id.is_some() && usable_id.is_null() {
         return invalid(
             Value::Null,
@@ -194,10 +205,15 @@ pub fn classify(message: Value) -> Incoming {
     }
 }
 
-/// JSON-RPC ids we accept: strings and integers (never null, fractions, or structures).
+/// The longest string id (or progress token) accepted: an id stays in
+/// memory, in a few copies, until its request is answered.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// JSON-RPC ids we accept: strings of at most `MAX_ID_BYTES` and integers
+/// (never null, fractions, or structures).
 pub fn is_valid_id(id: &Value) -> bool {
     match id {
-        Value::String(_) => true,
+        Value::String(id) => id.len() <= MAX_ID_BYTES,
         Value::Number(n) => n.is_i64() || n.is_u64(),
         _ => false,
     }
@@ -333,6 +349,20 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn string_ids_are_bounded_at_1_kib() {
+        let line =
+            |id: &str| format!(r#"{{"jsonrpc":"2.0","id":"{id}","method":"ping"}}"#).into_bytes();
+        let longest = "a".repeat(MAX_ID_BYTES);
+        assert!(matches!(
+            parse_line(&line(&longest)),
+            Incoming::Request { .. }
+        ));
+        let (code, id) = code_and_id(&line(&format!("{longest}a")));
+        assert_eq!((code, id), (INVALID_REQUEST, Value::Null));
+        assert!(!is_valid_id(&json!(format!("{longest}a"))));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! server, notifications from anyone (push, list changes, progress).
 
 use super::jsonrpc::notification_line;
-use crossbeam_channel::{bounded, select, Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{
+    bounded, select, Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -86,6 +88,36 @@ impl Outbox {
     }
 }
 
+/// While a line waits for room, how often the sender looks at whether it
+/// should give up.
+const GIVE_UP_CHECK: Duration = Duration::from_millis(50);
+
+impl Outbox {
+    /// Queues a line unless `stop` fires or `give_up` says so while waiting
+    /// for room; `give_up` is asked every 50 ms of waiting.
+    pub(crate) fn send_unless_either(
+        &self,
+        line: Outgoing,
+        stop: &Receiver<()>,
+        give_up: &dyn Fn() -> bool,
+    ) -> bool {
+        let mut line = line;
+        loop {
+            match self.tx.send_timeout(line, GIVE_UP_CHECK) {
+                Ok(()) => return true,
+                Err(SendTimeoutError::Disconnected(_)) => return false,
+                Err(SendTimeoutError::Timeout(back)) => {
+                    let stopped = !matches!(stop.try_recv(), Err(TryRecvError::Empty));
+                    if stopped || give_up() {
+                        return false;
+                    }
+                    line = back;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +175,24 @@ mod tests {
         let (stop_tx, stop) = bounded::<()>(0);
         drop(stop_tx);
         assert!(!outbox.send_unless(Outgoing::Answer("{}".into()), &stop));
+    }
+
+    #[test]
+    fn send_unless_either_gives_up_when_asked_while_full() {
+        let (outbox, rx) = Outbox::channel();
+        for _ in 0..CAPACITY {
+            assert!(outbox.send(Outgoing::Answer("{}".into())));
+        }
+        let (_stop_tx, stop) = bounded::<()>(0);
+        let asked = std::cell::Cell::new(0);
+        let give_up = || {
+            asked.set(asked.get() + 1);
+            asked.get() >= 2
+        };
+        assert!(!outbox.send_unless_either(Outgoing::Answer("{}".into()), &stop, &give_up));
+        assert_eq!(asked.get(), 2);
+        // With room, the line goes out and nobody is asked.
+        let _ = rx.try_recv();
+        assert!(outbox.send_unless_either(Outgoing::Answer("{}".into()), &stop, &|| true));
     }
 }

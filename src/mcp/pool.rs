@@ -1,19 +1,20 @@
-//! The request workers: a fixed set of threads that run handler calls, which
-//! may block, so the thread reading the input never does.
+//! The request workers: threads that run handler calls, which may block,
+//! so the thread reading the input never does. They start on demand and
+//! end when idle, so an idle process holds none.
 
 use super::cancel::CancelReason;
 use super::context::CallContext;
 use super::handler::Handler;
 use super::jsonrpc::{error_line, result_line, RpcError};
 use super::outbox::{Outbox, Outgoing};
-use super::router::InFlight;
+use super::router::{InFlight, Limits};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use serde_json::{json, Map, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a request asks a worker to do, its params already checked.
 pub(crate) enum Work {
@@ -70,6 +71,15 @@ pub(crate) struct Job {
     pub(crate) ctx: CallContext,
 }
 
+/// Stack of a worker: handler calls parse and build JSON of bounded depth
+/// and make HTTP requests; none recurses deeply, so the 8 MiB default
+/// would only reserve address space.
+const WORKER_STACK: usize = 256 * 1024;
+
+/// How long a worker with nothing to do waits before it ends: an idle
+/// process keeps no workers, a busy one keeps those it needs.
+const IDLE_WORKER_LIFE: Duration = Duration::from_secs(5);
+
 pub(crate) struct Pool {
     /// Holds the only way to queue jobs; closing it lets the workers end.
     in_flight: Arc<InFlight>,
@@ -79,36 +89,34 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Starts `workers` threads, which take the jobs admitted into the
-    /// returned table (at most `max_in_flight` at once). Each finished
-    /// request leaves the table before its answer is queued, so the server
-    /// forgets the id before the client can see the answer and reuse it.
+    /// Creates the table requests are admitted into (at most
+    /// `limits.max_in_flight` at once) and the crew that runs them: no
+    /// thread at first, one more whenever a request finds every worker
+    /// taken (up to `workers`), one fewer whenever one stays idle. Each
+    /// finished request leaves the table before its answer is queued, so
+    /// the server forgets the id before the client can see the answer and
+    /// reuse it.
     pub(crate) fn spawn(
         workers: usize,
         handler: Arc<dyn Handler>,
         outbox: Outbox,
-        max_in_flight: usize,
+        limits: Limits,
     ) -> (Pool, Arc<InFlight>) {
         let (jobs, queue) = unbounded::<Job>();
-        let in_flight = InFlight::new(jobs, max_in_flight);
         let (alive_tx, alive) = bounded::<()>(0);
         let running = Arc::new(AtomicUsize::new(0));
-        for n in 0..workers {
-            let worker = Worker {
-                queue: queue.clone(),
-                handler: handler.clone(),
-                outbox: outbox.clone(),
-                in_flight: in_flight.clone(),
-            };
-            let guard = Running::enter(&running, alive_tx.clone());
-            if let Err(e) = thread::Builder::new()
-                .name(format!("mcp-worker-{n}"))
-                .spawn(move || worker.serve(guard))
-            {
-                log::warn!("started {n} of {workers} request workers: {e}");
-                break;
-            }
-        }
+        let crew = Crew {
+            jobs,
+            queue,
+            handler,
+            outbox,
+            alive: alive_tx,
+            running: running.clone(),
+            live: 0,
+            max: workers.max(1),
+            hired: 0,
+        };
+        let in_flight = InFlight::new(crew, limits);
         let pool = Pool {
             in_flight: in_flight.clone(),
             alive,
@@ -133,6 +141,72 @@ impl Pool {
                 Err(RecvTimeoutError::Timeout) => return running.load(Ordering::SeqCst),
                 Ok(()) => continue,
             }
+        }
+    }
+}
+
+/// What starts workers, kept in the in-flight table so that hiring and
+/// admitting are decided under one lock; dropped when the table closes,
+/// which lets the workers drain the queue and end.
+pub(crate) struct Crew {
+    jobs: Sender<Job>,
+    queue: Receiver<Job>,
+    handler: Arc<dyn Handler>,
+    outbox: Outbox,
+    alive: Sender<()>,
+    running: Arc<AtomicUsize>,
+    /// Workers started and not retired.
+    live: usize,
+    max: usize,
+    /// Workers ever started, for their names.
+    hired: usize,
+}
+
+impl Crew {
+    /// Queues a job; false once the workers cannot take it.
+    pub(crate) fn queue(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+
+    /// Starts a worker when `admitted` requests outnumber the workers, so
+    /// that a queued job never waits behind a running one while the crew
+    /// may still grow.
+    pub(crate) fn grow_for(&mut self, admitted: usize, in_flight: &Arc<InFlight>) {
+        if admitted <= self.live || self.live >= self.max {
+            return;
+        }
+        let worker = Worker {
+            queue: self.queue.clone(),
+            handler: self.handler.clone(),
+            outbox: self.outbox.clone(),
+            in_flight: in_flight.clone(),
+        };
+        let guard = Running::enter(&self.running, self.alive.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("mcp-worker-{}", self.hired))
+            .stack_size(WORKER_STACK)
+            .spawn(move || worker.serve(guard));
+        match spawned {
+            Ok(_) => {
+                self.live += 1;
+                self.hired += 1;
+            }
+            // The job waits for a worker that is running now.
+            Err(e) => log::warn!(
+                "cannot start another request worker ({e}); {} serve",
+                self.live
+            ),
+        }
+    }
+
+    /// Whether an idle worker may end: only while the others outnumber the
+    /// requests admitted, so every queued job still has a free worker.
+    pub(crate) fn retire(&mut self, admitted: usize) -> bool {
+        if admitted < self.live {
+            self.live -= 1;
+            true
+        } else {
+            false
         }
     }
 }
@@ -168,7 +242,13 @@ struct Worker {
 
 impl Worker {
     fn serve(self, _running: Running) {
-        for Job { key, work, ctx } in self.queue.iter() {
+        loop {
+            let Job { key, work, ctx } = match self.queue.recv_timeout(IDLE_WORKER_LIFE) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) if self.in_flight.retire() => return,
+                Err(RecvTimeoutError::Timeout) => continue,
+            };
             let method = work.method();
             // A request the client cancelled before it started is not run at all.
             let outcome = (ctx.cancel_token().reason() != Some(CancelReason::Client))

@@ -11,10 +11,11 @@ use super::jsonrpc::{
     self, error_line, is_valid_id, params_object, result_line, Incoming, RpcError, SERVER_BUSY,
 };
 use super::outbox::{Outbox, Outgoing};
-use super::pool::{Job, Work};
+use super::pool::{Crew, Job, Work};
 use super::version;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use serde_json::{json, Map, Value};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,32 +26,65 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// nothing under the lock waits for anything.
 pub(crate) struct InFlight {
     table: Mutex<Table>,
-    max: usize,
+    limits: Limits,
+}
+
+/// What the in-flight table admits at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Requests.
+    pub(crate) requests: usize,
+    /// Bytes of the lines those requests came in (their ids and arguments
+    /// stay in memory until they are answered).
+    pub(crate) bytes: usize,
+    /// Tool calls of one group (see `Handler::call_group`).
+    pub(crate) per_group: usize,
+    /// Tool calls of all groups together.
+    pub(crate) grouped: usize,
 }
 
 struct Table {
     /// By id as JSON text.
-    requests: HashMap<String, CancelToken>,
-    /// The way to the workers; `None` once closed, so that the workers end
-    /// even while the router lives on in a reader blocked on its input.
-    jobs: Option<Sender<Job>>,
+    requests: HashMap<String, Admitted>,
+    /// The bytes of every admitted request.
+    bytes: usize,
+    /// Running calls by group.
+    groups: HashMap<String, usize>,
+    /// The workers; `None` once closed, so that they end even while the
+    /// router lives on in a reader blocked on its input.
+    crew: Option<Crew>,
+}
+
+struct Admitted {
+    token: CancelToken,
+    bytes: usize,
+    group: Option<String>,
 }
 
 /// Why a request was not admitted.
 enum Refusal {
     Duplicate,
     Busy(usize),
+    TooManyBytes(usize),
+    GroupFull(String, usize),
     Closed,
 }
 
 impl InFlight {
-    pub(crate) fn new(jobs: Sender<Job>, max: usize) -> Arc<InFlight> {
+    pub(crate) fn new(crew: Crew, limits: Limits) -> Arc<InFlight> {
         Arc::new(InFlight {
             table: Mutex::new(Table {
                 requests: HashMap::new(),
-                jobs: Some(jobs),
+                bytes: 0,
+                groups: HashMap::new(),
+                crew: Some(crew),
             }),
-            max: max.max(1),
+            limits: Limits {
+                requests: limits.requests.max(1),
+                bytes: limits.bytes.max(1),
+                per_group: limits.per_group.max(1),
+                grouped: limits.grouped.max(1),
+            },
         })
     }
 
@@ -61,34 +95,90 @@ impl InFlight {
 
     /// Admits a request and queues its job, under one lock so that a
     /// cancellation or the shutdown never misses it.
-    fn admit(&self, key: String, token: &CancelToken, job: Job) -> Result<(), Refusal> {
+    fn admit(
+        self: &Arc<Self>,
+        key: String,
+        token: &CancelToken,
+        job: Job,
+        bytes: usize,
+        group: Option<String>,
+    ) -> Result<(), Refusal> {
         let mut table = self.lock();
         if table.requests.contains_key(&key) {
             return Err(Refusal::Duplicate);
         }
-        if table.requests.len() >= self.max {
+        if table.requests.len() >= self.limits.requests {
             return Err(Refusal::Busy(table.requests.len()));
         }
-        let Some(jobs) = &table.jobs else {
+        // One request alone may use the whole budget, so that any line the
+        // reader accepts can be served when nothing else is.
+        if !table.requests.is_empty() && table.bytes + bytes > self.limits.bytes {
+            return Err(Refusal::TooManyBytes(table.bytes));
+        }
+        if let Some(group) = &group {
+            let running = table.groups.get(group).copied().unwrap_or(0);
+            let grouped: usize = table.groups.values().sum();
+            if running >= self.limits.per_group || grouped >= self.limits.grouped {
+                return Err(Refusal::GroupFull(group.clone(), running));
+            }
+        }
+        let admitted = table.requests.len() + 1;
+        let Some(crew) = &mut table.crew else {
             return Err(Refusal::Closed);
         };
-        if jobs.send(job).is_err() {
+        if !crew.queue(job) {
             return Err(Refusal::Closed);
         }
-        table.requests.insert(key, token.clone());
+        crew.grow_for(admitted, self);
+        if let Some(group) = &group {
+            *table.groups.entry(group.clone()).or_insert(0) += 1;
+        }
+        table.bytes += bytes;
+        let token = token.clone();
+        table.requests.insert(
+            key,
+            Admitted {
+                token,
+                bytes,
+                group,
+            },
+        );
         Ok(())
     }
 
     /// Called by a worker before it queues the answer: the client may reuse
     /// an id as soon as it has read the answer.
     pub(crate) fn finished(&self, key: &str) {
-        self.lock().requests.remove(key);
+        let mut table = self.lock();
+        let Some(done) = table.requests.remove(key) else {
+            return;
+        };
+        table.bytes -= done.bytes;
+        if let Some(group) = done.group {
+            if let Some(running) = table.groups.get_mut(&group) {
+                *running -= 1;
+                if *running == 0 {
+                    table.groups.remove(&group);
+                }
+            }
+        }
+    }
+
+    /// Whether a worker that found nothing to do may end now.
+    pub(crate) fn retire(&self) -> bool {
+        let mut table = self.lock();
+        let admitted = table.requests.len();
+        // Once closed, workers drain the queue and end when it disconnects.
+        table
+            .crew
+            .as_mut()
+            .is_some_and(|crew| crew.retire(admitted))
     }
 
     fn cancel(&self, key: &str) -> bool {
         match self.lock().requests.get(key) {
-            Some(token) => {
-                token.cancel(CancelReason::Client);
+            Some(admitted) => {
+                admitted.token.cancel(CancelReason::Client);
                 true
             }
             None => false,
@@ -99,16 +189,19 @@ impl InFlight {
     /// answers, if quick, still go out.
     pub(crate) fn close(&self) {
         let mut table = self.lock();
-        table.jobs = None;
-        for token in table.requests.values() {
-            token.cancel(CancelReason::Shutdown);
+        table.crew = None;
+        for admitted in table.requests.values() {
+            admitted.token.cancel(CancelReason::Shutdown);
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.lock().jobs.is_none()
+        self.lock().crew.is_none()
     }
 }
+
+/// Tells whether the client has closed the input (see `Server::watch_hangup`).
+pub type HangupProbe = Arc<dyn Fn() -> bool + Send + Sync>;
 
 pub(crate) struct Router {
     handler: Arc<dyn Handler>,
@@ -116,6 +209,14 @@ pub(crate) struct Router {
     in_flight: Arc<InFlight>,
     /// The shutdown signal: an answer never waits for room past it.
     stop: Receiver<()>,
+    /// Whether the client has closed the input, for a router blocked on a
+    /// full output: the end of the input must be noticed even then.
+    hung_up: Option<HangupProbe>,
+    /// Set once `hung_up` said so: nothing more is routed.
+    input_gone: Cell<bool>,
+    /// The length of the line being routed: what its request holds in
+    /// memory until answered.
+    line_bytes: usize,
 }
 
 impl Router {
@@ -130,15 +231,23 @@ impl Router {
             outbox,
             in_flight,
             stop,
+            line_bytes: 0,
+            hung_up: None,
+            input_gone: Cell::new(false),
         }
+    }
+
+    pub(crate) fn watch_hangup(&mut self, probe: HangupProbe) {
+        self.hung_up = Some(probe);
     }
 
     /// Whether the server has stopped: nothing more is routed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.in_flight.is_closed()
+        self.input_gone.get() || self.in_flight.is_closed()
     }
 
     pub(crate) fn line(&mut self, line: &[u8]) {
+        self.line_bytes = line.len();
         match jsonrpc::parse_line(line) {
             Incoming::Request { id, method, params } => {
                 let answer_id = id.clone();
@@ -214,7 +323,13 @@ impl Router {
             _ => Err(RpcError::method_not_found(&format!("{method:.80}"))),
         };
         match work {
-            Ok(work) => self.submit(id, progress_token, work),
+            Ok(work) => {
+                let group = match &work {
+                    Work::CallTool { name, .. } => self.handler.call_group(name),
+                    _ => None,
+                };
+                self.submit(id, progress_token, work, group)
+            }
             Err(error) => self.answer(&id, Err(error)),
         }
     }
@@ -241,7 +356,13 @@ impl Router {
         self.send(Outgoing::InitializeAnswer(result_line(id, result)));
     }
 
-    fn submit(&mut self, id: Value, progress_token: Option<Value>, work: Work) {
+    fn submit(
+        &mut self,
+        id: Value,
+        progress_token: Option<Value>,
+        work: Work,
+        group: Option<String>,
+    ) {
         let key = id.to_string();
         let token = CancelToken::new();
         let ctx = CallContext::new(
@@ -255,8 +376,20 @@ impl Router {
             work,
             ctx,
         };
-        let error = match self.in_flight.admit(key, &token, job) {
+        let error = match self.in_flight.admit(key, &token, job, self.line_bytes, group) {
             Ok(()) => return,
+            // The tool exists and the agent may simply retry: a tool
+            // result it can read, not a protocol error.
+            Err(Refusal::GroupFull(group, running)) => {
+                log::debug!("refused a call to {group:.120}: {running} already running");
+                return self.answer(&id, Ok(busy_result(&group, running)));
+            }
+            Err(Refusal::TooManyBytes(bytes)) => RpcError::new(
+                SERVER_BUSY,
+                format!(
+                    "server busy: the requests in flight hold {bytes} bytes; retry when one has finished"
+                ),
+            ),
             Err(Refusal::Duplicate) => RpcError::invalid_request(
                 "this id belongs to a request still in flight; ids must be unique",
             ),
@@ -299,10 +432,35 @@ impl Router {
     }
 
     fn send(&self, line: Outgoing) {
-        if !self.outbox.send_unless(line, &self.stop) {
+        let sent = match &self.hung_up {
+            Some(probe) => {
+                let gone = || {
+                    let gone = probe();
+                    if gone {
+                        log::info!(
+                            "the client closed its input while not reading answers; stopping"
+                        );
+                        self.input_gone.set(true);
+                    }
+                    gone
+                };
+                self.outbox.send_unless_either(line, &self.stop, &gone)
+            }
+            None => self.outbox.send_unless(line, &self.stop),
+        };
+        if !sent {
             log::debug!("an answer was not sent: the output is closed or the server is stopping");
         }
     }
+}
+
+/// The `isError` result of a call refused because its group is full.
+fn busy_result(group: &str, running: usize) -> Value {
+    let text = format!(
+        "Busy: {running} calls to {group:.120} are already running, the most allowed at once so \
+         that other tools keep working. Retry when one of them has finished."
+    );
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
 }
 
 fn tool_call(params: Value) -> Result<Work, RpcError> {

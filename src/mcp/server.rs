@@ -5,9 +5,11 @@
 //! Choices where the protocol leaves room:
 //! - Requests before `initialize` are served anyway: some hosts pipeline.
 //!   Notifications of ours are held until `initialize` is answered.
-//! - When `max_in_flight` requests are running or queued, a new one is
-//!   answered at once with `-32000` (server busy) instead of blocking the
-//!   reader; `initialize`, `ping` and cancellations never count against it.
+//! - When `max_in_flight` requests (or `max_in_flight_bytes` of them) are
+//!   running or queued, a new one is answered at once with `-32000` (server
+//!   busy) instead of blocking the reader; `initialize`, `ping` and
+//!   cancellations never count against it. A tool call whose group is full
+//!   gets a busy tool result (`isError`), which the agent can act on.
 //! - A request the client cancelled gets no answer (MCP: the receiver should
 //!   not answer). One cancelled by shutdown still has its answer written if
 //!   the handler gives it within the grace period.
@@ -18,7 +20,7 @@ use super::handler::Handler;
 use super::input::spawn_reader;
 use super::outbox::{Outbox, Outgoing};
 use super::pool::Pool;
-use super::router::Router;
+use super::router::{HangupProbe, Limits, Router};
 use super::writer::Writer;
 use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 use std::io::{Read, Write};
@@ -30,10 +32,19 @@ const WRITER_GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Threads running handler calls (default 16).
+    /// The most threads running handler calls (default 32); they start on
+    /// demand and end when idle.
     pub workers: usize,
     /// Requests running or queued at once before new ones are refused (default 256).
     pub max_in_flight: usize,
+    /// Bytes of the lines of those requests before new ones are refused
+    /// (default 64 MiB); one request alone may exceed it.
+    pub max_in_flight_bytes: usize,
+    /// Tool calls of one group (`Handler::call_group`) at once (default 8).
+    pub max_per_group: usize,
+    /// Tool calls of all groups together at once (default 24): at least
+    /// `workers` minus this stay for calls of no group.
+    pub max_grouped: usize,
     /// Longest accepted input line in bytes (default 16 MiB).
     pub max_line_bytes: usize,
     /// How long shutdown waits for cancelled requests to finish (default 1 s).
@@ -43,8 +54,11 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            workers: 16,
+            workers: 32,
             max_in_flight: 256,
+            max_in_flight_bytes: 64 << 20,
+            max_per_group: 8,
+            max_grouped: 24,
             max_line_bytes: 16 << 20,
             shutdown_grace: Duration::from_millis(1000),
         }
@@ -78,6 +92,7 @@ pub struct Server {
     options: ServerOptions,
     outbox: Outbox,
     lines: Receiver<Outgoing>,
+    hangup: Option<HangupProbe>,
 }
 
 impl Server {
@@ -87,7 +102,17 @@ impl Server {
             options,
             outbox,
             lines,
+            hangup: None,
         }
+    }
+
+    /// `probe` tells whether the client has closed the input, without
+    /// reading it. It is asked while an answer waits for room in a full
+    /// output, so that the end of the input is noticed even while the
+    /// client reads no answers (the reader cannot see it then).
+    pub fn watch_hangup(mut self, probe: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.hangup = Some(Arc::new(probe));
+        self
     }
 
     pub fn outbox(&self) -> Outbox {
@@ -114,6 +139,7 @@ impl Server {
             options,
             outbox,
             lines,
+            hangup,
         } = self;
         let start_failed = |what: &str, e: std::io::Error| {
             log::error!("cannot start the MCP server's {what} thread: {e}");
@@ -131,9 +157,17 @@ impl Server {
             options.workers.max(1),
             handler.clone(),
             outbox.clone(),
-            options.max_in_flight.max(1),
+            Limits {
+                requests: options.max_in_flight,
+                bytes: options.max_in_flight_bytes,
+                per_group: options.max_per_group,
+                grouped: options.max_grouped,
+            },
         );
-        let router = Router::new(handler, outbox, in_flight, shutdown.clone());
+        let mut router = Router::new(handler, outbox, in_flight, shutdown.clone());
+        if let Some(probe) = hangup {
+            router.watch_hangup(probe);
+        }
         let input = match spawn_reader(input, options.max_line_bytes.max(1), router) {
             Ok(input) => input,
             Err(e) => {

@@ -27,6 +27,8 @@ impl Writer {
         let (ended_tx, ended) = bounded::<()>(0);
         let thread = thread::Builder::new()
             .name("mcp-writer".into())
+            // Writes finished lines; nothing recurses.
+            .stack_size(64 * 1024)
             .spawn(move || {
                 let _ended = ended_tx;
                 write_lines(output, &lines, &stop_rx)

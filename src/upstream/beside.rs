@@ -76,6 +76,16 @@ impl<H: Handler> Handler for Beside<H> {
         self.is_ours(tool) && self.ours.is_instant(tool)
     }
 
+    fn call_group(&self, tool: &str) -> Option<String> {
+        if self.is_ours(tool) {
+            self.ours.call_group(tool)
+        } else {
+            self.gateway
+                .server_of(tool)
+                .map(|server| format!("upstream server {server}"))
+        }
+    }
+
     fn call_tool(
         &self,
         name: &str,

@@ -224,6 +224,13 @@ impl Gateway {
         }
     }
 
+    /// The server a call of `name` goes to: calls in flight are capped per
+    /// server, so that one hung server cannot take every worker.
+    pub fn server_of(&self, name: &str) -> Option<&str> {
+        self.route_tool(name)
+            .map(|(index, _, _)| self.upstreams[index].name.as_str())
+    }
+
     /// Resources and prompts are announced whenever some upstream may
     /// offer them: capabilities are fixed at `initialize`, before any
     /// upstream has answered, so the lists are simply empty until one does.

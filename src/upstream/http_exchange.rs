@@ -89,9 +89,13 @@ impl Endpoint {
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("molecule-mcp/", env!("CARGO_PKG_VERSION")))
-            .input_buffer_size(64 * 1024)
-            .output_buffer_size(64 * 1024)
-            .max_response_header_size(64 * 1024)
+            // ureq fills 128 KiB buffers per connection by default, and
+            // each upstream keeps two (requests and its event stream):
+            // most of what an extra upstream cost. Bodies of any size
+            // still stream through these.
+            .input_buffer_size(32 * 1024)
+            .output_buffer_size(16 * 1024)
+            .max_response_header_size(32 * 1024)
             .build();
         Ok(Endpoint {
             name: name.to_string(),

@@ -7,7 +7,9 @@
 //! - recovery: from an upstream coming back after an outage to the first
 //!   successful call, with the default breaker (3 s and 20 s outages; the
 //!   60 s one with `BENCH_LONG=1`);
-//! - peak RSS (VmHWM) of molecule-mcp with 1 and with 11 upstreams.
+//! - peak RSS (VmHWM) of molecule-mcp with 1 and with 11 stdio upstreams,
+//!   and with 1 and 10 HTTP upstreams (for the glibc build and, when
+//!   `make static` built it, the static musl build).
 //!
 //! Needs the release fixtures: `cargo build --release --examples`, then
 //! `cargo bench --bench gateway`.
@@ -224,9 +226,18 @@ impl Drop for Peer {
 
 /// molecule-mcp in gateway-only mode with `servers` (the mcpServers map).
 fn gateway(home: &Path, tag: &str, servers: Value) -> Peer {
+    gateway_of(
+        Path::new(env!("CARGO_BIN_EXE_molecule-mcp")),
+        home,
+        tag,
+        servers,
+    )
+}
+
+fn gateway_of(bin: &Path, home: &Path, tag: &str, servers: Value) -> Peer {
     let path = home.join(format!("{tag}.json"));
     let _ = std::fs::write(&path, json!({"mcpServers": servers}).to_string());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_molecule-mcp"));
+    let mut command = Command::new(bin);
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -351,28 +362,45 @@ fn recover_once(home: &Path, fixture: &Path, outage: Duration) -> Option<Duratio
 }
 
 fn memory(home: &Path, fixture: &Path) {
-    let one = peak_rss(home, fixture, 1);
-    let eleven = peak_rss(home, fixture, 11);
-    println!("peak RSS of molecule-mcp (VmHWM; the upstream processes not included):");
-    println!("  1 upstream:    {one:>7} KiB");
-    println!("  11 upstreams:  {eleven:>7} KiB");
-    if eleven > one && one > 0 {
+    let http = launch::HttpFixture::start(&[]);
+    let http_entry = json!({"url": http.url});
+    for (build, bin) in procstat::builds(Path::new(env!("CARGO_BIN_EXE_molecule-mcp"))) {
         println!(
-            "  per additional upstream: {:.1} KiB ({:.2}x for 11x the upstreams)",
-            (eleven - one) as f64 / 10.0,
-            eleven as f64 / one as f64
+            "peak RSS of molecule-mcp, {build} build (VmHWM; the upstream processes not included):"
         );
+        let one = peak_rss(&bin, home, &entry(fixture), 1);
+        let eleven = peak_rss(&bin, home, &entry(fixture), 11);
+        println!("  1 stdio upstream:    {one:>7} KiB");
+        println!("  11 stdio upstreams:  {eleven:>7} KiB");
+        if eleven > one && one > 0 {
+            println!(
+                "  per additional stdio upstream: {:.1} KiB ({:.2}x for 11x the upstreams)",
+                (eleven - one) as f64 / 10.0,
+                eleven as f64 / one as f64
+            );
+        }
+        let one = peak_rss(&bin, home, &http_entry, 1);
+        let ten = peak_rss(&bin, home, &http_entry, 10);
+        println!("  1 HTTP upstream:     {one:>7} KiB");
+        println!("  10 HTTP upstreams:   {ten:>7} KiB");
+        if ten > one && one > 0 {
+            println!(
+                "  per additional HTTP upstream: {:.1} KiB (baseline: one mcp-proxy per server, \
+                 57.6 MiB each, measured beside the Python wrapper)",
+                (ten - one) as f64 / 9.0,
+            );
+        }
     }
 }
 
-fn peak_rss(home: &Path, fixture: &Path, n: usize) -> u64 {
+fn peak_rss(bin: &Path, home: &Path, upstream: &Value, n: usize) -> u64 {
     let mut servers = serde_json::Map::new();
     let mut names = Vec::new();
     for i in 0..n {
-        servers.insert(format!("u{i}"), entry(fixture));
+        servers.insert(format!("u{i}"), upstream.clone());
         names.push(format!("u{i}__echo"));
     }
-    let mut peer = gateway(home, &format!("rss-{n}"), Value::Object(servers));
+    let mut peer = gateway_of(bin, home, &format!("rss-{n}"), Value::Object(servers));
     if !peer.wait_tools(&names) {
         return 0;
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,4 +63,27 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
 pub fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// The builds a footprint figure is measured for: the release binary
+/// (glibc), and the static musl one of `make static` when it was built.
+/// Prints why the static build is left out when it is.
+pub fn builds(release: &Path) -> Vec<(&'static str, PathBuf)> {
+    let mut builds = vec![("glibc", release.to_path_buf())];
+    let musl = release
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("x86_64-unknown-linux-musl/release/molecule-mcp"));
+    match musl {
+        Some(musl) if musl.is_file() => builds.push(("static musl", musl)),
+        _ => println!(
+            "(the static musl build is not measured: run `make static` first, which needs musl-tools)"
+        ),
+    }
+    builds
+}
+
+/// Live threads of `pid`.
+pub fn threads(pid: u32) -> u64 {
+    status_kib(pid, "Threads")
 }
