@@ -71,10 +71,11 @@ pub(crate) struct Job {
     pub(crate) ctx: CallContext,
 }
 
-/// Stack of a worker: handler calls parse and build JSON of bounded depth
-/// and make HTTP requests; none recurses deeply, so the 8 MiB default
-/// would only reserve address space.
-const WORKER_STACK: usize = 256 * 1024;
+/// Stack of a worker: it serializes and drops upstream results nested up
+/// to `upstream::oversized::MAX_DEPTH` levels, recursively (256 KiB
+/// overflowed at 500 levels in a debug build). A stack is reserved address
+/// space; only the pages a thread touches count towards RSS.
+const WORKER_STACK: usize = 2 * 1024 * 1024;
 
 /// How long a worker with nothing to do waits before it ends: an idle
 /// process keeps no workers, a busy one keeps those it needs.
