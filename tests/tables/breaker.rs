@@ -54,6 +54,7 @@ impl Model for Guard {
             "probe failed caller-error",
             "probe failed cancelled",
             "revive",
+            "probe now",
             "connected",
             "park for auth",
             "shutdown",
@@ -110,6 +111,7 @@ impl Model for Guard {
             ["probe", "ok"] => Event::ProbeSucceeded,
             ["probe", "failed", class] => Event::ProbeFailed(failure_class(class)?),
             ["revive"] => Event::ReviveRequested,
+            ["probe", "now"] => Event::ProbeNow,
             ["connected"] => Event::Connected,
             ["park", "for", "auth"] => Event::ParkForAuth,
             ["shutdown"] => Event::Shutdown,
@@ -207,6 +209,7 @@ fn reason(r: Reason) -> String {
     match r {
         Reason::Failures { count, last } => format!("failures {count} {}", class(last)),
         Reason::CooldownElapsed => "cooldown elapsed".into(),
+        Reason::Called => "called".into(),
         Reason::ParkProbe => "park probe".into(),
         Reason::Revive => "revive".into(),
         Reason::ProbeFailed {
