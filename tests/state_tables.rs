@@ -13,6 +13,7 @@ use std::time::Instant;
 use tables::check::{Checker, Model};
 use tables::session::{SessionCall, SessionSlot};
 use tables::table::{parse, Section, Table};
+use tables::upstream::Composite;
 use tables::{auth::Auth, breaker::Guard, heartbeat::Link, mutate::mutants};
 
 fn load(name: &str) -> Table {
@@ -118,6 +119,16 @@ fn session_slot_table_holds() {
 #[test]
 fn session_call_table_holds() {
     assert_table_holds(SessionCall, "session_call.table");
+}
+
+#[test]
+fn upstream_table_holds() {
+    assert_table_holds(Composite, "upstream.table");
+}
+
+#[test]
+fn upstream_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(Composite, "upstream.table");
 }
 
 #[test]

@@ -187,7 +187,7 @@ pub fn class(c: FailureClass) -> &'static str {
     }
 }
 
-fn park(reason: ParkReason) -> &'static str {
+pub fn park(reason: ParkReason) -> &'static str {
     match reason {
         ParkReason::Probes => "probes",
         ParkReason::Permanent => "permanent",
@@ -195,7 +195,7 @@ fn park(reason: ParkReason) -> &'static str {
     }
 }
 
-fn state(s: State) -> String {
+pub fn state(s: State) -> String {
     match s {
         State::Closed => "closed".into(),
         State::Open => "open".into(),
@@ -205,7 +205,7 @@ fn state(s: State) -> String {
     }
 }
 
-fn reason(r: Reason) -> String {
+pub fn reason(r: Reason) -> String {
     match r {
         Reason::Failures { count, last } => format!("failures {count} {}", class(last)),
         Reason::CooldownElapsed => "cooldown elapsed".into(),
