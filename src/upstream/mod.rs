@@ -27,4 +27,5 @@ pub mod gateway;
 pub mod lease;
 pub mod naming;
 pub mod progress;
+mod state_log;
 mod texts;
