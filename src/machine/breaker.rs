@@ -542,7 +542,7 @@ impl fmt::Display for Reason {
                 write!(f, "{count} failures in a row, the last: {last}")
             }
             Reason::CooldownElapsed => f.write_str("cooldown elapsed, probing"),
-            Reason::Called => f.write_str("a call wants it, probing now"),
+            Reason::Called => f.write_str("a call is waiting"),
             Reason::ParkProbe => f.write_str("periodic probe"),
             Reason::Revive => f.write_str("revive requested"),
             Reason::ProbeFailed {

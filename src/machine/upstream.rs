@@ -305,6 +305,12 @@ impl Upstream {
         self.auth.count()
     }
 
+    /// When the last probe started: calls start one at most every
+    /// `probe_gap`.
+    pub fn last_probe(&self) -> Option<Instant> {
+        self.last_probe
+    }
+
     pub fn probe(&self) -> Probe {
         self.probe
     }
@@ -345,8 +351,14 @@ impl Upstream {
     fn admit(&mut self, ticket: Ticket) {
         // Recovery on demand: someone wants the server now, so the probe
         // runs now rather than at the end of the cooldown.
-        if self.breaker.state() == State::Open && self.probe_allowed() {
-            self.breaker_event(Event::ProbeNow);
+        // A dead server that is called sees one probe a second, whether
+        // the call finds it open or parked (where a call revives it).
+        match self.breaker.state() {
+            State::Open if self.probe_allowed() => self.breaker_event(Event::ProbeNow),
+            State::Parked(reason) if !self.probe_allowed() => {
+                return self.answer(ticket, Answer::Reject(Rejection::Parked(reason)));
+            }
+            _ => {}
         }
         let (admission, effects) = self.breaker.admit(self.now);
         self.breaker_effects(effects);

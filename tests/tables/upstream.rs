@@ -61,15 +61,15 @@ impl Model for Composite {
             "closed failures=2 live g1 ping@60s timeouts=2",
             "closed connecting g1 held=1 auth=1 reconnected",
             "open until@0.55s failures=1 empty g1",
-            "half-open failures=1 connecting g1 probe=connect",
-            "half-open failures=1 connecting g1 probe=connect waiting=1 until@2s",
-            "half-open failures=3 live g1 probe=ping",
+            "half-open failures=1 connecting g1 probe=connect probed@0.55s",
+            "half-open failures=1 connecting g1 probe=connect probed@0s waiting=1 until@2s",
+            "half-open failures=3 live g1 probe=ping probed@0.55s",
             "parked(auth) probe@60s connecting g1 held=1 auth=3 reconnected",
             "parked(permanent) probe@60s failures=1 empty g0",
             "stopped",
             "http closed live g1 ping@60s",
             "http closed live g1 keepalive",
-            "http half-open failures=3 live g1 probe=ping",
+            "http half-open failures=3 live g1 probe=ping probed@0.55s",
         ]
     }
 
@@ -121,7 +121,9 @@ impl Model for Composite {
             let mut pairs = Vec::new();
             for state in self.states() {
                 let has = |word: &str| state.split(' ').any(|w| w == word);
-                let deadline = state.contains('@');
+                let deadline = ["until@", "probe@", "ping@"]
+                    .iter()
+                    .any(|label| state.contains(label));
                 for event in self.events() {
                     let possible = match event.split(' ').next() {
                         Some("connected" | "connect") => has("connecting") || has("stopped"),
@@ -243,6 +245,9 @@ impl Model for Composite {
             Probe::AwaitingConnect => s.push_str(" probe=connect"),
             Probe::Pinging(g) if g == m.slot().generation() => s.push_str(" probe=ping"),
             Probe::Pinging(g) => s.push_str(&format!(" probe=ping g{g}")),
+        }
+        if let Some(at) = m.last_probe() {
+            s.push_str(&format!(" probed{}", clock.at(at)));
         }
         if m.probe_renewed() {
             s.push_str(" renewed");
