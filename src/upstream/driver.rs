@@ -15,11 +15,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{after, never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
-use super::catalog::{Catalog, ListKind};
+use super::catalog::Catalog;
 use super::config::{ServerSpec, TransportSpec};
-use super::errands::{self, Lists};
+use super::errands;
 use super::error::CallError;
 use super::lease::{self, Ask, DriverHandle, FastLane, Lease, Report, Status};
+use super::lists::Lists;
 use super::progress::ProgressRelay;
 use super::session::Session;
 use super::{state_log, texts};
@@ -414,35 +415,13 @@ impl Driver {
             return;
         };
         let index = self.s.index;
-        let (tools, resources, prompts, count) = {
-            let mut catalog = write(&self.s.catalog);
-            let tools = lists
-                .tools
-                .as_deref()
-                .is_some_and(|t| catalog.set_tools(index, t, &self.s.spec.tools));
-            let mut resources = false;
-            if let Some(list) = lists.resources {
-                resources |= catalog.set_list(index, ListKind::Resources, list);
-            }
-            if let Some(list) = lists.templates {
-                resources |= catalog.set_list(index, ListKind::Templates, list);
-            }
-            let prompts = lists
-                .prompts
-                .is_some_and(|list| catalog.set_list(index, ListKind::Prompts, list));
-            (tools, resources, prompts, catalog.tool_count(index))
-        };
+        let (changed, tools) = lists.apply(&mut write(&self.s.catalog), index, &self.s.spec.tools);
         if announce {
-            state_log::connected(&self.s.name, self.session.as_ref().map(|s| s.info()), count);
+            let info = self.session.as_ref().map(|s| s.info());
+            state_log::connected(&self.s.name, info, tools);
         }
-        for (changed, what) in [
-            (tools, "tools"),
-            (resources, "resources"),
-            (prompts, "prompts"),
-        ] {
-            if changed {
-                self.notify(&format!("notifications/{what}/list_changed"));
-            }
+        for method in changed {
+            self.notify(method);
         }
     }
 

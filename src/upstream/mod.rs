@@ -25,6 +25,7 @@ pub mod driver;
 mod errands;
 pub mod gateway;
 pub mod lease;
+mod lists;
 pub mod naming;
 pub mod progress;
 mod state_log;
