@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test test-static interop-deps fmt bench run demo release static dist wheel clean
+.PHONY: all build test test-static interop-deps fmt bless bench run demo release static dist wheel clean
 
 all: build
 
@@ -36,6 +36,12 @@ $(NODE_DIR)/.installed:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Rewrites the result cells of spec/*.table from the machines, to be
+# reviewed with `git diff spec/`; `make test` still fails on any
+# disagreement between a table and its machine.
+bless:
+	BLESS=1 $(CARGO) test --test state_tables table_holds
 
 # The gateway benchmark runs the release fixtures against the release binary.
 # The footprint figures are measured for the static musl build too when

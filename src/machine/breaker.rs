@@ -106,6 +106,9 @@ pub enum Event {
     ProbeSucceeded,
     ProbeFailed(FailureClass),
     ReviveRequested,
+    /// A call wants the server while it cools down: probe now instead of
+    /// at the end of the cooldown (the composite machine decides how often).
+    ProbeNow,
     /// A (re)initialize succeeded.
     Connected,
     /// The auth escalation decided the credentials are not coming back by
@@ -123,6 +126,8 @@ pub enum Reason {
         last: FailureClass,
     },
     CooldownElapsed,
+    /// Open → half-open early because a call wants the server.
+    Called,
     /// Parked → half-open by the periodic probe timer.
     ParkProbe,
     /// Parked → half-open because someone asked for the server.
@@ -249,6 +254,11 @@ impl Breaker {
             Event::ReviveRequested => {
                 if let Phase::Parked { reason, .. } = self.phase {
                     self.revive(reason, Reason::Revive, &mut effects);
+                }
+            }
+            Event::ProbeNow => {
+                if let Phase::Open { .. } = self.phase {
+                    self.half_open(Reason::Called, &mut effects);
                 }
             }
             Event::ParkForAuth => self.park(ParkReason::Auth, Reason::Auth, now, &mut effects),
@@ -387,19 +397,23 @@ impl Breaker {
     fn tick(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         match self.phase {
             Phase::Open { until } if now >= until => {
-                self.phase = Phase::HalfOpen { reviving: None };
-                effects.push(Effect::StateChanged {
-                    from: State::Open,
-                    to: State::HalfOpen,
-                    reason: Reason::CooldownElapsed,
-                });
-                effects.push(Effect::StartProbe);
+                self.half_open(Reason::CooldownElapsed, effects)
             }
             Phase::Parked { reason, next_probe } if now >= next_probe => {
                 self.revive(reason, Reason::ParkProbe, effects)
             }
             _ => {}
         }
+    }
+
+    fn half_open(&mut self, reason: Reason, effects: &mut Vec<Effect>) {
+        self.phase = Phase::HalfOpen { reviving: None };
+        effects.push(Effect::StateChanged {
+            from: State::Open,
+            to: State::HalfOpen,
+            reason,
+        });
+        effects.push(Effect::StartProbe);
     }
 
     fn close(&mut self, reason: Reason, effects: &mut Vec<Effect>) {
@@ -528,6 +542,7 @@ impl fmt::Display for Reason {
                 write!(f, "{count} failures in a row, the last: {last}")
             }
             Reason::CooldownElapsed => f.write_str("cooldown elapsed, probing"),
+            Reason::Called => f.write_str("a call is waiting"),
             Reason::ParkProbe => f.write_str("periodic probe"),
             Reason::Revive => f.write_str("revive requested"),
             Reason::ProbeFailed {

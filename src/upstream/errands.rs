@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::config::TransportSpec;
 use super::driver::Command;
 use super::error::CallError;
+use super::lists::Lists;
 use super::session::{self, Session};
 use crate::config::EnvMap;
 use crate::mcp::jsonrpc::METHOD_NOT_FOUND;
@@ -20,15 +21,6 @@ use crate::shutdown::Shutdown;
 /// Pages read from one list before the rest is ignored: a server that keeps
 /// handing out cursors must not keep us reading forever.
 const MAX_PAGES: usize = 50;
-
-/// What a refresh found; `None` for a list the server does not offer.
-#[derive(Debug, Default)]
-pub struct Lists {
-    pub tools: Option<Vec<Value>>,
-    pub resources: Option<Vec<Value>>,
-    pub templates: Option<Vec<Value>>,
-    pub prompts: Option<Vec<Value>>,
-}
 
 /// Starts the transport and the handshake. A session that arrives after
 /// shutdown started, or that nobody takes, is closed here: a connect must

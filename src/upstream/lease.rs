@@ -10,7 +10,7 @@ use crossbeam_channel::{after, bounded, select, Receiver, Sender};
 
 use super::error::CallError;
 use super::session::Session;
-use crate::machine::breaker::{FailureClass, Rejection, State};
+use crate::machine::breaker::{Rejection, State};
 use crate::machine::session::Generation;
 
 /// What a call gets when it asks for a session.
@@ -29,14 +29,7 @@ pub enum Lease {
     Stopped,
 }
 
-/// How a call ended, for the breaker and the auth escalation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
-    Success,
-    Failure(FailureClass),
-    /// HTTP 401/403.
-    Auth(u16),
-}
+pub use crate::machine::upstream::Report;
 
 pub(crate) enum Ask {
     /// A call wants to go through: breaker admission, then a session.
@@ -217,6 +210,7 @@ pub(crate) fn send(reply: Sender<Lease>, lease: Lease) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::breaker::FailureClass;
     use crossbeam_channel::never;
     use serde_json::Value;
 

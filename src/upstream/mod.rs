@@ -27,6 +27,8 @@ pub mod driver;
 mod errands;
 pub mod gateway;
 pub mod lease;
+mod lists;
 pub mod naming;
 pub mod progress;
+mod state_log;
 mod texts;

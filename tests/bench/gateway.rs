@@ -4,9 +4,10 @@
 //! - added latency: a `tools/call` through molecule-mcp to the fixture
 //!   against the same call sent to the fixture directly (medians, ratio);
 //! - throughput through molecule-mcp with 1 and 16 calls in flight;
-//! - recovery: from an upstream coming back after an outage to the first
-//!   successful call, with the default breaker (3 s and 20 s outages; the
-//!   60 s one with `BENCH_LONG=1`);
+//! - recovery: an HTTP upstream down for 3, 20 and 60 s while a client
+//!   calls it every 100 ms; from its coming back to the first successful
+//!   call (20 runs each), beside the old schedule (the breaker's cooldowns
+//!   alone);
 //! - peak RSS (VmHWM) of molecule-mcp with 1 and with 11 stdio upstreams,
 //!   and with 1 and 10 HTTP upstreams (for the glibc build and, when
 //!   `make static` built it, the static musl build).
@@ -21,11 +22,13 @@ mod procstat;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use molecule_mcp::machine::breaker::{self, Breaker};
+use molecule_mcp::machine::XorShift;
 use serde_json::{json, Value};
 
 const ROUND_TRIPS: usize = 2000;
@@ -40,7 +43,7 @@ fn main() {
     }
     let fixture = launch::example("fixture_stdio");
     latency_and_throughput(&home, &fixture);
-    recovery(&home, &fixture);
+    recovery(&home);
     memory(&home, &fixture);
     let _ = std::fs::remove_dir_all(&home);
 }
@@ -295,70 +298,155 @@ fn latency_and_throughput(home: &Path, fixture: &Path) {
     );
 }
 
-/// An upstream goes down (its child is killed and every respawn fails) for
-/// `outage`, then comes back: how long until a call succeeds again.
-fn recovery(home: &Path, fixture: &Path) {
-    let mut outages = vec![Duration::from_secs(3), Duration::from_secs(20)];
-    if std::env::var_os("BENCH_LONG").is_some_and(|v| v == "1") {
-        outages.push(Duration::from_secs(60));
-    }
+/// How fast a called server comes back: an HTTP upstream goes down for
+/// `outage` while a client calls one of its tools every 100 ms, then comes
+/// back on the same port; measured is the time from its being back to the
+/// first successful call. Beside it, the old schedule (calls are refused
+/// until the breaker's own jittered, doubling cooldown ends), played with
+/// the real breaker machine and a client calling every 100 ms, an instant
+/// probe and the same number of jitter seeds.
+///
+/// `BENCH_RECOVERY_RUNS` (default 20) runs per outage, `BENCH_RECOVERY_PARALLEL`
+/// (default 5) of them at once (each its own gateway and upstream).
+fn recovery(home: &Path) {
+    let runs = env_number("BENCH_RECOVERY_RUNS", 20);
+    let parallel = env_number("BENCH_RECOVERY_PARALLEL", 5).max(1);
     println!(
-        "recovery with the default breaker (first successful call after the upstream is back):"
+        "recovery of an HTTP upstream, a client calling every 100 ms (first successful call \
+         after the upstream is back; {runs} runs each, {parallel} at a time):"
     );
-    for outage in outages {
-        match recover_once(home, fixture, outage) {
-            Some(took) => println!(
-                "  after a {:>2} s outage: {:>6.2} s  ({:.1} % of the outage)",
-                outage.as_secs(),
-                took.as_secs_f64(),
-                100.0 * took.as_secs_f64() / outage.as_secs_f64()
-            ),
-            None => println!(
-                "  after a {:>2} s outage: did not recover",
-                outage.as_secs()
-            ),
+    for outage in [3, 20, 60].map(Duration::from_secs) {
+        let mut now = Vec::new();
+        let mut failed = 0;
+        for batch in (0..runs).collect::<Vec<_>>().chunks(parallel) {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|run| {
+                    let home = home.join(format!("recover-{}-{run}", outage.as_secs()));
+                    std::thread::spawn(move || {
+                        let _ = std::fs::create_dir_all(&home);
+                        recover_once(&home, outage)
+                    })
+                })
+                .collect();
+            for handle in handles {
+                match handle.join().ok().flatten() {
+                    Some(took) => now.push(took),
+                    None => failed += 1,
+                }
+            }
         }
+        let old: Vec<Duration> = (0..runs as u64)
+            .map(|seed| old_schedule(outage, seed + 1))
+            .collect();
+        println!(
+            "  {:>2} s outage: now {} ; old schedule {}{}",
+            outage.as_secs(),
+            spread(&mut now),
+            spread(&mut old.clone()),
+            if failed > 0 {
+                format!("; {failed} run(s) did not recover within 60 s")
+            } else {
+                String::new()
+            }
+        );
     }
 }
 
-fn recover_once(home: &Path, fixture: &Path, outage: Duration) -> Option<Duration> {
-    let down = home.join(format!("down-{}", outage.as_secs()));
-    let script = format!(
-        "test -e '{}' && exit 1; exec '{}'",
-        down.display(),
-        fixture.display()
-    );
-    let servers = json!({"files": {"command": "sh", "args": ["-c", script]}});
-    let mut peer = gateway(home, &format!("recover-{}", outage.as_secs()), servers);
-    if !peer.wait_tools(&["files__echo".into()]) {
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `median M s, min A s, max B s`.
+fn spread(times: &mut [Duration]) -> String {
+    if times.is_empty() {
+        return "no figures".into();
+    }
+    times.sort();
+    format!(
+        "median {:.2} s, min {:.2} s, max {:.2} s",
+        times[times.len() / 2].as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64()
+    )
+}
+
+fn recover_once(home: &Path, outage: Duration) -> Option<Duration> {
+    let first = launch::HttpFixture::start(&[]);
+    let port = first.port.to_string();
+    let servers = json!({"web": {"url": first.url}});
+    let mut peer = gateway(home, "recover", servers);
+    if !peer.wait_tools(&["web__echo".into()]) {
         return None;
     }
-    let _ = std::fs::write(&down, b"down");
-    for child in children_of(peer.pid()) {
-        let _ = Command::new("kill")
-            .args(["-9", &child.to_string()])
-            .status();
-    }
-    std::thread::sleep(outage);
-    let _ = std::fs::remove_file(&down);
-    let back = Instant::now();
-    let deadline = back + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let answer = peer.call(
+    let call = |peer: &mut Peer| {
+        peer.call(
             "tools/call",
-            json!({"name": "files__echo", "arguments": {"text": "x"}}),
-        );
-        let ok = answer
-            .as_ref()
-            .and_then(|a| a.pointer("/result/isError"))
-            .and_then(Value::as_bool)
-            == Some(false);
-        if ok {
+            json!({"name": "web__echo", "arguments": {"text": "x"}}),
+        )
+        .as_ref()
+        .and_then(|a| a.pointer("/result/isError"))
+        .and_then(Value::as_bool)
+            == Some(false)
+    };
+    drop(first);
+    let down = Instant::now();
+    while down.elapsed() < outage {
+        call(&mut peer);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _second = launch::HttpFixture::start_exact(&["--port", &port]);
+    let back = Instant::now();
+    while back.elapsed() < Duration::from_secs(60) {
+        if call(&mut peer) {
             return Some(back.elapsed());
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
     }
     None
+}
+
+/// The old schedule: the breaker alone decides when to probe. The server
+/// fails from 0 to `outage`; a client calls every 100 ms; a probe's answer
+/// is instant. Returns the time from `outage` to the first successful call.
+fn old_schedule(outage: Duration, seed: u64) -> Duration {
+    let t0 = Instant::now();
+    let back = t0 + outage;
+    let mut breaker = Breaker::new(breaker::Config::default(), Box::new(XorShift::new(seed)));
+    // A probe's answer is instant: failed while down, then good.
+    let probe = |breaker: &mut Breaker, effects: Vec<breaker::Effect>, at: Instant| {
+        if effects.contains(&breaker::Effect::StartProbe) {
+            let event = if at >= back {
+                breaker::Event::ProbeSucceeded
+            } else {
+                breaker::Event::ProbeFailed(breaker::FailureClass::Transport)
+            };
+            breaker.handle(event, at);
+        }
+    };
+    let mut call_at = t0;
+    while call_at < back + Duration::from_secs(600) {
+        while let Some(due) = breaker.next_deadline().filter(|d| *d <= call_at) {
+            let effects = breaker.handle(breaker::Event::Tick, due);
+            probe(&mut breaker, effects, due);
+        }
+        let (admission, effects) = breaker.admit(call_at);
+        probe(&mut breaker, effects, call_at);
+        if admission == breaker::Admission::Go {
+            if call_at >= back {
+                return call_at - back;
+            }
+            breaker.handle(
+                breaker::Event::CallFailed(breaker::FailureClass::Transport),
+                call_at,
+            );
+        }
+        call_at += Duration::from_millis(100);
+    }
+    Duration::from_secs(600)
 }
 
 fn memory(home: &Path, fixture: &Path) {
@@ -413,25 +501,6 @@ fn peak_rss(bin: &Path, home: &Path, upstream: &Value, n: usize) -> u64 {
         }
     }
     procstat::status_kib(peer.pid(), "VmHWM")
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|child| {
-            std::fs::read_to_string(PathBuf::from(format!("/proc/{child}/stat")))
-                .ok()
-                .and_then(|s| {
-                    let rest = s[s.rfind(')')? + 1..].to_string();
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(pid)
-        })
-        .collect()
 }
 
 fn micros(d: Duration) -> f64 {

@@ -31,12 +31,14 @@ fn the_breaker_rejects_after_the_threshold_and_one_probe_closes_it() {
     }
     assert_eq!(count_calls(&rec, "echo"), 3);
 
-    // Open: rejected at once, without reaching the server.
+    // Open: the call probes at once (recovery on demand); the probe fails
+    // too, so the call is refused without reaching the server.
     let answer = gw.call("files__echo", json!({"text": "x"}));
     let said = text(&answer);
     assert!(is_error(&answer) && said.contains("unreachable"), "{said}");
     assert!(said.contains("do not retry now"), "{said}");
-    assert!(said.contains("3 failures"), "{said}");
+    assert!(said.contains("4 failures"), "{said}");
+    assert_eq!(count_method(&rec, "ping"), 1, "one probe for the call");
     assert_eq!(
         count_calls(&rec, "echo"),
         3,
@@ -249,7 +251,12 @@ fn a_hung_child_times_out_is_told_and_counts_against_the_breaker() {
         "{cancelled:?}"
     );
     // Two timeouts opened the breaker.
+    assert!(gw
+        .child
+        .wait_stderr_contains("upstream files: unreachable", WAIT));
+    // The next call probes at once (recovery on demand): the child still
+    // answers a ping, so the breaker closes and the call goes through.
     let answer = gw.call("files__echo", json!({"text": "x"}));
-    assert!(text(&answer).contains("unreachable"), "{answer}");
-    assert_eq!(count_calls(&rec, "echo"), 0);
+    assert!(echoed(&answer, "x"), "{answer}");
+    assert_eq!(count_method(&rec, "ping"), 1);
 }

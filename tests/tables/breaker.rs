@@ -54,6 +54,7 @@ impl Model for Guard {
             "probe failed caller-error",
             "probe failed cancelled",
             "revive",
+            "probe now",
             "connected",
             "park for auth",
             "shutdown",
@@ -110,6 +111,7 @@ impl Model for Guard {
             ["probe", "ok"] => Event::ProbeSucceeded,
             ["probe", "failed", class] => Event::ProbeFailed(failure_class(class)?),
             ["revive"] => Event::ReviveRequested,
+            ["probe", "now"] => Event::ProbeNow,
             ["connected"] => Event::Connected,
             ["park", "for", "auth"] => Event::ParkForAuth,
             ["shutdown"] => Event::Shutdown,
@@ -185,7 +187,7 @@ pub fn class(c: FailureClass) -> &'static str {
     }
 }
 
-fn park(reason: ParkReason) -> &'static str {
+pub fn park(reason: ParkReason) -> &'static str {
     match reason {
         ParkReason::Probes => "probes",
         ParkReason::Permanent => "permanent",
@@ -193,7 +195,7 @@ fn park(reason: ParkReason) -> &'static str {
     }
 }
 
-fn state(s: State) -> String {
+pub fn state(s: State) -> String {
     match s {
         State::Closed => "closed".into(),
         State::Open => "open".into(),
@@ -203,10 +205,11 @@ fn state(s: State) -> String {
     }
 }
 
-fn reason(r: Reason) -> String {
+pub fn reason(r: Reason) -> String {
     match r {
         Reason::Failures { count, last } => format!("failures {count} {}", class(last)),
         Reason::CooldownElapsed => "cooldown elapsed".into(),
+        Reason::Called => "called".into(),
         Reason::ParkProbe => "park probe".into(),
         Reason::Revive => "revive".into(),
         Reason::ProbeFailed {

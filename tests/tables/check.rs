@@ -1,6 +1,6 @@
 //! Drives a real machine through every row of a table.
 
-use super::table::{expand, Row, Section, Table, EFFECTS, EVENTS, IMPOSSIBLE, NONE, STEPS};
+use super::table::{expand, parse, Row, Section, Table, EFFECTS, EVENTS, IMPOSSIBLE, NONE, STEPS};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -325,6 +325,97 @@ impl<M: Model> Checker<M> {
 }
 
 impl<M: Model> Checker<M> {
+    /// The table's text with every result cell (next state and effects of a
+    /// transition, final state and steps of a sequence) replaced by what the
+    /// machine gives; everything else (setups, events, comments, layout) is
+    /// kept. A cell that already agrees is left as written, so only changed
+    /// rules show up in the diff. Rows the machine cannot run are left alone
+    /// and reported.
+    pub fn bless(&self, text: &str) -> (String, Vec<String>) {
+        let mut problems = Vec::new();
+        let table = match parse(text) {
+            Ok(table) => table,
+            Err(e) => return (text.to_string(), vec![e]),
+        };
+        let (setups, _) = self.structure(&table);
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        for row in &table.rows {
+            let Some(setup) = setups.get(row.cells[0].as_str()).copied() else {
+                continue;
+            };
+            let results = match row.section {
+                Section::Setup => continue,
+                Section::Transitions if row.cells[2] == IMPOSSIBLE => continue,
+                Section::Transitions => self.transition_results(row, setup),
+                Section::Sequences => self.sequence_results(row, setup),
+            };
+            match results {
+                Ok([state, effects]) => {
+                    let line = &mut lines[row.line - 1];
+                    *line = replace_cells(line, &[(2, state), (3, effects)]);
+                }
+                Err(e) => problems.push(format!("line {}: {e}", row.line)),
+            }
+        }
+        let mut blessed = lines.join("\n");
+        if text.ends_with('\n') {
+            blessed.push('\n');
+        }
+        (blessed, problems)
+    }
+
+    fn transition_results(&self, row: &Row, setup: &str) -> Result<[String; 2], String> {
+        let (mut machine, mut clock) = self.replay(setup)?;
+        let effects = join(&self.model.apply(&mut machine, &row.cells[1], &mut clock)?);
+        let state = self.model.render(&machine, &clock);
+        let effects = if expand(&row.cells[3], EFFECTS).ok() == expand(&effects, EFFECTS).ok() {
+            row.cells[3].clone()
+        } else {
+            effects
+        };
+        Ok([state, effects])
+    }
+
+    fn sequence_results(&self, row: &Row, setup: &str) -> Result<[String; 2], String> {
+        let (mut machine, mut clock) = self.replay(setup)?;
+        let mut steps = Vec::new();
+        for event in list(&row.cells[1], EVENTS)? {
+            steps.push(join(&self.model.apply(&mut machine, &event, &mut clock)?));
+        }
+        let state = self.model.render(&machine, &clock);
+        let steps = if expand(&row.cells[3], STEPS).ok() == Some(steps.clone()) {
+            row.cells[3].clone()
+        } else {
+            steps.join(STEPS)
+        };
+        Ok([state, steps])
+    }
+}
+
+/// `line` with the given cells (0-based) replaced; the cells before keep
+/// their padding so that aligned columns stay aligned.
+fn replace_cells(line: &str, cells: &[(usize, String)]) -> String {
+    let mut parts: Vec<String> = line.split('|').map(str::to_string).collect();
+    let count = parts.len();
+    for (index, value) in cells {
+        let Some(part) = parts.get_mut(*index) else {
+            continue;
+        };
+        if part.trim() == value {
+            continue;
+        }
+        let last = *index + 1 == count;
+        let width = part.len().saturating_sub(2);
+        *part = if last {
+            format!(" {value}")
+        } else {
+            format!(" {value:<width$} ")
+        };
+    }
+    parts.join("|")
+}
+
+impl<M: Model> Checker<M> {
     fn known(&self, event: &str) -> Result<(), String> {
         let listed = |list: &[&str]| list.contains(&event);
         if listed(self.model.events())
@@ -368,6 +459,16 @@ fn expect(what: &str, table: &str, machine: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaced_cells_keep_the_columns_before_them_aligned() {
+        let line = "a     | ev   | s1   | E1";
+        assert_eq!(
+            replace_cells(line, &[(2, "s2".into()), (3, "E2; E3".into())]),
+            "a     | ev   | s2   | E2; E3"
+        );
+        assert_eq!(replace_cells(line, &[(2, "s1".into())]), line);
+    }
 
     #[test]
     fn seconds_are_rounded_to_the_millisecond() {

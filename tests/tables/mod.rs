@@ -10,3 +10,4 @@ pub mod heartbeat;
 pub mod mutate;
 pub mod session;
 pub mod table;
+pub mod upstream;

@@ -1,0 +1,54 @@
+//! What a list refresh read from one server, and how it enters the
+//! catalog.
+
+use serde_json::Value;
+
+use super::catalog::{Catalog, ListKind};
+use super::config::ToolFilter;
+
+/// What a refresh found; `None` for a list the server does not offer (or
+/// an optional one it failed to answer: the previous contents stand).
+#[derive(Debug, Default)]
+pub struct Lists {
+    pub tools: Option<Vec<Value>>,
+    pub resources: Option<Vec<Value>>,
+    pub templates: Option<Vec<Value>>,
+    pub prompts: Option<Vec<Value>>,
+}
+
+impl Lists {
+    /// Puts the lists into the catalog as server `index`'s. Returns the
+    /// `list_changed` notifications due and the server's tool count.
+    pub(crate) fn apply(
+        self,
+        catalog: &mut Catalog,
+        index: usize,
+        filter: &ToolFilter,
+    ) -> (Vec<&'static str>, usize) {
+        let mut changed = Vec::new();
+        if self
+            .tools
+            .as_deref()
+            .is_some_and(|t| catalog.set_tools(index, t, filter))
+        {
+            changed.push("notifications/tools/list_changed");
+        }
+        let mut resources = false;
+        if let Some(list) = self.resources {
+            resources |= catalog.set_list(index, ListKind::Resources, list);
+        }
+        if let Some(list) = self.templates {
+            resources |= catalog.set_list(index, ListKind::Templates, list);
+        }
+        if resources {
+            changed.push("notifications/resources/list_changed");
+        }
+        if self
+            .prompts
+            .is_some_and(|list| catalog.set_list(index, ListKind::Prompts, list))
+        {
+            changed.push("notifications/prompts/list_changed");
+        }
+        (changed, catalog.tool_count(index))
+    }
+}
