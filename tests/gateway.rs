@@ -18,6 +18,8 @@ mod harness;
 mod contain;
 #[path = "gateway/lifecycle.rs"]
 mod lifecycle;
+#[path = "gateway/names.rs"]
+mod names;
 #[path = "gateway/seed003.rs"]
 mod seed003;
 #[path = "gateway/seed004.rs"]

@@ -56,8 +56,12 @@ pub struct Gateway {
 
 struct Upstream {
     name: String,
-    /// `<clean name>__`: the start of every exposed name of this server.
+    /// `<clean name>__`, or the configured `prefix`: the start of every
+    /// exposed name of this server.
     prefix: String,
+    /// Its resource URIs are offered as `molecule://<server>/...`; with
+    /// `prefix: ""` they are offered as the server gives them.
+    maps_uris: bool,
     /// The server part of its resource URIs.
     clean: String,
     kind: Kind,
@@ -84,14 +88,21 @@ impl Gateway {
         outbox: Outbox,
         shutdown: &Shutdown,
     ) -> Gateway {
-        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
-        let catalog = Arc::new(RwLock::new(Catalog::new(&names)));
+        let prefixes: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| {
+                let configured = e.spec.as_ref().ok().and_then(|s| s.prefix.clone());
+                let prefix = configured.unwrap_or_else(|| naming::prefix(&e.name));
+                (e.name.clone(), prefix)
+            })
+            .collect();
+        let catalog = Arc::new(RwLock::new(Catalog::with_prefixes(&prefixes)));
         let env = Arc::new(env.clone());
         let keepalive = keepalive(&env);
         let progress = ProgressRelay::default();
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
-        for (index, entry) in entries.into_iter().enumerate() {
+        for ((index, entry), (_, prefix)) in entries.into_iter().enumerate().zip(prefixes) {
             let name = entry.name;
             let kind = match entry.spec {
                 Err(reason) => {
@@ -134,7 +145,8 @@ impl Gateway {
                 }
             };
             upstreams.push(Upstream {
-                prefix: naming::prefix(&name),
+                maps_uris: !prefix.is_empty(),
+                prefix,
                 clean: naming::clean(&name),
                 name,
                 kind,
@@ -198,7 +210,14 @@ impl Gateway {
         };
         let what = format!("tool {tool}");
         match call::run(driver, request, ctx.cancelled()) {
-            Ok(Some(result)) if result.is_object() => Ok(result),
+            Ok(Some(mut result)) if result.is_object() => {
+                if let Some(content) = result.get_mut("content").and_then(Value::as_array_mut) {
+                    for item in content {
+                        upstream.rename_content_uri(item);
+                    }
+                }
+                Ok(result)
+            }
             Ok(_) => Ok(texts::tool_error(&format!(
                 "{}: {what} answered with something that is not a tool result; retrying will not help.",
                 upstream.name
@@ -241,9 +260,9 @@ impl Gateway {
             "resources",
             "resources",
             ctx,
-            |server, item| {
-                rename_uri(server, item, "uri")?;
-                prefix_name(server, item);
+            |upstream, item| {
+                upstream.rename_uri(item, "uri")?;
+                upstream.prefix_name(item);
                 Some(())
             },
         )
@@ -255,9 +274,9 @@ impl Gateway {
             "resourceTemplates",
             "resources",
             ctx,
-            |server, item| {
-                rename_uri(server, item, "uriTemplate")?;
-                prefix_name(server, item);
+            |upstream, item| {
+                upstream.rename_uri(item, "uriTemplate")?;
+                upstream.prefix_name(item);
                 Some(())
             },
         )
@@ -265,30 +284,31 @@ impl Gateway {
 
     pub fn read_resource(&self, uri: &str, ctx: &CallContext) -> Result<Value, RpcError> {
         let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
-        let (server, original) = naming::split_uri(uri).ok_or_else(unknown)?;
-        let index = self
-            .upstreams
-            .iter()
-            .position(|u| u.clean == server)
-            .ok_or_else(unknown)?;
+        let (index, original) = self.route_uri(uri).ok_or_else(unknown)?;
         let params = json!({"uri": original});
         let mut result = self.single(index, "resources/read", params, "resources", ctx)?;
         if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
-            let name = self.upstreams[index].name.clone();
             for item in contents {
-                rename_uri(&name, item, "uri");
+                self.upstreams[index].rename_uri(item, "uri");
             }
         }
         Ok(result)
     }
 
     pub fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
-        self.merged("prompts/list", "prompts", "prompts", ctx, |server, item| {
-            let name = item.get("name")?.as_str()?.to_string();
-            item.as_object_mut()?
-                .insert("name".into(), Value::String(naming::exposed(server, &name)));
-            Some(())
-        })
+        self.merged(
+            "prompts/list",
+            "prompts",
+            "prompts",
+            ctx,
+            |upstream, item| {
+                let name = item.get("name")?.as_str()?.to_string();
+                let exposed = naming::with_prefix(&upstream.prefix, &upstream.name, &name);
+                item.as_object_mut()?
+                    .insert("name".into(), Value::String(exposed));
+                Some(())
+            },
+        )
     }
 
     pub fn get_prompt(
@@ -307,7 +327,15 @@ impl Gateway {
             )));
         };
         let params = json!({"name": original, "arguments": arguments});
-        self.single(index, "prompts/get", params, "prompts", ctx)
+        let mut result = self.single(index, "prompts/get", params, "prompts", ctx)?;
+        if let Some(messages) = result.get_mut("messages").and_then(Value::as_array_mut) {
+            for message in messages {
+                if let Some(content) = message.get_mut("content") {
+                    self.upstreams[index].rename_content_uri(content);
+                }
+            }
+        }
+        Ok(result)
     }
 
     /// Each configured server and its state, for doctor and the log.
@@ -397,6 +425,31 @@ impl Gateway {
             .map(|(i, u)| (i, &name[u.prefix.len()..]))
     }
 
+    /// The server and original URI behind a URI the agent read: a
+    /// `molecule://<server>/...` URI of a server that maps its URIs, else a
+    /// server that offers its URIs unchanged (the one that listed this URI,
+    /// or the first).
+    fn route_uri<'u>(&self, uri: &'u str) -> Option<(usize, &'u str)> {
+        if let Some((server, original)) = naming::split_uri(uri) {
+            if let Some(index) = self
+                .upstreams
+                .iter()
+                .position(|u| u.maps_uris && u.clean == server)
+            {
+                return Some((index, original));
+            }
+        }
+        let unmapped: Vec<usize> = self
+            .upstreams
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| !u.maps_uris)
+            .map(|(i, _)| i)
+            .collect();
+        let listed = self.read_catalog(|c| c.find_resource(uri, &unmapped));
+        listed.or(unmapped.first().copied()).map(|i| (i, uri))
+    }
+
     /// One request to one server, answered as a JSON-RPC result or error.
     fn single(
         &self,
@@ -449,7 +502,7 @@ impl Gateway {
         key: &str,
         capability: &str,
         ctx: &CallContext,
-        rename: impl Fn(&str, &mut Value) -> Option<()> + Sync,
+        rename: impl Fn(&Upstream, &mut Value) -> Option<()> + Sync,
     ) -> Result<Vec<Value>, RpcError> {
         let results: Vec<(usize, Listed)> = std::thread::scope(|scope| {
             let asks: Vec<_> = self
@@ -478,13 +531,14 @@ impl Gateway {
         let mut answered = 0;
         let mut first_failure = None;
         for (index, result) in results {
-            let name = &self.upstreams[index].name;
+            let upstream = &self.upstreams[index];
+            let name = &upstream.name;
             match result {
                 Ok(None) => {}
                 Ok(Some(list)) => {
                     answered += 1;
                     for mut item in list {
-                        if rename(name, &mut item).is_some() {
+                        if rename(upstream, &mut item).is_some() {
                             items.push(item);
                         }
                     }
@@ -593,22 +647,42 @@ fn list_pages(
     Ok(Some(items))
 }
 
-fn rename_uri(server: &str, item: &mut Value, key: &str) -> Option<()> {
-    let uri = item.get(key)?.as_str()?.to_string();
-    item.as_object_mut()?
-        .insert(key.into(), Value::String(naming::expose_uri(server, &uri)));
-    Some(())
-}
+impl Upstream {
+    /// `item[key]` as the agent sees it; `None` when it is not a string.
+    fn rename_uri(&self, item: &mut Value, key: &str) -> Option<()> {
+        let uri = item.get(key)?.as_str()?;
+        if self.maps_uris {
+            let exposed = naming::expose_uri(&self.name, uri);
+            item.as_object_mut()?
+                .insert(key.into(), Value::String(exposed));
+        }
+        Some(())
+    }
 
-fn prefix_name(server: &str, item: &mut Value) {
-    let Some(name) = item.get("name").and_then(Value::as_str).map(String::from) else {
-        return;
-    };
-    if let Some(object) = item.as_object_mut() {
-        object.insert(
-            "name".into(),
-            Value::String(format!("{}{name}", naming::prefix(server))),
-        );
+    fn prefix_name(&self, item: &mut Value) {
+        let Some(name) = item.get("name").and_then(Value::as_str) else {
+            return;
+        };
+        let prefixed = format!("{}{name}", self.prefix);
+        if let Some(object) = item.as_object_mut() {
+            object.insert("name".into(), Value::String(prefixed));
+        }
+    }
+
+    /// The URI in a content block (an embedded resource or a resource
+    /// link), so the agent can read it back through the gateway.
+    fn rename_content_uri(&self, content: &mut Value) {
+        match content.get("type").and_then(Value::as_str) {
+            Some("resource") => {
+                if let Some(resource) = content.get_mut("resource") {
+                    self.rename_uri(resource, "uri");
+                }
+            }
+            Some("resource_link") => {
+                self.rename_uri(content, "uri");
+            }
+            _ => {}
+        }
     }
 }
 

@@ -64,6 +64,7 @@ for scenario in initialize tools_call elicitation-sep1034-client-defaults sse-re
     fi
 done
 end=$(date +%s)
+cp "$WORK/seen" "$OUT/seen.txt"
 
 # Compare with the committed expectations: every scenario listed there must
 # have run; one expected to pass that failed is a regression.
