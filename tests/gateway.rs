@@ -24,3 +24,5 @@ mod names;
 mod seed003;
 #[path = "gateway/seed004.rs"]
 mod seed004;
+#[path = "gateway/startup.rs"]
+mod startup;

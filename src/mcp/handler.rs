@@ -26,6 +26,16 @@ pub trait Handler: Send + Sync + 'static {
     /// The `tools` of a `tools/list` answer.
     fn list_tools(&self) -> Vec<Value>;
 
+    /// Whether the first lists are still incomplete (upstreams still making
+    /// their first connect attempt): then `tools/list` goes to a worker,
+    /// which calls [`Handler::wait_startup`] before listing. Quick.
+    fn startup_pending(&self) -> bool {
+        false
+    }
+
+    /// Waits, bounded, until the first lists are complete.
+    fn wait_startup(&self, _ctx: &CallContext) {}
+
     /// A tool that answers at once from memory (no I/O, no waiting, no
     /// lock held for long): it runs on the reading thread, which saves the
     /// hand-off to a worker and back.

@@ -17,6 +17,8 @@ use std::time::Instant;
 
 /// What a request asks a worker to do, its params already checked.
 pub(crate) enum Work {
+    /// Only while start-up is pending; later lists are answered at once.
+    ListTools,
     CallTool {
         name: String,
         arguments: Map<String, Value>,
@@ -36,6 +38,7 @@ pub(crate) enum Work {
 impl Work {
     fn method(&self) -> &'static str {
         match self {
+            Work::ListTools => "tools/list",
             Work::CallTool { .. } => "tools/call",
             Work::ListResources => "resources/list",
             Work::ListResourceTemplates => "resources/templates/list",
@@ -47,6 +50,10 @@ impl Work {
 
     fn run(self, handler: &dyn Handler, ctx: &CallContext) -> Result<Value, RpcError> {
         match self {
+            Work::ListTools => {
+                handler.wait_startup(ctx);
+                Ok(json!({"tools": handler.list_tools()}))
+            }
             Work::CallTool { name, arguments } => handler.call_tool(&name, arguments, ctx),
             Work::ListResources => handler
                 .list_resources(ctx)

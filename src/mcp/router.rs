@@ -176,7 +176,9 @@ impl Router {
         let work = match method {
             "initialize" => return self.initialize(&id, params),
             "ping" => return self.answer(&id, Ok(json!({}))),
-            // Answered from memory: no worker needed.
+            // While upstreams make their first connect attempt, a worker
+            // waits for them; after that, answered from memory at once.
+            "tools/list" if self.handler.startup_pending() => Ok(Work::ListTools),
             "tools/list" => {
                 return self.answer(&id, Ok(json!({"tools": self.handler.list_tools()})))
             }

@@ -66,6 +66,14 @@ impl<H: Handler> Handler for Beside<H> {
         self.ours.on_initialize(params, protocol_version);
     }
 
+    fn startup_pending(&self) -> bool {
+        self.gateway.startup_pending()
+    }
+
+    fn wait_startup(&self, ctx: &CallContext) {
+        self.gateway.wait_startup(ctx);
+    }
+
     fn list_tools(&self) -> Vec<Value> {
         let mut tools = self.ours.list_tools();
         tools.extend(self.gateway.list_tools());

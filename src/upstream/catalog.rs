@@ -48,6 +48,8 @@ struct Server {
     /// The server is parked: its tools are out of `tools/list`.
     hidden: bool,
     tools: Vec<Tool>,
+    /// Some list of the server's has been read since start.
+    listed: bool,
     resources: Vec<Value>,
     templates: Vec<Value>,
     prompts: Vec<Value>,
@@ -111,6 +113,7 @@ impl Catalog {
             tools.push(tool);
         }
         let before = self.tools();
+        self.servers[server].listed = true;
         self.servers[server].tools = tools;
         self.rename();
         self.tools() != before
@@ -177,6 +180,7 @@ impl Catalog {
             return false;
         };
         items.truncate(MAX_ITEMS_PER_LIST);
+        entry.listed = true;
         let list = match kind {
             ListKind::Resources => &mut entry.resources,
             ListKind::Templates => &mut entry.templates,
@@ -228,6 +232,11 @@ impl Catalog {
                     .any(|r| r.get("uri").and_then(Value::as_str) == Some(uri))
             })
         })
+    }
+
+    /// Whether some list of the server's has been read since start.
+    pub fn has_listed(&self, server: usize) -> bool {
+        self.servers.get(server).is_some_and(|s| s.listed)
     }
 
     /// How many tools a server has (hidden or not).

@@ -5,6 +5,7 @@
 //! `start` returns at once: upstreams connect in the background and their
 //! tools appear, with `notifications/tools/list_changed`, as they come up.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +35,15 @@ use crate::shutdown::Shutdown;
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(180);
 /// The environment variable that changes it (seconds, fractions allowed).
 pub const KEEPALIVE_VARIABLE: &str = "MOLECULE_MCP_KEEPALIVE_SECS";
+/// How long the first lists wait for upstreams still making their first
+/// connect attempt: a client that lists once, right after `initialize`,
+/// should see every upstream that can come up.
+pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(10);
+pub const STARTUP_WAIT_VARIABLE: &str = "MOLECULE_MCP_STARTUP_WAIT_SECS";
+/// Beyond this a client would give up anyway.
+const MAX_STARTUP_WAIT: Duration = Duration::from_secs(300);
+/// How often a waiting list looks at the upstreams again.
+const STARTUP_POLL: Duration = Duration::from_millis(20);
 /// Lists are answered from every server at once; none may hold the answer
 /// longer than this per request.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,6 +62,11 @@ pub struct Gateway {
     progress: ProgressRelay,
     shutdown: Shutdown,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The first lists wait until then at most.
+    startup_deadline: Instant,
+    /// Every upstream has made its first connect attempt (or the wait is
+    /// over): lists no longer wait.
+    started: AtomicBool,
 }
 
 struct Upstream {
@@ -98,7 +113,9 @@ impl Gateway {
             .collect();
         let catalog = Arc::new(RwLock::new(Catalog::with_prefixes(&prefixes)));
         let env = Arc::new(env.clone());
-        let keepalive = keepalive(&env);
+        let keepalive = seconds(&env, KEEPALIVE_VARIABLE, DEFAULT_KEEPALIVE, false);
+        let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);
+        let startup_deadline = Instant::now() + startup_wait.min(MAX_STARTUP_WAIT);
         let progress = ProgressRelay::default();
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
@@ -158,6 +175,38 @@ impl Gateway {
             catalog,
             shutdown: shutdown.clone(),
             threads: Mutex::new(threads),
+            startup_deadline,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether some enabled upstream is still making its first connect
+    /// attempt (and the start-up wait is not over).
+    pub fn startup_pending(&self) -> bool {
+        if self.started.load(Ordering::Relaxed) {
+            return false;
+        }
+        let pending = Instant::now() < self.startup_deadline
+            && self.running().any(|(index, _, driver, _)| {
+                let status = driver.status();
+                let tried = self.read_catalog(|c| c.has_listed(index))
+                    || status.last_error.is_some()
+                    || status.state != State::Closed;
+                !tried
+            });
+        if !pending {
+            self.started.store(true, Ordering::Relaxed);
+        }
+        pending
+    }
+
+    /// Waits until [`Gateway::startup_pending`] is over, or the request is
+    /// cancelled.
+    pub fn wait_startup(&self, ctx: &CallContext) {
+        while self.startup_pending() {
+            if ctx.cancelled().recv_timeout(STARTUP_POLL).is_ok() || ctx.is_cancelled() {
+                return;
+            }
         }
     }
 
@@ -504,9 +553,16 @@ impl Gateway {
         ctx: &CallContext,
         rename: impl Fn(&Upstream, &mut Value) -> Option<()> + Sync,
     ) -> Result<Vec<Value>, RpcError> {
+        self.wait_startup(ctx);
+        // Only servers with a session are asked: one still connecting joins
+        // later with list_changed, and nobody waits for one that is down.
         let results: Vec<(usize, Listed)> = std::thread::scope(|scope| {
             let asks: Vec<_> = self
                 .running()
+                .filter(|(_, _, driver, _)| {
+                    let status = driver.status();
+                    status.connected && status.state == State::Closed
+                })
                 .map(|(index, _, driver, spec)| {
                     let handle =
                         scope.spawn(move || list_pages(driver, spec, method, key, capability, ctx));
@@ -710,23 +766,26 @@ pub fn describe(status: &super::lease::Status) -> String {
     }
 }
 
-fn keepalive(env: &EnvMap) -> Duration {
-    let Some(raw) = env.get(KEEPALIVE_VARIABLE) else {
-        return DEFAULT_KEEPALIVE;
+/// A duration in seconds from `variable` (fractions allowed; 0 only where
+/// `zero` says so), or `default` with a warning when it is not one.
+fn seconds(env: &EnvMap, variable: &str, default: Duration, zero: bool) -> Duration {
+    let Some(raw) = env.get(variable) else {
+        return default;
     };
     match raw
         .to_str()
         .and_then(|s| s.trim().parse::<f64>().ok())
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .filter(|d| !d.is_zero())
+        .filter(|d| zero || !d.is_zero())
     {
         Some(d) => d,
         None => {
+            let least = if zero { "0 or more" } else { "above 0" };
             log::warn!(
-                "{KEEPALIVE_VARIABLE} must be a number of seconds above 0; using {} s",
-                DEFAULT_KEEPALIVE.as_secs()
+                "{variable} must be a number of seconds {least}; using {} s",
+                default.as_secs()
             );
-            DEFAULT_KEEPALIVE
+            default
         }
     }
 }
