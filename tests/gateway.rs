@@ -20,6 +20,8 @@ mod contain;
 mod lifecycle;
 #[path = "gateway/names.rs"]
 mod names;
+#[path = "gateway/relay.rs"]
+mod relay;
 #[path = "gateway/seed003.rs"]
 mod seed003;
 #[path = "gateway/seed004.rs"]

@@ -151,7 +151,11 @@ impl Router {
                 }
             }
             Incoming::Notification { method, params } => self.notification(&method, params),
-            Incoming::Response => log::debug!("ignored a response: this server sends no requests"),
+            Incoming::Response(message) => {
+                if !super::agent::agent().answered(message) {
+                    log::debug!("ignored an answer to no request of ours still waiting");
+                }
+            }
             Incoming::Invalid { id, error } => {
                 log::debug!("rejected a message: {}", error.message);
                 self.answer(&id, Err(error));

@@ -64,6 +64,7 @@ impl<H: Handler> Handler for Beside<H> {
 
     fn on_initialize(&self, params: &Map<String, Value>, protocol_version: &str) {
         self.ours.on_initialize(params, protocol_version);
+        crate::mcp::agent::agent().initialized(params, protocol_version);
     }
 
     fn startup_pending(&self) -> bool {

@@ -112,6 +112,8 @@ impl Gateway {
             })
             .collect();
         let catalog = Arc::new(RwLock::new(Catalog::with_prefixes(&prefixes)));
+        // Upstreams' requests to the agent go out this way.
+        crate::mcp::agent::agent().attach(&outbox);
         let env = Arc::new(env.clone());
         let keepalive = seconds(&env, KEEPALIVE_VARIABLE, DEFAULT_KEEPALIVE, false);
         let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);

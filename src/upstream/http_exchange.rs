@@ -29,7 +29,7 @@ use super::event_queue::EventQueue;
 use super::http_failure::{
     not_mcp, rpc_error, short, status_error, too_large, transport_error, unbuildable,
 };
-use super::jsonrpc_client::{answer_server_request, classify, Incoming};
+use super::jsonrpc_client::{answer_or_relay, classify, Incoming};
 use super::origin::{resolve, Origin};
 use super::rate_limit::{left_out, RateLimit};
 use super::sse;
@@ -331,9 +331,7 @@ impl Endpoint {
                     answer = Some(outcome);
                 }
                 Incoming::Response { .. } => self.garbage("skipped an answer to another request"),
-                Incoming::Request { id, method } => {
-                    self.post_in_background(answer_server_request(&id, &method));
-                }
+                Incoming::Request { id, method, params } => self.server_request(id, method, params),
                 Incoming::Notification(notification) => self.events.push(notification),
                 Incoming::Invalid(_) => {
                     return Err(CallError::protocol(
@@ -408,14 +406,24 @@ impl Endpoint {
                     answer = Some(outcome.map_err(|error| rpc_error(&error)));
                 }
                 Incoming::Response { .. } => self.garbage("skipped an answer to another request"),
-                Incoming::Request { id, method } => {
-                    self.post_in_background(answer_server_request(&id, &method));
-                }
+                Incoming::Request { id, method, params } => self.server_request(id, method, params),
                 Incoming::Notification(notification) => self.events.push(notification),
                 Incoming::Invalid(why) => self.garbage(&format!("skipped an event: {why}")),
             }
         }
         answer
+    }
+
+    /// The server's own request: answered, or relayed to the agent and
+    /// its answer posted back.
+    fn server_request(self: &Arc<Self>, id: Value, method: String, params: Value) {
+        let exchange = self.clone();
+        let deliver = move |answer: Value| exchange.post_in_background(answer);
+        // The session's end is not known here; the relay's own timeout
+        // bounds the wait.
+        if !answer_or_relay(id, method, params, crossbeam_channel::never(), deliver) {
+            self.garbage("skipped a request: no thread to relay it");
+        }
     }
 
     fn garbage(&self, what: &str) {

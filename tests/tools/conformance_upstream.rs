@@ -360,7 +360,9 @@ fn call(peer: &Peer, params: &Value) -> Served {
             text("Progress completed")
         }
         "test_sampling" => {
-            if !peer.can("sampling") {
+            // `askAnyway` tests the gateway's own refusal.
+            let anyway = arguments.get("askAnyway") == Some(&json!(true));
+            if !anyway && !peer.can("sampling") {
                 return Ok(failed("the client does not offer sampling"));
             }
             let asked = peer.ask(
