@@ -16,6 +16,8 @@ mod harness;
 
 #[path = "gateway/contain.rs"]
 mod contain;
+#[path = "gateway/features.rs"]
+mod features;
 #[path = "gateway/lifecycle.rs"]
 mod lifecycle;
 #[path = "gateway/names.rs"]

@@ -3,11 +3,14 @@
 //! and the requests an upstream sends it through us (sampling, elicitation,
 //! roots, ping) under our own ids, each waiting for the agent's answer.
 //!
+//! Upstreams' log notes (`notifications/message`) go to it too, filtered by
+//! the level it set with `logging/setLevel`.
+//!
 //! There is one agent per process, so this is one shared value: the
 //! transports reach it without the per-upstream driver carrying it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -24,9 +27,24 @@ pub struct Declared {
     pub protocol_version: String,
 }
 
-#[derive(Default)]
+/// Log levels, least severe first (RFC 5424 as MCP names them).
+pub const LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+/// Until the agent sets one: info and above.
+const DEFAULT_LEVEL: usize = 1;
+
 pub struct Agent {
     outbox: OnceLock<Outbox>,
+    /// The least severe level relayed, as an index into [`LEVELS`].
+    level: AtomicUsize,
     declared: Mutex<Option<Declared>>,
     changed: Condvar,
     /// Our requests waiting for the agent's answer, by our id.
@@ -53,6 +71,23 @@ fn needed_capability(method: &str) -> Option<&'static str> {
 /// The server-to-client requests we relay.
 pub fn is_relayed(method: &str) -> bool {
     method == "ping" || needed_capability(method).is_some()
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Agent {
+            outbox: OnceLock::new(),
+            level: AtomicUsize::new(DEFAULT_LEVEL),
+            declared: Mutex::new(None),
+            changed: Condvar::new(),
+            waiting: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        }
+    }
+}
+
+fn rank(level: &str) -> Option<usize> {
+    LEVELS.iter().position(|l| *l == level)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -168,6 +203,42 @@ impl Agent {
         outcome
     }
 
+    /// `logging/setLevel`: false for a level that does not exist.
+    pub fn set_level(&self, level: &str) -> bool {
+        match rank(level) {
+            Some(rank) => {
+                self.level.store(rank, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An upstream's `notifications/message`, relayed when at or above the
+    /// agent's level; the logger names the server (`server` or
+    /// `server/logger`). Returns whether it was sent.
+    pub fn log_from(&self, server: &str, params: &Value) -> bool {
+        let Some(outbox) = self.outbox.get() else {
+            return false;
+        };
+        let Some(mut params) = params.as_object().cloned() else {
+            return false;
+        };
+        let level = params.get("level").and_then(Value::as_str).and_then(rank);
+        if level.unwrap_or(DEFAULT_LEVEL) < self.level.load(Ordering::Relaxed) {
+            return false;
+        }
+        let logger = match params.get("logger").and_then(Value::as_str) {
+            Some(logger) => format!("{server}/{logger}"),
+            None => server.to_string(),
+        };
+        params.insert("logger".into(), Value::String(logger));
+        if level.is_none() {
+            params.insert("level".into(), json!(LEVELS[DEFAULT_LEVEL]));
+        }
+        outbox.notify("notifications/message", Value::Object(params))
+    }
+
     /// An answer from the agent: to one of our requests, else dropped.
     /// Returns whether someone waited for it.
     pub fn answered(&self, message: Value) -> bool {
@@ -250,6 +321,34 @@ mod tests {
         assert!(agent.answered(json!({"id": request["id"], "result": {"x": 1}})));
         let result = asked.join().expect("joined");
         assert_eq!(result, Ok(json!({"x": 1})));
+    }
+
+    #[test]
+    fn log_notes_are_filtered_by_level_and_named_after_the_server() {
+        let agent = Agent::default();
+        let (outbox, rx) = Outbox::channel();
+        agent.attach(&outbox);
+        assert!(!agent.log_from("files", &json!({"level": "debug", "data": "x"})));
+        assert!(agent.log_from("files", &json!({"level": "info", "data": "y"})));
+        let line = rx.try_recv().expect("sent");
+        let note: Value = serde_json::from_str(line.line()).expect("JSON");
+        assert_eq!(
+            note["params"],
+            json!({"level": "info", "data": "y", "logger": "files"})
+        );
+        assert!(!agent.set_level("loud"));
+        assert!(agent.set_level("error"));
+        assert!(!agent.log_from("files", &json!({"level": "warning", "data": "z"})));
+        assert!(agent.log_from(
+            "files",
+            &json!({"level": "alert", "logger": "db", "data": 1})
+        ));
+        let line = rx.try_recv().expect("sent");
+        assert!(
+            line.line().contains(r#""logger":"files/db""#),
+            "{}",
+            line.line()
+        );
     }
 
     #[test]

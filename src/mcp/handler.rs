@@ -81,6 +81,16 @@ pub trait Handler: Send + Sync + 'static {
         Err(RpcError::method_not_found("prompts/list"))
     }
 
+    /// `logging/setLevel`; `Err` for a capability not offered or a bad level.
+    fn set_log_level(&self, _level: &str, _ctx: &CallContext) -> Result<(), RpcError> {
+        Err(RpcError::method_not_found("logging/setLevel"))
+    }
+
+    /// The whole `completion/complete` answer (`{completion: {...}}`).
+    fn complete(&self, _params: Value, _ctx: &CallContext) -> Result<Value, RpcError> {
+        Err(RpcError::method_not_found("completion/complete"))
+    }
+
     /// The whole `prompts/get` answer (`{description?, messages: [...]}`).
     fn get_prompt(
         &self,

@@ -29,6 +29,12 @@ pub(crate) enum Work {
         uri: String,
     },
     ListPrompts,
+    SetLogLevel {
+        level: String,
+    },
+    Complete {
+        params: Value,
+    },
     GetPrompt {
         name: String,
         arguments: Map<String, Value>,
@@ -44,6 +50,8 @@ impl Work {
             Work::ListResourceTemplates => "resources/templates/list",
             Work::ReadResource { .. } => "resources/read",
             Work::ListPrompts => "prompts/list",
+            Work::SetLogLevel { .. } => "logging/setLevel",
+            Work::Complete { .. } => "completion/complete",
             Work::GetPrompt { .. } => "prompts/get",
         }
     }
@@ -66,6 +74,8 @@ impl Work {
                 .list_prompts(ctx)
                 .map(|list| json!({"prompts": list})),
             Work::GetPrompt { name, arguments } => handler.get_prompt(&name, arguments, ctx),
+            Work::SetLogLevel { level } => handler.set_log_level(&level, ctx).map(|()| json!({})),
+            Work::Complete { params } => handler.complete(params, ctx),
         }
     }
 }

@@ -213,6 +213,22 @@ impl Router {
             "resources/read" => resource_read(params),
             "prompts/list" => Ok(Work::ListPrompts),
             "prompts/get" => prompt_get(params),
+            "logging/setLevel" => {
+                let mut params = match params_object(params) {
+                    Ok(params) => params,
+                    Err(error) => return self.answer(&id, Err(error)),
+                };
+                required_string(&mut params, "level").map(|level| Work::SetLogLevel { level })
+            }
+            "completion/complete" => match params_object(params) {
+                Ok(params) if params.get("ref").is_some_and(Value::is_object) => {
+                    Ok(Work::Complete {
+                        params: Value::Object(params),
+                    })
+                }
+                Ok(_) => Err(RpcError::invalid_params("\"ref\" must be an object")),
+                Err(error) => Err(error),
+            },
             // The stateless revision's entry point; see version.rs.
             "server/discover" => Err(RpcError::method_not_found(
                 "server/discover (this server speaks the initialize handshake)",

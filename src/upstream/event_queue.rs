@@ -43,8 +43,14 @@ impl EventQueue {
         self.oldest.clone()
     }
 
-    /// Never blocks.
+    /// Never blocks, except that a log note goes straight to the agent, so
+    /// it reaches it before the answer read after it.
     pub fn push(&self, event: Value) {
+        if event.get("method").and_then(Value::as_str) == Some("notifications/message") {
+            let params = event.get("params").cloned().unwrap_or_default();
+            crate::mcp::agent::agent().log_from(&self.name, &params);
+            return;
+        }
         let mut event = event;
         // Two rounds suffice unless other pushers refill the queue in
         // between; then the newest is the one dropped.

@@ -389,6 +389,85 @@ impl Gateway {
         Ok(result)
     }
 
+    /// `logging/setLevel`: the level relayed to the agent from now on, also
+    /// sent to every connected upstream that offers logging.
+    pub fn set_log_level(&self, level: &str, ctx: &CallContext) -> Result<(), RpcError> {
+        if !crate::mcp::agent::agent().set_level(level) {
+            return Err(RpcError::invalid_params(format!(
+                "unknown level {level:.40}; one of {}",
+                crate::mcp::agent::LEVELS.join(", ")
+            )));
+        }
+        std::thread::scope(|scope| {
+            for (index, upstream, driver, spec) in self.running() {
+                let status = driver.status();
+                if !status.connected || status.state != State::Closed {
+                    continue;
+                }
+                scope.spawn(move || {
+                    let request = Request {
+                        method: "logging/setLevel",
+                        params: json!({"level": level}),
+                        replayable: true,
+                        timeout: spec.timeout.min(LIST_TIMEOUT),
+                        connect_wait: spec.connect_timeout.min(LIST_CONNECT_WAIT),
+                        capability: Some("logging"),
+                    };
+                    if let Err(failure) = call::run(driver, request, ctx.cancelled()) {
+                        log::debug!(
+                            "upstream {}: logging/setLevel failed: {}",
+                            upstream.name,
+                            self.failure_text(index, "logging/setLevel", &failure)
+                        );
+                    }
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// `completion/complete`, routed by its `ref` (a prompt name or a
+    /// resource template URI) to the server that owns it.
+    pub fn complete(&self, mut params: Value, ctx: &CallContext) -> Result<Value, RpcError> {
+        let kind = params
+            .pointer("/ref/type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let (key, found) = match kind {
+            "ref/prompt" => {
+                let name = params
+                    .pointer("/ref/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let found = self.read_catalog(|c| c.find_prompt(name)).or_else(|| {
+                    let (index, rest) = self.by_prefix(name)?;
+                    Some((index, rest.to_string()))
+                });
+                ("name", found)
+            }
+            "ref/resource" => {
+                let uri = params
+                    .pointer("/ref/uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let found = self.route_uri(uri).map(|(i, u)| (i, u.to_string()));
+                ("uri", found)
+            }
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unknown ref type {other:.40}; ref/prompt or ref/resource"
+                )))
+            }
+        };
+        let Some((index, original)) = found else {
+            return Err(RpcError::invalid_params("no server offers this ref"));
+        };
+        if let Some(reference) = params.get_mut("ref").and_then(Value::as_object_mut) {
+            reference.insert(key.into(), Value::String(original));
+        }
+        self.single(index, "completion/complete", params, "completions", ctx)
+    }
+
     /// Each configured server and its state, for doctor and the log.
     pub fn statuses(&self) -> Vec<(String, String)> {
         self.upstreams

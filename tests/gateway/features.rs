@@ -1,0 +1,109 @@
+//! The rest of MCP through the gateway: upstream log notes reach the agent
+//! (named after the server, filtered by `logging/setLevel`) before the
+//! call's result; `completion/complete` goes to the server owning the ref;
+//! gateway-only mode says what it is and claims no platform feature.
+
+use serde_json::{json, Value};
+
+use super::harness::*;
+use super::names::full;
+use super::support::TempDir;
+
+/// Calls `tool` and returns the log notes that arrived before its answer,
+/// and the answer.
+fn notes_before_answer(gw: &mut Gateway, tool: &str) -> (Vec<Value>, Value) {
+    let id = json!("logged");
+    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                      "params": {"name": tool, "arguments": {}}});
+    gw.child.send_json(&call).expect("written");
+    let mut notes = Vec::new();
+    while let Some(message) = gw.child.recv_json(WAIT) {
+        if message.get("id") == Some(&id) {
+            return (notes, message);
+        }
+        if message["method"] == "notifications/message" {
+            notes.push(message["params"].clone());
+        }
+    }
+    panic!("no answer to {tool}; stderr:\n{}", gw.child.stderr());
+}
+
+#[test]
+fn upstream_log_notes_reach_the_agent_before_the_result_and_follow_its_level() {
+    let mut gw = Gateway::start("gw-logging", json!({"conf": full(None)}), &[]);
+    assert!(gw.wait_tool("conf__test_tool_with_logging", true));
+    let (notes, answer) = notes_before_answer(&mut gw, "conf__test_tool_with_logging");
+    assert!(!is_error(&answer), "{answer}");
+    let data: Vec<&str> = notes.iter().filter_map(|n| n["data"].as_str()).collect();
+    assert_eq!(
+        data,
+        [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed"
+        ]
+    );
+    assert!(notes
+        .iter()
+        .all(|n| n["logger"] == "conf/conformance" && n["level"] == "info"));
+
+    let set = gw.request("logging/setLevel", json!({"level": "error"}));
+    assert_eq!(set["result"], json!({}), "{set}");
+    let (notes, _) = notes_before_answer(&mut gw, "conf__test_tool_with_logging");
+    assert!(notes.is_empty(), "{notes:?}");
+    let bad = gw.request("logging/setLevel", json!({"level": "loud"}));
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+}
+
+#[test]
+fn completions_go_to_the_server_that_owns_the_ref() {
+    let mut gw = Gateway::start("gw-complete", json!({"conf": full(None)}), &[]);
+    assert!(gw.wait_tool("conf__test_simple_text", true));
+    let by_prompt = gw.request(
+        "completion/complete",
+        json!({"ref": {"type": "ref/prompt", "name": "conf__test_prompt_with_arguments"},
+               "argument": {"name": "arg1", "value": "par"}}),
+    );
+    assert_eq!(
+        by_prompt["result"]["completion"]["values"],
+        json!(["paris", "park", "party"]),
+        "{by_prompt}"
+    );
+    let by_template = gw.request(
+        "completion/complete",
+        json!({"ref": {"type": "ref/resource", "uri": "molecule://conf/test://template/{id}/data"},
+               "argument": {"name": "id", "value": "park"}}),
+    );
+    assert_eq!(
+        by_template["result"]["completion"]["values"],
+        json!(["park"]),
+        "{by_template}"
+    );
+    let unknown = gw.request(
+        "completion/complete",
+        json!({"ref": {"type": "ref/prompt", "name": "nobody__x"}, "argument": {"name": "a", "value": ""}}),
+    );
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}
+
+#[test]
+fn gateway_only_mode_has_its_own_instructions_and_no_platform_capability() {
+    let dir = TempDir::new("gw-only-init");
+    let servers = dir.join("servers.json");
+    let file = json!({"mcpServers": {"conf": full(None)}});
+    std::fs::write(&servers, file.to_string()).expect("written");
+    let servers = servers.display().to_string();
+    let mut child =
+        super::support::Child::spawn(dir.path(), &[("MOLECULE_MCP_SERVERS", servers.as_str())]);
+    let result = child.initialize("gateway-only");
+    let instructions = result["instructions"].as_str().unwrap_or_default();
+    assert!(
+        instructions.contains("several MCP servers"),
+        "{instructions}"
+    );
+    assert!(!instructions.contains("wait_for_message"), "{instructions}");
+    let capabilities = &result["capabilities"];
+    assert!(capabilities.get("experimental").is_none(), "{capabilities}");
+    assert_eq!(capabilities["logging"], json!({}));
+    assert_eq!(capabilities["completions"], json!({}));
+}
