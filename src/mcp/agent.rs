@@ -203,6 +203,13 @@ impl Agent {
         outcome
     }
 
+    /// A notification to the agent; false when it was not sent.
+    pub fn notify(&self, method: &str, params: Value) -> bool {
+        self.outbox
+            .get()
+            .is_some_and(|outbox| outbox.notify(method, params))
+    }
+
     /// `logging/setLevel`: false for a level that does not exist.
     pub fn set_level(&self, level: &str) -> bool {
         match rank(level) {

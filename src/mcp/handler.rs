@@ -81,6 +81,16 @@ pub trait Handler: Send + Sync + 'static {
         Err(RpcError::method_not_found("prompts/list"))
     }
 
+    /// `resources/subscribe` (`subscribe`) or `resources/unsubscribe`.
+    fn subscribe(&self, _uri: &str, subscribe: bool, _ctx: &CallContext) -> Result<(), RpcError> {
+        let method = if subscribe {
+            "resources/subscribe"
+        } else {
+            "resources/unsubscribe"
+        };
+        Err(RpcError::method_not_found(method))
+    }
+
     /// `logging/setLevel`; `Err` for a capability not offered or a bad level.
     fn set_log_level(&self, _level: &str, _ctx: &CallContext) -> Result<(), RpcError> {
         Err(RpcError::method_not_found("logging/setLevel"))

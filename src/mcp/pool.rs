@@ -32,6 +32,10 @@ pub(crate) enum Work {
     SetLogLevel {
         level: String,
     },
+    Subscribe {
+        uri: String,
+        subscribe: bool,
+    },
     Complete {
         params: Value,
     },
@@ -51,6 +55,10 @@ impl Work {
             Work::ReadResource { .. } => "resources/read",
             Work::ListPrompts => "prompts/list",
             Work::SetLogLevel { .. } => "logging/setLevel",
+            Work::Subscribe {
+                subscribe: true, ..
+            } => "resources/subscribe",
+            Work::Subscribe { .. } => "resources/unsubscribe",
             Work::Complete { .. } => "completion/complete",
             Work::GetPrompt { .. } => "prompts/get",
         }
@@ -75,6 +83,9 @@ impl Work {
                 .map(|list| json!({"prompts": list})),
             Work::GetPrompt { name, arguments } => handler.get_prompt(&name, arguments, ctx),
             Work::SetLogLevel { level } => handler.set_log_level(&level, ctx).map(|()| json!({})),
+            Work::Subscribe { uri, subscribe } => {
+                handler.subscribe(&uri, subscribe, ctx).map(|()| json!({}))
+            }
             Work::Complete { params } => handler.complete(params, ctx),
         }
     }

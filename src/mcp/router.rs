@@ -200,7 +200,11 @@ impl Router {
                 other => other,
             },
             // Methods of a capability we did not announce do not exist for the client.
-            "resources/list" | "resources/templates/list" | "resources/read"
+            "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
                 if !self.handler.has_resources() =>
             {
                 Err(RpcError::method_not_found(method))
@@ -211,6 +215,15 @@ impl Router {
             "resources/list" => Ok(Work::ListResources),
             "resources/templates/list" => Ok(Work::ListResourceTemplates),
             "resources/read" => resource_read(params),
+            "resources/subscribe" | "resources/unsubscribe" => {
+                resource_read(params).map(|work| match work {
+                    Work::ReadResource { uri } => Work::Subscribe {
+                        uri,
+                        subscribe: method == "resources/subscribe",
+                    },
+                    other => other,
+                })
+            }
             "prompts/list" => Ok(Work::ListPrompts),
             "prompts/get" => prompt_get(params),
             "logging/setLevel" => {

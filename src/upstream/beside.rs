@@ -74,9 +74,10 @@ impl<H: Handler> Handler for Beside<H> {
             object.insert("logging".into(), json!({}));
             object.insert("completions".into(), json!({}));
             if self.has_resources() {
-                object
-                    .entry("resources")
-                    .or_insert_with(|| json!({"listChanged": true}));
+                object.insert(
+                    "resources".into(),
+                    json!({"listChanged": true, "subscribe": true}),
+                );
             }
             if self.has_prompts() {
                 object
@@ -147,6 +148,15 @@ impl<H: Handler> Handler for Beside<H> {
 
     fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
         self.gateway.list_prompts(ctx)
+    }
+
+    fn subscribe(&self, uri: &str, subscribe: bool, ctx: &CallContext) -> Result<(), RpcError> {
+        let method = if subscribe {
+            "resources/subscribe"
+        } else {
+            "resources/unsubscribe"
+        };
+        self.gateway.subscribe(method, uri, ctx)
     }
 
     fn set_log_level(&self, level: &str, ctx: &CallContext) -> Result<(), RpcError> {

@@ -43,12 +43,10 @@ impl EventQueue {
         self.oldest.clone()
     }
 
-    /// Never blocks, except that a log note goes straight to the agent, so
-    /// it reaches it before the answer read after it.
+    /// Never blocks, except that what goes straight to the agent (log
+    /// notes, resource updates) may wait briefly for room there.
     pub fn push(&self, event: Value) {
-        if event.get("method").and_then(Value::as_str) == Some("notifications/message") {
-            let params = event.get("params").cloned().unwrap_or_default();
-            crate::mcp::agent::agent().log_from(&self.name, &params);
+        if super::notices::relay(&self.name, &event) {
             return;
         }
         let mut event = event;

@@ -163,6 +163,7 @@ impl Gateway {
                     }
                 }
             };
+            super::notices::set_mapped(&name, !prefix.is_empty());
             upstreams.push(Upstream {
                 maps_uris: !prefix.is_empty(),
                 prefix,
@@ -387,6 +388,14 @@ impl Gateway {
             }
         }
         Ok(result)
+    }
+
+    /// `resources/subscribe` or `resources/unsubscribe`, routed by URI.
+    pub fn subscribe(&self, method: &str, uri: &str, ctx: &CallContext) -> Result<(), RpcError> {
+        let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
+        let (index, original) = self.route_uri(uri).ok_or_else(unknown)?;
+        self.single(index, method, json!({"uri": original}), "resources", ctx)
+            .map(|_| ())
     }
 
     /// `logging/setLevel`: the level relayed to the agent from now on, also

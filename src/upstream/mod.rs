@@ -26,5 +26,6 @@ mod errands;
 pub mod gateway;
 pub mod lease;
 pub mod naming;
+pub mod notices;
 pub mod progress;
 mod texts;

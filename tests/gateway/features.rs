@@ -107,3 +107,25 @@ fn gateway_only_mode_has_its_own_instructions_and_no_platform_capability() {
     assert_eq!(capabilities["logging"], json!({}));
     assert_eq!(capabilities["completions"], json!({}));
 }
+
+#[test]
+fn subscriptions_are_routed_and_updates_come_back_with_the_agents_uri() {
+    let mut gw = Gateway::start("gw-subscribe", json!({"conf": full(None)}), &[]);
+    assert!(gw.wait_tool("conf__test_simple_text", true));
+    let uri = "molecule://conf/test://watched-resource";
+    let answer = gw.request("resources/subscribe", json!({"uri": uri}));
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let mut updated = None;
+    while let Some(message) = gw.child.recv_json(WAIT) {
+        if message["method"] == "notifications/resources/updated" {
+            updated = Some(message);
+            break;
+        }
+    }
+    let updated = updated.expect("an update notification");
+    assert_eq!(updated["params"]["uri"], uri, "{updated}");
+    let answer = gw.request("resources/unsubscribe", json!({"uri": uri}));
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let unknown = gw.request("resources/subscribe", json!({"uri": "molecule://nobody/x"}));
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}

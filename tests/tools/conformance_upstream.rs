@@ -155,7 +155,7 @@ fn id_key(id: &Value) -> String {
 
 type Served = Result<Value, (i64, String)>;
 
-fn serve(peer: &Peer, method: &str, params: &Value) -> Served {
+fn serve(peer: &Arc<Peer>, method: &str, params: &Value) -> Served {
     match method {
         "initialize" => {
             *peer.capabilities.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -197,7 +197,13 @@ fn serve(peer: &Peer, method: &str, params: &Value) -> Served {
             let mut subscribed = peer.subscribed.lock().unwrap_or_else(|e| e.into_inner());
             subscribed.retain(|u| *u != uri);
             if method == "resources/subscribe" {
-                subscribed.push(uri);
+                subscribed.push(uri.clone());
+                // The resource "changes" once, after the answer.
+                let peer = peer.clone();
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(50));
+                    peer.notify("notifications/resources/updated", json!({"uri": uri}));
+                });
             }
             Ok(json!({}))
         }
