@@ -24,6 +24,8 @@ mod lifecycle;
 mod names;
 #[path = "gateway/relay.rs"]
 mod relay;
+#[path = "gateway/resume.rs"]
+mod resume;
 #[path = "gateway/seed003.rs"]
 mod seed003;
 #[path = "gateway/seed004.rs"]

@@ -9,8 +9,12 @@
 //!   them. 301/302/303 are refused (they would turn the POST into a GET).
 //! - A server's request that arrives inside an event stream is answered by
 //!   a separate POST (`ping` → `{}`, else -32601).
-//! - A stream that ends before our answer is a lost connection after
-//!   sending (outcome uncertain); resuming with `Last-Event-ID` is not done.
+//! - A stream that ends before our answer, after the server gave an event
+//!   id, is resumed (SEP-1699): after the `retry` delay the server asked
+//!   for (1 s when none), a GET with `Last-Event-ID` goes on reading, up to
+//!   5 times within the call's timeout. Without an id, or when the GET is
+//!   refused, the end is a lost connection after sending (outcome
+//!   uncertain).
 //! - The optional GET stream for server-initiated messages is not opened:
 //!   notifications arrive only inside the streams that answer our requests.
 
@@ -43,6 +47,10 @@ const MAX_REDIRECTS: usize = 5;
 /// Side messages (our answers to the server's requests, cancellations).
 pub const SIDE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_SIDE_POSTS: usize = 16;
+/// How many times one answer's stream is resumed.
+const MAX_RESUMES: usize = 5;
+/// The reconnection delay when the server named none.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 
 /// A server we post to, shared by the calls in flight.
 pub struct Endpoint {
@@ -136,8 +144,8 @@ impl Endpoint {
         post: Post,
         timeout: Duration,
     ) -> Result<Option<Value>, CallError> {
-        let (mut response, sent_session) =
-            self.send("POST", Some(body), deadline_after(timeout))?;
+        let deadline = deadline_after(timeout);
+        let (mut response, sent_session) = self.send("POST", Some(body), None, deadline)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             // The body only explains; failing to read it changes nothing.
@@ -157,7 +165,7 @@ impl Endpoint {
         }
         let content_type = header_text(&response, "content-type").to_ascii_lowercase();
         let result = if content_type.starts_with("text/event-stream") {
-            self.read_stream(response.into_body(), id)?
+            self.read_stream(response.into_body(), id, deadline)?
         } else {
             let bytes = read_body(&mut response, MAX_BODY)?;
             match serde_json::from_slice::<Value>(&bytes) {
@@ -180,7 +188,7 @@ impl Endpoint {
         if !self.has_session() {
             return;
         }
-        match self.send("DELETE", None, deadline_after(timeout)) {
+        match self.send("DELETE", None, None, deadline_after(timeout)) {
             Ok((response, _)) => log::debug!(
                 "{}: session ended (HTTP {})",
                 self.name,
@@ -221,6 +229,7 @@ impl Endpoint {
         &self,
         method: &str,
         body: Option<&str>,
+        last_event_id: Option<&str>,
         deadline: Instant,
     ) -> Result<(Response<Body>, bool), CallError> {
         let mut url = self.url.clone();
@@ -243,6 +252,9 @@ impl Endpoint {
             }
             if let Some(version) = self.protocol_version.get() {
                 builder = builder.header("MCP-Protocol-Version", version);
+            }
+            if let Some(id) = last_event_id {
+                builder = builder.header("Last-Event-ID", id);
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -348,35 +360,85 @@ impl Endpoint {
         }
     }
 
-    /// An event stream: notifications until the event that answers us.
-    fn read_stream(self: &Arc<Self>, body: Body, id: u64) -> Result<Value, CallError> {
-        let reader = body.into_with_config().limit(u64::MAX).reader();
-        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+    /// An event stream: notifications until the event that answers us,
+    /// resuming the stream when it ends early.
+    fn read_stream(
+        self: &Arc<Self>,
+        body: Body,
+        id: u64,
+        deadline: Instant,
+    ) -> Result<Value, CallError> {
         let mut parser = sse::Parser::new(MAX_LINE);
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(Line::Complete(bytes))) => bytes,
-                Ok(Some(Line::TooLong { .. })) => return Err(too_large()),
-                Ok(None) => break,
-                Err(e) => return Err(transport_error(ureq::Error::from(e))),
-            };
-            let event = parser
-                .line(&String::from_utf8_lossy(&line))
-                .map_err(|sse::TooLarge| too_large())?;
-            if let Some(answer) = event.and_then(|event| self.stream_event(&event, id)) {
+        let mut body = body;
+        for resumes in 0.. {
+            if let Some(answer) = self.read_events(body, &mut parser, id) {
                 return answer;
             }
-        }
-        if let Some(answer) = parser
-            .finish()
-            .and_then(|event| self.stream_event(&event, id))
-        {
-            return answer;
+            let Some(last_id) = parser.last_id().map(String::from) else {
+                break;
+            };
+            if resumes == MAX_RESUMES {
+                break;
+            }
+            let wait = parser.retry().map_or(DEFAULT_RETRY, Duration::from_millis);
+            if Instant::now() + wait >= deadline {
+                return Err(CallError::Timeout);
+            }
+            thread::sleep(wait);
+            log::debug!(
+                "{}: resuming an event stream after event {last_id:.80}",
+                self.name
+            );
+            let (mut response, _) = self.send("GET", None, Some(&last_id), deadline)?;
+            let status = response.status().as_u16();
+            let content_type = header_text(&response, "content-type").to_ascii_lowercase();
+            if status != 200 || !content_type.starts_with("text/event-stream") {
+                let _ = read_body(&mut response, MAX_ERROR_BODY);
+                log::debug!(
+                    "{}: the stream could not be resumed (HTTP {status})",
+                    self.name
+                );
+                break;
+            }
+            parser = parser.resumed();
+            body = response.into_body();
         }
         Err(CallError::transport(
             "the server ended its event stream before answering",
             true,
         ))
+    }
+
+    /// Reads one stream to its end: `Some` with our answer, `None` when it
+    /// ended without it.
+    fn read_events(
+        self: &Arc<Self>,
+        body: Body,
+        parser: &mut sse::Parser,
+        id: u64,
+    ) -> Option<Result<Value, CallError>> {
+        let reader = body.into_with_config().limit(u64::MAX).reader();
+        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(Line::Complete(bytes))) => bytes,
+                Ok(Some(Line::TooLong { .. })) => return Some(Err(too_large())),
+                Ok(None) => break,
+                // A broken stream can be resumed like an ended one.
+                Err(_) if parser.last_id().is_some() => return None,
+                Err(e) => return Some(Err(transport_error(ureq::Error::from(e)))),
+            };
+            let event = match parser.line(&String::from_utf8_lossy(&line)) {
+                Ok(event) => event,
+                Err(sse::TooLarge) => return Some(Err(too_large())),
+            };
+            if let Some(answer) = event.and_then(|event| self.stream_event(&event, id)) {
+                return Some(answer);
+            }
+        }
+        parser
+            .finish()
+            .and_then(|event| self.stream_event(&event, id))
     }
 
     /// `Some` when `event` holds our answer.
