@@ -60,6 +60,8 @@ pub struct Gateway {
     upstreams: Vec<Upstream>,
     catalog: Arc<RwLock<Catalog>>,
     progress: ProgressRelay,
+    /// To the agent: the latest progress of a call before its result.
+    outbox: Outbox,
     shutdown: Shutdown,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The first lists wait until then at most.
@@ -119,6 +121,7 @@ impl Gateway {
         let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);
         let startup_deadline = Instant::now() + startup_wait.min(MAX_STARTUP_WAIT);
         let progress = ProgressRelay::default();
+        super::notices::attach_progress(&progress, &outbox);
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
         for ((index, entry), (_, prefix)) in entries.into_iter().enumerate().zip(prefixes) {
@@ -174,6 +177,7 @@ impl Gateway {
         }
         Gateway {
             progress,
+            outbox: outbox.clone(),
             upstreams,
             catalog,
             shutdown: shutdown.clone(),
@@ -261,7 +265,11 @@ impl Gateway {
             capability: None,
         };
         let what = format!("tool {tool}");
-        match call::run(driver, request, ctx.cancelled()) {
+        let outcome = call::run(driver, request, ctx.cancelled());
+        if let Some(registration) = &registration {
+            registration.flush(&self.outbox);
+        }
+        match outcome {
             Ok(Some(mut result)) if result.is_object() => {
                 if let Some(content) = result.get_mut("content").and_then(Value::as_array_mut) {
                     for item in content {

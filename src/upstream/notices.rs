@@ -1,6 +1,7 @@
 //! Upstream notifications that go straight to the agent, as the transport
 //! reads them (so they keep their place before the answers that follow):
-//! log notes, and resource updates with their URIs as the agent knows them.
+//! progress, log notes, and resource updates with their URIs as the agent
+//! knows them.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -8,7 +9,18 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::Value;
 
 use super::naming;
+use super::progress::ProgressRelay;
 use crate::mcp::agent::agent;
+use crate::mcp::outbox::Outbox;
+
+/// The gateway's progress relay and where it writes.
+static PROGRESS: OnceLock<(ProgressRelay, Outbox)> = OnceLock::new();
+
+/// Progress read by the transports goes through `relay` (the first one set
+/// stays: there is one gateway per process).
+pub fn attach_progress(relay: &ProgressRelay, outbox: &Outbox) {
+    let _ = PROGRESS.set((relay.clone(), outbox.clone()));
+}
 
 /// The servers whose resource URIs are offered as `molecule://...`.
 fn mapped() -> &'static Mutex<HashSet<String>> {
@@ -31,6 +43,14 @@ pub fn set_mapped(server: &str, maps_uris: bool) {
 pub fn relay(server: &str, event: &Value) -> bool {
     let params = event.get("params").cloned().unwrap_or_default();
     match event.get("method").and_then(Value::as_str) {
+        Some("notifications/progress") => {
+            if let Some((progress, outbox)) = PROGRESS.get() {
+                if !progress.relay(&params, outbox) {
+                    log::debug!("upstream {server}: progress for no call of ours dropped");
+                }
+            }
+            true
+        }
         Some("notifications/message") => {
             agent().log_from(server, &params);
             true

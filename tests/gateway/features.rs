@@ -129,3 +129,55 @@ fn subscriptions_are_routed_and_updates_come_back_with_the_agents_uri() {
     let unknown = gw.request("resources/subscribe", json!({"uri": "molecule://nobody/x"}));
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
 }
+
+/// Calls `tool` with a progress token; the progress values that arrived
+/// before the answer, and whether any arrived after it.
+fn progress_of(gw: &mut Gateway, tool: &str, round: usize) -> (Vec<f64>, bool) {
+    let id = json!(format!("progress-{round}"));
+    let token = json!(format!("token-{round}"));
+    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": {}, "_meta": {"progressToken": token}}});
+    gw.child.send_json(&call).expect("written");
+    let mut values = Vec::new();
+    let mut answered = false;
+    let mut late = false;
+    let deadline = std::time::Instant::now() + WAIT;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        // After the answer, a short look for stragglers.
+        let wait = if answered {
+            std::time::Duration::from_millis(200)
+        } else {
+            left
+        };
+        let Some(message) = gw.child.recv_json(wait) else {
+            break;
+        };
+        if message.get("id") == Some(&id) {
+            answered = true;
+        } else if message["method"] == "notifications/progress"
+            && message["params"]["progressToken"] == token
+        {
+            if answered {
+                late = true;
+            }
+            values.extend(message["params"]["progress"].as_f64());
+        }
+    }
+    assert!(
+        answered,
+        "no answer to {tool}; stderr:\n{}",
+        gw.child.stderr()
+    );
+    (values, late)
+}
+
+#[test]
+fn every_progress_note_comes_before_the_result_in_increasing_order() {
+    let mut gw = Gateway::start("gw-progress", json!({"conf": full(Some(""))}), &[]);
+    assert!(gw.wait_tool("test_tool_with_progress", true));
+    for round in 0..20 {
+        let (values, late) = progress_of(&mut gw, "test_tool_with_progress", round);
+        assert!(!late, "round {round}: progress after the result");
+        assert_eq!(values, [0.0, 50.0, 100.0], "round {round}");
+    }
+}
