@@ -14,6 +14,8 @@ mod support;
 #[path = "gateway/harness.rs"]
 mod harness;
 
+#[path = "gateway/cancel.rs"]
+mod cancel;
 #[path = "gateway/contain.rs"]
 mod contain;
 #[path = "gateway/features.rs"]
