@@ -39,15 +39,17 @@ pub fn set_mapped(server: &str, maps_uris: bool) {
 }
 
 /// Handles `event` when it is one of ours to relay; false when the driver
-/// should see it.
+/// should see it (also when no gateway serves an agent: doctor, tests of a
+/// transport alone).
 pub fn relay(server: &str, event: &Value) -> bool {
+    let Some((progress, outbox)) = PROGRESS.get() else {
+        return false;
+    };
     let params = event.get("params").cloned().unwrap_or_default();
     match event.get("method").and_then(Value::as_str) {
         Some("notifications/progress") => {
-            if let Some((progress, outbox)) = PROGRESS.get() {
-                if !progress.relay(&params, outbox) {
-                    log::debug!("upstream {server}: progress for no call of ours dropped");
-                }
+            if !progress.relay(&params, outbox) {
+                log::debug!("upstream {server}: progress for no call of ours dropped");
             }
             true
         }
