@@ -15,8 +15,11 @@
 //!   5 times within the call's timeout. Without an id, or when the GET is
 //!   refused, the end is a lost connection after sending (outcome
 //!   uncertain).
-//! - The optional GET stream for server-initiated messages is not opened:
-//!   notifications arrive only inside the streams that answer our requests.
+//! - The GET stream for server-initiated messages is opened once the
+//!   session is initialized ([`Endpoint::listen`]); 405 means the server
+//!   offers none. It is reopened (with `Last-Event-ID` when the server gave
+//!   ids) when it ends, until the session closes or it fails 5 times in a
+//!   row.
 
 use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +54,13 @@ const MAX_SIDE_POSTS: usize = 16;
 const MAX_RESUMES: usize = 5;
 /// The reconnection delay when the server named none.
 const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// One GET stream is reopened after this long even if the server keeps it
+/// open: it bounds how long the listening thread outlives its session.
+const GET_STREAM_SPAN: Duration = Duration::from_secs(300);
+/// Consecutive GET failures after which the stream is given up.
+const MAX_GET_FAILURES: usize = 5;
+/// No request of ours has this id: GET streams carry no answer we await.
+const NO_REQUEST: u64 = u64::MAX;
 
 /// A server we post to, shared by the calls in flight.
 pub struct Endpoint {
@@ -357,6 +367,50 @@ impl Endpoint {
             None => Err(CallError::protocol(
                 "the server's answer is not for our request",
             )),
+        }
+    }
+
+    /// Reads the session's GET stream until `closing` is set: the server's
+    /// requests and notifications, as on a POST's stream. Run on a thread of
+    /// its own.
+    pub fn listen(self: &Arc<Self>, closing: &std::sync::atomic::AtomicBool) {
+        let mut parser = sse::Parser::new(MAX_LINE);
+        let mut failures = 0;
+        while !closing.load(Ordering::SeqCst) && failures < MAX_GET_FAILURES {
+            let last_id = parser.last_id().map(String::from);
+            let deadline = deadline_after(GET_STREAM_SPAN);
+            let opened = self.send("GET", None, last_id.as_deref(), deadline);
+            let mut response = match opened {
+                Ok((response, _)) => response,
+                Err(e) => {
+                    log::debug!("{}: the GET stream failed: {e}", self.name);
+                    failures += 1;
+                    thread::sleep(DEFAULT_RETRY);
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let content_type = header_text(&response, "content-type").to_ascii_lowercase();
+            if status == 405 {
+                log::debug!("{}: the server offers no GET stream", self.name);
+                return;
+            }
+            if status != 200 || !content_type.starts_with("text/event-stream") {
+                let _ = read_body(&mut response, MAX_ERROR_BODY);
+                log::debug!("{}: the GET stream was refused (HTTP {status})", self.name);
+                failures += 1;
+                thread::sleep(DEFAULT_RETRY);
+                continue;
+            }
+            failures = 0;
+            parser = parser.resumed();
+            if let Some(Err(e)) = self.read_events(response.into_body(), &mut parser, NO_REQUEST) {
+                log::debug!("{}: the GET stream broke: {e}", self.name);
+                failures += 1;
+            }
+            if !closing.load(Ordering::SeqCst) {
+                thread::sleep(parser.retry().map_or(DEFAULT_RETRY, Duration::from_millis));
+            }
         }
     }
 

@@ -136,3 +136,74 @@ fn the_upstream_is_told_what_the_agent_declared_and_the_agreed_revision() {
         json!({"sampling": {}, "roots": {"listChanged": true}})
     );
 }
+
+#[test]
+fn an_http_upstreams_request_on_its_get_stream_reaches_the_agent() {
+    let dir = TempDir::new("gw-relay-get-rec");
+    let record = dir.join("record.jsonl").display().to_string();
+    let http = super::launch::HttpFixture::start(&["--server-requests", "--record", &record]);
+    let mut gw = Gateway::start_as(
+        TempDir::new("gw-relay-get"),
+        json!({"web": {"url": http.url}}),
+        &[],
+        "2025-11-25",
+        json!({"roots": {}}),
+    );
+    // The fixture asks `roots/list` once initialized: play the agent.
+    let mut asked = None;
+    let deadline = Instant::now() + WAIT;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(message) = gw.child.recv_json(left) else {
+            break;
+        };
+        if message["method"] == "roots/list" {
+            let reply = json!({"jsonrpc": "2.0", "id": message["id"],
+                               "result": {"roots": [{"uri": "file:///work", "name": "work"}]}});
+            gw.child.send_json(&reply).expect("written");
+            asked = Some(message);
+            break;
+        }
+    }
+    assert!(
+        asked.is_some(),
+        "roots/list never reached the agent; stderr:\n{}",
+        gw.child.stderr()
+    );
+    let deadline = Instant::now() + WAIT;
+    let answered = loop {
+        let seen = recorded(&record);
+        if let Some(answer) = seen
+            .iter()
+            .find(|m| m.get("result").is_some_and(|r| r.get("roots").is_some()))
+        {
+            break Some(answer.clone());
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let answered = answered.expect("the upstream got the agent's answer");
+    assert_eq!(answered["result"]["roots"][0]["uri"], "file:///work");
+}
+
+#[test]
+fn what_an_http_upstream_sends_on_its_own_arrives_on_the_get_stream() {
+    let dir = TempDir::new("gw-get-stream-rec");
+    let record = dir.join("record.jsonl").display().to_string();
+    // Told later that its tools changed, with no request of ours in flight:
+    // only a GET stream can carry that.
+    let http =
+        super::launch::HttpFixture::start(&["--list-changed-after-ms", "300", "--record", &record]);
+    let mut gw = Gateway::start("gw-get-stream", json!({"web": {"url": http.url}}), &[]);
+    assert!(gw.wait_tool("web__echo", true));
+    let deadline = Instant::now() + WAIT;
+    while count_method(&record, "tools/list") < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        count_method(&record, "tools/list") >= 2,
+        "the list_changed never arrived; stderr:\n{}",
+        gw.child.stderr()
+    );
+}
