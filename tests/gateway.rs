@@ -14,13 +14,25 @@ mod support;
 #[path = "gateway/harness.rs"]
 mod harness;
 
+#[path = "gateway/cancel.rs"]
+mod cancel;
 #[path = "gateway/contain.rs"]
 mod contain;
+#[path = "gateway/features.rs"]
+mod features;
 #[path = "gateway/lifecycle.rs"]
 mod lifecycle;
+#[path = "gateway/names.rs"]
+mod names;
 #[path = "gateway/recovery.rs"]
 mod recovery;
+#[path = "gateway/relay.rs"]
+mod relay;
+#[path = "gateway/resume.rs"]
+mod resume;
 #[path = "gateway/seed003.rs"]
 mod seed003;
 #[path = "gateway/seed004.rs"]
 mod seed004;
+#[path = "gateway/startup.rs"]
+mod startup;

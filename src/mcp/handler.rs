@@ -26,6 +26,16 @@ pub trait Handler: Send + Sync + 'static {
     /// The `tools` of a `tools/list` answer.
     fn list_tools(&self) -> Vec<Value>;
 
+    /// Whether the first lists are still incomplete (upstreams still making
+    /// their first connect attempt): then `tools/list` goes to a worker,
+    /// which calls [`Handler::wait_startup`] before listing. Quick.
+    fn startup_pending(&self) -> bool {
+        false
+    }
+
+    /// Waits, bounded, until the first lists are complete.
+    fn wait_startup(&self, _ctx: &CallContext) {}
+
     /// A tool that answers at once from memory (no I/O, no waiting, no
     /// lock held for long): it runs on the reading thread, which saves the
     /// hand-off to a worker and back.
@@ -78,6 +88,26 @@ pub trait Handler: Send + Sync + 'static {
     /// The `prompts` of a `prompts/list` answer.
     fn list_prompts(&self, _ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
         Err(RpcError::method_not_found("prompts/list"))
+    }
+
+    /// `resources/subscribe` (`subscribe`) or `resources/unsubscribe`.
+    fn subscribe(&self, _uri: &str, subscribe: bool, _ctx: &CallContext) -> Result<(), RpcError> {
+        let method = if subscribe {
+            "resources/subscribe"
+        } else {
+            "resources/unsubscribe"
+        };
+        Err(RpcError::method_not_found(method))
+    }
+
+    /// `logging/setLevel`; `Err` for a capability not offered or a bad level.
+    fn set_log_level(&self, _level: &str, _ctx: &CallContext) -> Result<(), RpcError> {
+        Err(RpcError::method_not_found("logging/setLevel"))
+    }
+
+    /// The whole `completion/complete` answer (`{completion: {...}}`).
+    fn complete(&self, _params: Value, _ctx: &CallContext) -> Result<Value, RpcError> {
+        Err(RpcError::method_not_found("completion/complete"))
     }
 
     /// The whole `prompts/get` answer (`{description?, messages: [...]}`).

@@ -85,8 +85,9 @@ pub enum Incoming {
         method: String,
         params: Value,
     },
-    /// The client answering a request of ours. We send none yet, so it is dropped.
-    Response,
+    /// The client answering a request of ours (relayed for an upstream):
+    /// the whole message.
+    Response(Value),
     /// Answer with this error under this id (`Null` when the id was unusable).
     Invalid {
         id: Value,
@@ -144,7 +145,10 @@ pub fn classify(message: Value) -> Incoming {
     if !object.contains_key("method")
         && (object.contains_key("result") || object.contains_key("error"))
     {
-        return Incoming::Response;
+        if let Some(id) = id {
+            object.insert("id".into(), id);
+        }
+        return Incoming::Response(Value::Object(object));
     }
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid(
@@ -404,11 +408,11 @@ mod tests {
         );
         assert_eq!(
             parse_line(br#"{"jsonrpc":"2.0","id":9,"result":{}}"#),
-            Incoming::Response
+            Incoming::Response(json!({"jsonrpc": "2.0", "id": 9, "result": {}}))
         );
         assert_eq!(
             parse_line(br#"{"jsonrpc":"2.0","id":9,"error":{"code":1}}"#),
-            Incoming::Response
+            Incoming::Response(json!({"jsonrpc": "2.0", "id": 9, "error": {"code": 1}}))
         );
         assert_eq!(parse_line(b""), Incoming::Blank);
         assert_eq!(parse_line(b" \t\r"), Incoming::Blank);

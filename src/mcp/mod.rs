@@ -2,6 +2,7 @@
 //! to a `Handler` on a pool of workers, cancellation and shutdown. What is
 //! served (platform tools, upstream tools) lives behind the `Handler`.
 
+pub mod agent;
 pub mod cancel;
 pub mod context;
 pub mod handler;

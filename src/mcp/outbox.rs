@@ -69,6 +69,15 @@ impl Outbox {
         }
     }
 
+    /// Queues a request of ours to the client (relayed for an upstream).
+    /// Like a notification it waits for the `initialize` answer, and for
+    /// room at most as long; false when it was not queued.
+    pub fn request(&self, line: String) -> bool {
+        self.tx
+            .send_timeout(Outgoing::Notification(line), NOTIFY_WAIT)
+            .is_ok()
+    }
+
     /// Queues a line, waiting for room as long as it takes; false once the writer is gone.
     pub(crate) fn send(&self, line: Outgoing) -> bool {
         self.tx.send(line).is_ok()

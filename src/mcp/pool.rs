@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// What a request asks a worker to do, its params already checked.
 pub(crate) enum Work {
+    /// Only while start-up is pending; later lists are answered at once.
+    ListTools,
     CallTool {
         name: String,
         arguments: Map<String, Value>,
@@ -28,6 +30,16 @@ pub(crate) enum Work {
         uri: String,
     },
     ListPrompts,
+    SetLogLevel {
+        level: String,
+    },
+    Subscribe {
+        uri: String,
+        subscribe: bool,
+    },
+    Complete {
+        params: Value,
+    },
     GetPrompt {
         name: String,
         arguments: Map<String, Value>,
@@ -37,17 +49,28 @@ pub(crate) enum Work {
 impl Work {
     fn method(&self) -> &'static str {
         match self {
+            Work::ListTools => "tools/list",
             Work::CallTool { .. } => "tools/call",
             Work::ListResources => "resources/list",
             Work::ListResourceTemplates => "resources/templates/list",
             Work::ReadResource { .. } => "resources/read",
             Work::ListPrompts => "prompts/list",
+            Work::SetLogLevel { .. } => "logging/setLevel",
+            Work::Subscribe {
+                subscribe: true, ..
+            } => "resources/subscribe",
+            Work::Subscribe { .. } => "resources/unsubscribe",
+            Work::Complete { .. } => "completion/complete",
             Work::GetPrompt { .. } => "prompts/get",
         }
     }
 
     fn run(self, handler: &dyn Handler, ctx: &CallContext) -> Result<Value, RpcError> {
         match self {
+            Work::ListTools => {
+                handler.wait_startup(ctx);
+                Ok(json!({"tools": handler.list_tools()}))
+            }
             Work::CallTool { name, arguments } => handler.call_tool(&name, arguments, ctx),
             Work::ListResources => handler
                 .list_resources(ctx)
@@ -60,6 +83,11 @@ impl Work {
                 .list_prompts(ctx)
                 .map(|list| json!({"prompts": list})),
             Work::GetPrompt { name, arguments } => handler.get_prompt(&name, arguments, ctx),
+            Work::SetLogLevel { level } => handler.set_log_level(&level, ctx).map(|()| json!({})),
+            Work::Subscribe { uri, subscribe } => {
+                handler.subscribe(&uri, subscribe, ctx).map(|()| json!({}))
+            }
+            Work::Complete { params } => handler.complete(params, ctx),
         }
     }
 }

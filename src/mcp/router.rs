@@ -260,7 +260,11 @@ impl Router {
                 }
             }
             Incoming::Notification { method, params } => self.notification(&method, params),
-            Incoming::Response => log::debug!("ignored a response: this server sends no requests"),
+            Incoming::Response(message) => {
+                if !super::agent::agent().answered(message) {
+                    log::debug!("ignored an answer to no request of ours still waiting");
+                }
+            }
             Incoming::Invalid { id, error } => {
                 log::debug!("rejected a message: {}", error.message);
                 self.answer(&id, Err(error));
@@ -285,7 +289,9 @@ impl Router {
         let work = match method {
             "initialize" => return self.initialize(&id, params),
             "ping" => return self.answer(&id, Ok(json!({}))),
-            // Answered from memory: no worker needed.
+            // While upstreams make their first connect attempt, a worker
+            // waits for them; after that, answered from memory at once.
+            "tools/list" if self.handler.startup_pending() => Ok(Work::ListTools),
             "tools/list" => {
                 return self.answer(&id, Ok(json!({"tools": self.handler.list_tools()})))
             }
@@ -303,7 +309,11 @@ impl Router {
                 other => other,
             },
             // Methods of a capability we did not announce do not exist for the client.
-            "resources/list" | "resources/templates/list" | "resources/read"
+            "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
                 if !self.handler.has_resources() =>
             {
                 Err(RpcError::method_not_found(method))
@@ -314,8 +324,33 @@ impl Router {
             "resources/list" => Ok(Work::ListResources),
             "resources/templates/list" => Ok(Work::ListResourceTemplates),
             "resources/read" => resource_read(params),
+            "resources/subscribe" | "resources/unsubscribe" => {
+                resource_read(params).map(|work| match work {
+                    Work::ReadResource { uri } => Work::Subscribe {
+                        uri,
+                        subscribe: method == "resources/subscribe",
+                    },
+                    other => other,
+                })
+            }
             "prompts/list" => Ok(Work::ListPrompts),
             "prompts/get" => prompt_get(params),
+            "logging/setLevel" => {
+                let mut params = match params_object(params) {
+                    Ok(params) => params,
+                    Err(error) => return self.answer(&id, Err(error)),
+                };
+                required_string(&mut params, "level").map(|level| Work::SetLogLevel { level })
+            }
+            "completion/complete" => match params_object(params) {
+                Ok(params) if params.get("ref").is_some_and(Value::is_object) => {
+                    Ok(Work::Complete {
+                        params: Value::Object(params),
+                    })
+                }
+                Ok(_) => Err(RpcError::invalid_params("\"ref\" must be an object")),
+                Err(error) => Err(error),
+            },
             // The stateless revision's entry point; see version.rs.
             "server/discover" => Err(RpcError::method_not_found(
                 "server/discover (this server speaks the initialize handshake)",

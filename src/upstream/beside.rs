@@ -39,19 +39,45 @@ impl<H: Handler> Beside<H> {
     }
 }
 
+/// What a client is told in gateway-only mode, where none of the platform
+/// tools (nor the push channel) exist.
+pub const GATEWAY_INSTRUCTIONS: &str = "This server gathers the tools, resources and prompts of \
+several MCP servers. A name starting with `<server>__` belongs to that server; a server \
+configured without a prefix offers its own names. A server that is down says so in the tool \
+result, with when to retry.";
+
+impl<H: Handler> Beside<H> {
+    /// Without a platform, none of our tools are offered: a pure gateway.
+    fn gateway_only(&self) -> bool {
+        self.our_names.is_empty()
+    }
+}
+
 impl<H: Handler> Handler for Beside<H> {
     fn instructions(&self) -> String {
-        self.ours.instructions()
+        if self.gateway_only() {
+            GATEWAY_INSTRUCTIONS.into()
+        } else {
+            self.ours.instructions()
+        }
     }
 
-    /// Ours, plus resources and prompts when upstreams may offer them.
+    /// Ours, plus what the upstreams' features need: resources and prompts
+    /// when some may offer them, log notes and completions. A pure gateway
+    /// has no push channel.
     fn capabilities(&self) -> Value {
         let mut capabilities = self.ours.capabilities();
         if let Some(object) = capabilities.as_object_mut() {
+            if self.gateway_only() {
+                object.remove("experimental");
+            }
+            object.insert("logging".into(), json!({}));
+            object.insert("completions".into(), json!({}));
             if self.has_resources() {
-                object
-                    .entry("resources")
-                    .or_insert_with(|| json!({"listChanged": true}));
+                object.insert(
+                    "resources".into(),
+                    json!({"listChanged": true, "subscribe": true}),
+                );
             }
             if self.has_prompts() {
                 object
@@ -64,6 +90,15 @@ impl<H: Handler> Handler for Beside<H> {
 
     fn on_initialize(&self, params: &Map<String, Value>, protocol_version: &str) {
         self.ours.on_initialize(params, protocol_version);
+        crate::mcp::agent::agent().initialized(params, protocol_version);
+    }
+
+    fn startup_pending(&self) -> bool {
+        self.gateway.startup_pending()
+    }
+
+    fn wait_startup(&self, ctx: &CallContext) {
+        self.gateway.wait_startup(ctx);
     }
 
     fn list_tools(&self) -> Vec<Value> {
@@ -123,6 +158,23 @@ impl<H: Handler> Handler for Beside<H> {
 
     fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
         self.gateway.list_prompts(ctx)
+    }
+
+    fn subscribe(&self, uri: &str, subscribe: bool, ctx: &CallContext) -> Result<(), RpcError> {
+        let method = if subscribe {
+            "resources/subscribe"
+        } else {
+            "resources/unsubscribe"
+        };
+        self.gateway.subscribe(method, uri, ctx)
+    }
+
+    fn set_log_level(&self, level: &str, ctx: &CallContext) -> Result<(), RpcError> {
+        self.gateway.set_log_level(level, ctx)
+    }
+
+    fn complete(&self, params: Value, ctx: &CallContext) -> Result<Value, RpcError> {
+        self.gateway.complete(params, ctx)
     }
 
     fn get_prompt(

@@ -42,9 +42,14 @@ pub enum ListKind {
 #[derive(Debug, Default)]
 struct Server {
     name: String,
+    /// What starts the names of its tools and prompts (`<name>__` unless
+    /// configured).
+    prefix: String,
     /// The server is parked: its tools are out of `tools/list`.
     hidden: bool,
     tools: Vec<Tool>,
+    /// Some list of the server's has been read since start.
+    listed: bool,
     resources: Vec<Value>,
     templates: Vec<Value>,
     prompts: Vec<Value>,
@@ -53,19 +58,33 @@ struct Server {
 #[derive(Debug, Default)]
 pub struct Catalog {
     servers: Vec<Server>,
+    /// Collisions already logged, as (server, tool): each is logged once.
+    collisions: Vec<(usize, String)>,
 }
 
 impl Catalog {
-    /// One (empty) part per server, in the order of their indexes.
+    /// One (empty) part per server, in the order of their indexes, each
+    /// with the default prefix.
     pub fn new(names: &[String]) -> Self {
+        let pairs: Vec<(String, String)> = names
+            .iter()
+            .map(|name| (name.clone(), naming::prefix(name)))
+            .collect();
+        Catalog::with_prefixes(&pairs)
+    }
+
+    /// One (empty) part per (name, prefix), in the order of their indexes.
+    pub fn with_prefixes(servers: &[(String, String)]) -> Self {
         Catalog {
-            servers: names
+            servers: servers
                 .iter()
-                .map(|name| Server {
+                .map(|(name, prefix)| Server {
                     name: name.clone(),
+                    prefix: prefix.clone(),
                     ..Server::default()
                 })
                 .collect(),
+            collisions: Vec::new(),
         }
     }
 
@@ -76,13 +95,6 @@ impl Catalog {
         let Some(name) = self.servers.get(server).map(|s| s.name.clone()) else {
             return false;
         };
-        let taken: Vec<&str> = self
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != server)
-            .flat_map(|(_, s)| s.tools.iter().map(|t| t.exposed.as_str()))
-            .collect();
         let mut tools: Vec<Tool> = Vec::new();
         for raw in listed {
             if tools.len() == MAX_TOOLS_PER_SERVER {
@@ -91,7 +103,7 @@ impl Catalog {
                 );
                 break;
             }
-            let Some(tool) = tool(&name, raw) else {
+            let Some(tool) = tool(raw) else {
                 log::debug!("upstream {name}: skipped a tool without a usable name");
                 continue;
             };
@@ -100,20 +112,54 @@ impl Catalog {
             }
             tools.push(tool);
         }
-        // Collisions (`a__b` + `c` against `a` + `b__c`, or two names that
-        // clean to the same text) get the hashed form.
-        let mut exposed = Vec::with_capacity(tools.len());
-        for tool in &mut tools {
-            if taken.contains(&tool.exposed.as_str()) || exposed.contains(&tool.exposed) {
-                tool.exposed = naming::disambiguated(&name, &tool.upstream);
-                set_name(&mut tool.definition, &tool.exposed);
+        let before = self.tools();
+        self.servers[server].listed = true;
+        self.servers[server].tools = tools;
+        self.rename();
+        self.tools() != before
+    }
+
+    /// Gives every tool its exposed name, server by server in index order,
+    /// so the same configuration always gives the same names whatever order
+    /// the servers came up in. A name already taken by an earlier server
+    /// falls back to `<server>__<tool>` (a server with its own prefix keeps
+    /// the default one), then to the hashed form.
+    fn rename(&mut self) {
+        let mut taken: Vec<String> = Vec::new();
+        let mut collided = Vec::new();
+        for (index, server) in self.servers.iter_mut().enumerate() {
+            for tool in &mut server.tools {
+                let mut exposed = naming::with_prefix(&server.prefix, &server.name, &tool.upstream);
+                if taken.contains(&exposed) {
+                    collided.push((index, tool.upstream.clone()));
+                    exposed = naming::exposed(&server.name, &tool.upstream);
+                    if taken.contains(&exposed) {
+                        exposed = naming::disambiguated(&server.name, &tool.upstream);
+                    }
+                }
+                if tool.exposed != exposed {
+                    set_name(&mut tool.definition, &exposed);
+                    tool.exposed = exposed.clone();
+                }
+                taken.push(exposed);
             }
-            exposed.push(tool.exposed.clone());
         }
-        let entry = &mut self.servers[server];
-        let changed = entry.tools != tools;
-        entry.tools = tools;
-        changed && !entry.hidden
+        for (index, upstream) in collided {
+            if !self.collisions.contains(&(index, upstream.clone())) {
+                let server = &self.servers[index];
+                let shown = server
+                    .tools
+                    .iter()
+                    .find(|t| t.upstream == upstream)
+                    .map_or("", |t| t.exposed.as_str());
+                log::warn!(
+                    "upstream {}: tool {upstream:.100} has the name of an earlier server's tool; \
+                     offered as {shown}",
+                    server.name
+                );
+                self.collisions.push((index, upstream));
+            }
+        }
     }
 
     /// Hides or shows a server's tools; returns whether `tools/list`
@@ -134,6 +180,7 @@ impl Catalog {
             return false;
         };
         items.truncate(MAX_ITEMS_PER_LIST);
+        entry.listed = true;
         let list = match kind {
             ListKind::Resources => &mut entry.resources,
             ListKind::Templates => &mut entry.templates,
@@ -171,9 +218,25 @@ impl Catalog {
             s.prompts
                 .iter()
                 .filter_map(|p| p.get("name").and_then(Value::as_str))
-                .find(|name| naming::exposed(&s.name, name) == exposed)
+                .find(|name| naming::with_prefix(&s.prefix, &s.name, name) == exposed)
                 .map(|name| (index, name.to_string()))
         })
+    }
+
+    /// Which of `servers` listed `uri` as a resource last time.
+    pub fn find_resource(&self, uri: &str, servers: &[usize]) -> Option<usize> {
+        servers.iter().copied().find(|&index| {
+            self.servers.get(index).is_some_and(|s| {
+                s.resources
+                    .iter()
+                    .any(|r| r.get("uri").and_then(Value::as_str) == Some(uri))
+            })
+        })
+    }
+
+    /// Whether some list of the server's has been read since start.
+    pub fn has_listed(&self, server: usize) -> bool {
+        self.servers.get(server).is_some_and(|s| s.listed)
     }
 
     /// How many tools a server has (hidden or not).
@@ -182,16 +245,16 @@ impl Catalog {
     }
 }
 
-/// A `tools/list` entry, renamed for the agent; `None` without a name.
-fn tool(server: &str, raw: &Value) -> Option<Tool> {
+/// A `tools/list` entry, to be named for the agent by
+/// [`Catalog::rename`]; `None` without a name.
+fn tool(raw: &Value) -> Option<Tool> {
     let object = raw.as_object()?;
     let upstream = object.get("name")?.as_str()?.to_string();
     if upstream.is_empty() {
         return None;
     }
-    let exposed = naming::exposed(server, &upstream);
+    let exposed = String::new();
     let mut definition: Map<String, Value> = object.clone();
-    definition.insert("name".into(), Value::String(exposed.clone()));
     // Hosts refuse a tool without a schema; an empty object schema says
     // "no arguments" without guessing more.
     if !definition.get("inputSchema").is_some_and(Value::is_object) {
@@ -333,6 +396,41 @@ mod tests {
             c.find_tool(&names[1]).map(|(i, t)| (i, t.upstream.clone())),
             Some((1, "b__c".into()))
         );
+    }
+
+    fn names(c: &Catalog) -> Vec<String> {
+        c.tools()
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(String::from))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_prefix_offers_the_servers_own_names() {
+        let mut c = Catalog::with_prefixes(&[("files".into(), "".into())]);
+        c.set_tools(0, &[json!({"name": "read"})], &all());
+        assert_eq!(names(&c), ["read"]);
+        assert_eq!(
+            c.find_tool("read").map(|(i, t)| (i, t.upstream.clone())),
+            Some((0, "read".into()))
+        );
+    }
+
+    #[test]
+    fn a_collision_goes_to_the_earlier_server_whatever_the_start_up_order() {
+        let servers = [
+            ("one".to_string(), String::new()),
+            ("two".to_string(), String::new()),
+        ];
+        for order in [[0, 1], [1, 0]] {
+            let mut c = Catalog::with_prefixes(&servers);
+            for server in order {
+                c.set_tools(server, &[json!({"name": "read"})], &all());
+            }
+            assert_eq!(names(&c), ["read", "two__read"], "order {order:?}");
+            assert_eq!(c.find_tool("read").map(|(i, _)| i), Some(0));
+            assert_eq!(c.find_tool("two__read").map(|(i, _)| i), Some(1));
+        }
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct ServerSpec {
     pub connect_timeout: Duration,
     pub tools: ToolFilter,
     pub breaker: crate::machine::breaker::Config,
+    /// Replaces `<server>__` in the names the agent sees; `Some("")` offers
+    /// names and resource URIs unchanged.
+    pub prefix: Option<String>,
 }
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -43,8 +43,12 @@ impl EventQueue {
         self.oldest.clone()
     }
 
-    /// Never blocks.
+    /// Never blocks, except that what goes straight to the agent (log
+    /// notes, resource updates) may wait briefly for room there.
     pub fn push(&self, event: Value) {
+        if super::notices::relay(&self.name, &event) {
+            return;
+        }
         let mut event = event;
         // Two rounds suffice unless other pushers refill the queue in
         // between; then the newest is the one dropped.

@@ -5,6 +5,7 @@
 //! `start` returns at once: upstreams connect in the background and their
 //! tools appear, with `notifications/tools/list_changed`, as they come up.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +35,15 @@ use crate::shutdown::Shutdown;
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(180);
 /// The environment variable that changes it (seconds, fractions allowed).
 pub const KEEPALIVE_VARIABLE: &str = "MOLECULE_MCP_KEEPALIVE_SECS";
+/// How long the first lists wait for upstreams still making their first
+/// connect attempt: a client that lists once, right after `initialize`,
+/// should see every upstream that can come up.
+pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(10);
+pub const STARTUP_WAIT_VARIABLE: &str = "MOLECULE_MCP_STARTUP_WAIT_SECS";
+/// Beyond this a client would give up anyway.
+const MAX_STARTUP_WAIT: Duration = Duration::from_secs(300);
+/// How often a waiting list looks at the upstreams again.
+const STARTUP_POLL: Duration = Duration::from_millis(20);
 /// Lists are answered from every server at once; none may hold the answer
 /// longer than this per request.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,14 +60,25 @@ pub struct Gateway {
     upstreams: Vec<Upstream>,
     catalog: Arc<RwLock<Catalog>>,
     progress: ProgressRelay,
+    /// To the agent: the latest progress of a call before its result.
+    outbox: Outbox,
     shutdown: Shutdown,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The first lists wait until then at most.
+    startup_deadline: Instant,
+    /// Every upstream has made its first connect attempt (or the wait is
+    /// over): lists no longer wait.
+    started: AtomicBool,
 }
 
 struct Upstream {
     name: String,
-    /// `<clean name>__`: the start of every exposed name of this server.
+    /// `<clean name>__`, or the configured `prefix`: the start of every
+    /// exposed name of this server.
     prefix: String,
+    /// Its resource URIs are offered as `molecule://<server>/...`; with
+    /// `prefix: ""` they are offered as the server gives them.
+    maps_uris: bool,
     /// The server part of its resource URIs.
     clean: String,
     kind: Kind,
@@ -84,14 +105,26 @@ impl Gateway {
         outbox: Outbox,
         shutdown: &Shutdown,
     ) -> Gateway {
-        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
-        let catalog = Arc::new(RwLock::new(Catalog::new(&names)));
+        let prefixes: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| {
+                let configured = e.spec.as_ref().ok().and_then(|s| s.prefix.clone());
+                let prefix = configured.unwrap_or_else(|| naming::prefix(&e.name));
+                (e.name.clone(), prefix)
+            })
+            .collect();
+        let catalog = Arc::new(RwLock::new(Catalog::with_prefixes(&prefixes)));
+        // Upstreams' requests to the agent go out this way.
+        crate::mcp::agent::agent().attach(&outbox);
         let env = Arc::new(env.clone());
-        let keepalive = keepalive(&env);
+        let keepalive = seconds(&env, KEEPALIVE_VARIABLE, DEFAULT_KEEPALIVE, false);
+        let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);
+        let startup_deadline = Instant::now() + startup_wait.min(MAX_STARTUP_WAIT);
         let progress = ProgressRelay::default();
+        super::notices::attach_progress(&progress, &outbox);
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
-        for (index, entry) in entries.into_iter().enumerate() {
+        for ((index, entry), (_, prefix)) in entries.into_iter().enumerate().zip(prefixes) {
             let name = entry.name;
             let kind = match entry.spec {
                 Err(reason) => {
@@ -133,8 +166,10 @@ impl Gateway {
                     }
                 }
             };
+            super::notices::set_mapped(&name, !prefix.is_empty());
             upstreams.push(Upstream {
-                prefix: naming::prefix(&name),
+                maps_uris: !prefix.is_empty(),
+                prefix,
                 clean: naming::clean(&name),
                 name,
                 kind,
@@ -142,10 +177,43 @@ impl Gateway {
         }
         Gateway {
             progress,
+            outbox: outbox.clone(),
             upstreams,
             catalog,
             shutdown: shutdown.clone(),
             threads: Mutex::new(threads),
+            startup_deadline,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether some enabled upstream is still making its first connect
+    /// attempt (and the start-up wait is not over).
+    pub fn startup_pending(&self) -> bool {
+        if self.started.load(Ordering::Relaxed) {
+            return false;
+        }
+        let pending = Instant::now() < self.startup_deadline
+            && self.running().any(|(index, _, driver, _)| {
+                let status = driver.status();
+                let tried = self.read_catalog(|c| c.has_listed(index))
+                    || status.last_error.is_some()
+                    || status.state != State::Closed;
+                !tried
+            });
+        if !pending {
+            self.started.store(true, Ordering::Relaxed);
+        }
+        pending
+    }
+
+    /// Waits until [`Gateway::startup_pending`] is over, or the request is
+    /// cancelled.
+    pub fn wait_startup(&self, ctx: &CallContext) {
+        while self.startup_pending() {
+            if ctx.cancelled().recv_timeout(STARTUP_POLL).is_ok() || ctx.is_cancelled() {
+                return;
+            }
         }
     }
 
@@ -197,8 +265,19 @@ impl Gateway {
             capability: None,
         };
         let what = format!("tool {tool}");
-        match call::run(driver, request, ctx.cancelled()) {
-            Ok(Some(result)) if result.is_object() => Ok(result),
+        let outcome = call::run(driver, request, ctx.cancelled());
+        if let Some(registration) = &registration {
+            registration.flush(&self.outbox);
+        }
+        match outcome {
+            Ok(Some(mut result)) if result.is_object() => {
+                if let Some(content) = result.get_mut("content").and_then(Value::as_array_mut) {
+                    for item in content {
+                        upstream.rename_content_uri(item);
+                    }
+                }
+                Ok(result)
+            }
             Ok(_) => Ok(texts::tool_error(&format!(
                 "{}: {what} answered with something that is not a tool result; retrying will not help.",
                 upstream.name
@@ -248,9 +327,9 @@ impl Gateway {
             "resources",
             "resources",
             ctx,
-            |server, item| {
-                rename_uri(server, item, "uri")?;
-                prefix_name(server, item);
+            |upstream, item| {
+                upstream.rename_uri(item, "uri")?;
+                upstream.prefix_name(item);
                 Some(())
             },
         )
@@ -262,9 +341,9 @@ impl Gateway {
             "resourceTemplates",
             "resources",
             ctx,
-            |server, item| {
-                rename_uri(server, item, "uriTemplate")?;
-                prefix_name(server, item);
+            |upstream, item| {
+                upstream.rename_uri(item, "uriTemplate")?;
+                upstream.prefix_name(item);
                 Some(())
             },
         )
@@ -272,30 +351,31 @@ impl Gateway {
 
     pub fn read_resource(&self, uri: &str, ctx: &CallContext) -> Result<Value, RpcError> {
         let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
-        let (server, original) = naming::split_uri(uri).ok_or_else(unknown)?;
-        let index = self
-            .upstreams
-            .iter()
-            .position(|u| u.clean == server)
-            .ok_or_else(unknown)?;
+        let (index, original) = self.route_uri(uri).ok_or_else(unknown)?;
         let params = json!({"uri": original});
         let mut result = self.single(index, "resources/read", params, "resources", ctx)?;
         if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
-            let name = self.upstreams[index].name.clone();
             for item in contents {
-                rename_uri(&name, item, "uri");
+                self.upstreams[index].rename_uri(item, "uri");
             }
         }
         Ok(result)
     }
 
     pub fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
-        self.merged("prompts/list", "prompts", "prompts", ctx, |server, item| {
-            let name = item.get("name")?.as_str()?.to_string();
-            item.as_object_mut()?
-                .insert("name".into(), Value::String(naming::exposed(server, &name)));
-            Some(())
-        })
+        self.merged(
+            "prompts/list",
+            "prompts",
+            "prompts",
+            ctx,
+            |upstream, item| {
+                let name = item.get("name")?.as_str()?.to_string();
+                let exposed = naming::with_prefix(&upstream.prefix, &upstream.name, &name);
+                item.as_object_mut()?
+                    .insert("name".into(), Value::String(exposed));
+                Some(())
+            },
+        )
     }
 
     pub fn get_prompt(
@@ -314,7 +394,102 @@ impl Gateway {
             )));
         };
         let params = json!({"name": original, "arguments": arguments});
-        self.single(index, "prompts/get", params, "prompts", ctx)
+        let mut result = self.single(index, "prompts/get", params, "prompts", ctx)?;
+        if let Some(messages) = result.get_mut("messages").and_then(Value::as_array_mut) {
+            for message in messages {
+                if let Some(content) = message.get_mut("content") {
+                    self.upstreams[index].rename_content_uri(content);
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// `resources/subscribe` or `resources/unsubscribe`, routed by URI.
+    pub fn subscribe(&self, method: &str, uri: &str, ctx: &CallContext) -> Result<(), RpcError> {
+        let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
+        let (index, original) = self.route_uri(uri).ok_or_else(unknown)?;
+        self.single(index, method, json!({"uri": original}), "resources", ctx)
+            .map(|_| ())
+    }
+
+    /// `logging/setLevel`: the level relayed to the agent from now on, also
+    /// sent to every connected upstream that offers logging.
+    pub fn set_log_level(&self, level: &str, ctx: &CallContext) -> Result<(), RpcError> {
+        if !crate::mcp::agent::agent().set_level(level) {
+            return Err(RpcError::invalid_params(format!(
+                "unknown level {level:.40}; one of {}",
+                crate::mcp::agent::LEVELS.join(", ")
+            )));
+        }
+        std::thread::scope(|scope| {
+            for (index, upstream, driver, spec) in self.running() {
+                let status = driver.status();
+                if !status.connected || status.state != State::Closed {
+                    continue;
+                }
+                scope.spawn(move || {
+                    let request = Request {
+                        method: "logging/setLevel",
+                        params: json!({"level": level}),
+                        replayable: true,
+                        timeout: spec.timeout.min(LIST_TIMEOUT),
+                        connect_wait: spec.connect_timeout.min(LIST_CONNECT_WAIT),
+                        capability: Some("logging"),
+                    };
+                    if let Err(failure) = call::run(driver, request, ctx.cancelled()) {
+                        log::debug!(
+                            "upstream {}: logging/setLevel failed: {}",
+                            upstream.name,
+                            self.failure_text(index, "logging/setLevel", &failure)
+                        );
+                    }
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// `completion/complete`, routed by its `ref` (a prompt name or a
+    /// resource template URI) to the server that owns it.
+    pub fn complete(&self, mut params: Value, ctx: &CallContext) -> Result<Value, RpcError> {
+        let kind = params
+            .pointer("/ref/type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let (key, found) = match kind {
+            "ref/prompt" => {
+                let name = params
+                    .pointer("/ref/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let found = self.read_catalog(|c| c.find_prompt(name)).or_else(|| {
+                    let (index, rest) = self.by_prefix(name)?;
+                    Some((index, rest.to_string()))
+                });
+                ("name", found)
+            }
+            "ref/resource" => {
+                let uri = params
+                    .pointer("/ref/uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let found = self.route_uri(uri).map(|(i, u)| (i, u.to_string()));
+                ("uri", found)
+            }
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unknown ref type {other:.40}; ref/prompt or ref/resource"
+                )))
+            }
+        };
+        let Some((index, original)) = found else {
+            return Err(RpcError::invalid_params("no server offers this ref"));
+        };
+        if let Some(reference) = params.get_mut("ref").and_then(Value::as_object_mut) {
+            reference.insert(key.into(), Value::String(original));
+        }
+        self.single(index, "completion/complete", params, "completions", ctx)
     }
 
     /// Each configured server and its state, for doctor and the log.
@@ -404,6 +579,31 @@ impl Gateway {
             .map(|(i, u)| (i, &name[u.prefix.len()..]))
     }
 
+    /// The server and original URI behind a URI the agent read: a
+    /// `molecule://<server>/...` URI of a server that maps its URIs, else a
+    /// server that offers its URIs unchanged (the one that listed this URI,
+    /// or the first).
+    fn route_uri<'u>(&self, uri: &'u str) -> Option<(usize, &'u str)> {
+        if let Some((server, original)) = naming::split_uri(uri) {
+            if let Some(index) = self
+                .upstreams
+                .iter()
+                .position(|u| u.maps_uris && u.clean == server)
+            {
+                return Some((index, original));
+            }
+        }
+        let unmapped: Vec<usize> = self
+            .upstreams
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| !u.maps_uris)
+            .map(|(i, _)| i)
+            .collect();
+        let listed = self.read_catalog(|c| c.find_resource(uri, &unmapped));
+        listed.or(unmapped.first().copied()).map(|i| (i, uri))
+    }
+
     /// One request to one server, answered as a JSON-RPC result or error.
     fn single(
         &self,
@@ -456,11 +656,18 @@ impl Gateway {
         key: &str,
         capability: &str,
         ctx: &CallContext,
-        rename: impl Fn(&str, &mut Value) -> Option<()> + Sync,
+        rename: impl Fn(&Upstream, &mut Value) -> Option<()> + Sync,
     ) -> Result<Vec<Value>, RpcError> {
+        self.wait_startup(ctx);
+        // Only servers with a session are asked: one still connecting joins
+        // later with list_changed, and nobody waits for one that is down.
         let results: Vec<(usize, Listed)> = std::thread::scope(|scope| {
             let asks: Vec<_> = self
                 .running()
+                .filter(|(_, _, driver, _)| {
+                    let status = driver.status();
+                    status.connected && status.state == State::Closed
+                })
                 .map(|(index, _, driver, spec)| {
                     let handle =
                         scope.spawn(move || list_pages(driver, spec, method, key, capability, ctx));
@@ -485,13 +692,14 @@ impl Gateway {
         let mut answered = 0;
         let mut first_failure = None;
         for (index, result) in results {
-            let name = &self.upstreams[index].name;
+            let upstream = &self.upstreams[index];
+            let name = &upstream.name;
             match result {
                 Ok(None) => {}
                 Ok(Some(list)) => {
                     answered += 1;
                     for mut item in list {
-                        if rename(name, &mut item).is_some() {
+                        if rename(upstream, &mut item).is_some() {
                             items.push(item);
                         }
                     }
@@ -600,22 +808,42 @@ fn list_pages(
     Ok(Some(items))
 }
 
-fn rename_uri(server: &str, item: &mut Value, key: &str) -> Option<()> {
-    let uri = item.get(key)?.as_str()?.to_string();
-    item.as_object_mut()?
-        .insert(key.into(), Value::String(naming::expose_uri(server, &uri)));
-    Some(())
-}
+impl Upstream {
+    /// `item[key]` as the agent sees it; `None` when it is not a string.
+    fn rename_uri(&self, item: &mut Value, key: &str) -> Option<()> {
+        let uri = item.get(key)?.as_str()?;
+        if self.maps_uris {
+            let exposed = naming::expose_uri(&self.name, uri);
+            item.as_object_mut()?
+                .insert(key.into(), Value::String(exposed));
+        }
+        Some(())
+    }
 
-fn prefix_name(server: &str, item: &mut Value) {
-    let Some(name) = item.get("name").and_then(Value::as_str).map(String::from) else {
-        return;
-    };
-    if let Some(object) = item.as_object_mut() {
-        object.insert(
-            "name".into(),
-            Value::String(format!("{}{name}", naming::prefix(server))),
-        );
+    fn prefix_name(&self, item: &mut Value) {
+        let Some(name) = item.get("name").and_then(Value::as_str) else {
+            return;
+        };
+        let prefixed = format!("{}{name}", self.prefix);
+        if let Some(object) = item.as_object_mut() {
+            object.insert("name".into(), Value::String(prefixed));
+        }
+    }
+
+    /// The URI in a content block (an embedded resource or a resource
+    /// link), so the agent can read it back through the gateway.
+    fn rename_content_uri(&self, content: &mut Value) {
+        match content.get("type").and_then(Value::as_str) {
+            Some("resource") => {
+                if let Some(resource) = content.get_mut("resource") {
+                    self.rename_uri(resource, "uri");
+                }
+            }
+            Some("resource_link") => {
+                self.rename_uri(content, "uri");
+            }
+            _ => {}
+        }
     }
 }
 
@@ -643,23 +871,26 @@ pub fn describe(status: &super::lease::Status) -> String {
     }
 }
 
-fn keepalive(env: &EnvMap) -> Duration {
-    let Some(raw) = env.get(KEEPALIVE_VARIABLE) else {
-        return DEFAULT_KEEPALIVE;
+/// A duration in seconds from `variable` (fractions allowed; 0 only where
+/// `zero` says so), or `default` with a warning when it is not one.
+fn seconds(env: &EnvMap, variable: &str, default: Duration, zero: bool) -> Duration {
+    let Some(raw) = env.get(variable) else {
+        return default;
     };
     match raw
         .to_str()
         .and_then(|s| s.trim().parse::<f64>().ok())
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .filter(|d| !d.is_zero())
+        .filter(|d| zero || !d.is_zero())
     {
         Some(d) => d,
         None => {
+            let least = if zero { "0 or more" } else { "above 0" };
             log::warn!(
-                "{KEEPALIVE_VARIABLE} must be a number of seconds above 0; using {} s",
-                DEFAULT_KEEPALIVE.as_secs()
+                "{variable} must be a number of seconds {least}; using {} s",
+                default.as_secs()
             );
-            DEFAULT_KEEPALIVE
+            default
         }
     }
 }

@@ -33,7 +33,8 @@ pub struct HttpSession {
     closed_tx: Mutex<Option<Sender<()>>>,
     closed: Receiver<()>,
     info: OnceLock<Value>,
-    closing: AtomicBool,
+    /// Also read by the GET stream's thread, which ends once it is set.
+    closing: Arc<AtomicBool>,
     /// Request threads still running, including those of calls given up on
     /// (cancelled or timed out), which run on to their own deadline.
     helpers: Arc<AtomicUsize>,
@@ -73,14 +74,25 @@ impl HttpSession {
             closed_tx: Mutex::new(Some(closed_tx)),
             closed,
             info: OnceLock::new(),
-            closing: AtomicBool::new(false),
+            closing: Arc::new(AtomicBool::new(false)),
             helpers: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Records what `initialize` answered.
+    /// Records what `initialize` answered, and opens the GET stream for
+    /// what the server sends on its own (requests, notifications).
     pub fn set_info(&self, info: Value) {
-        let _ = self.info.set(info);
+        if self.info.set(info).is_err() {
+            return;
+        }
+        let endpoint = self.endpoint.clone();
+        let closing = self.closing.clone();
+        let listening = thread::Builder::new()
+            .name(format!("http-get-{}", self.endpoint.name))
+            .spawn(move || endpoint.listen(&closing));
+        if let Err(e) = listening {
+            log::debug!("{}: no thread for the GET stream: {e}", self.endpoint.name);
+        }
     }
 
     /// Tells the server we stopped waiting; never waits itself.

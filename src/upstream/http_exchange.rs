@@ -9,10 +9,17 @@
 //!   them. 301/302/303 are refused (they would turn the POST into a GET).
 //! - A server's request that arrives inside an event stream is answered by
 //!   a separate POST (`ping` → `{}`, else -32601).
-//! - A stream that ends before our answer is a lost connection after
-//!   sending (outcome uncertain); resuming with `Last-Event-ID` is not done.
-//! - The optional GET stream for server-initiated messages is not opened:
-//!   notifications arrive only inside the streams that answer our requests.
+//! - A stream that ends before our answer, after the server gave an event
+//!   id, is resumed (SEP-1699): after the `retry` delay the server asked
+//!   for (1 s when none), a GET with `Last-Event-ID` goes on reading, up to
+//!   5 times within the call's timeout. Without an id, or when the GET is
+//!   refused, the end is a lost connection after sending (outcome
+//!   uncertain).
+//! - The GET stream for server-initiated messages is opened once the
+//!   session is initialized ([`Endpoint::listen`]); 405 means the server
+//!   offers none. It is reopened (with `Last-Event-ID` when the server gave
+//!   ids) when it ends, until the session closes or it fails 5 times in a
+//!   row.
 
 use std::io::BufReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +36,7 @@ use super::event_queue::EventQueue;
 use super::http_failure::{
     not_mcp, rpc_error, short, status_error, too_large, transport_error, unbuildable,
 };
-use super::jsonrpc_client::{answer_server_request, classify, Incoming};
+use super::jsonrpc_client::{answer_or_relay, classify, Incoming};
 use super::origin::{resolve, Origin};
 use super::rate_limit::{left_out, RateLimit};
 use super::sse;
@@ -43,6 +50,17 @@ const MAX_REDIRECTS: usize = 5;
 /// Side messages (our answers to the server's requests, cancellations).
 pub const SIDE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_SIDE_POSTS: usize = 16;
+/// How many times one answer's stream is resumed.
+const MAX_RESUMES: usize = 5;
+/// The reconnection delay when the server named none.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// One GET stream is reopened after this long even if the server keeps it
+/// open: it bounds how long the listening thread outlives its session.
+const GET_STREAM_SPAN: Duration = Duration::from_secs(300);
+/// Consecutive GET failures after which the stream is given up.
+const MAX_GET_FAILURES: usize = 5;
+/// No request of ours has this id: GET streams carry no answer we await.
+const NO_REQUEST: u64 = u64::MAX;
 
 /// A server we post to, shared by the calls in flight.
 pub struct Endpoint {
@@ -140,8 +158,8 @@ impl Endpoint {
         post: Post,
         timeout: Duration,
     ) -> Result<Option<Value>, CallError> {
-        let (mut response, sent_session) =
-            self.send("POST", Some(body), deadline_after(timeout))?;
+        let deadline = deadline_after(timeout);
+        let (mut response, sent_session) = self.send("POST", Some(body), None, deadline)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             // The body only explains; failing to read it changes nothing.
@@ -161,7 +179,7 @@ impl Endpoint {
         }
         let content_type = header_text(&response, "content-type").to_ascii_lowercase();
         let result = if content_type.starts_with("text/event-stream") {
-            self.read_stream(response.into_body(), id)?
+            self.read_stream(response.into_body(), id, deadline)?
         } else {
             let bytes = read_body(&mut response, MAX_BODY)?;
             match serde_json::from_slice::<Value>(&bytes) {
@@ -184,7 +202,7 @@ impl Endpoint {
         if !self.has_session() {
             return;
         }
-        match self.send("DELETE", None, deadline_after(timeout)) {
+        match self.send("DELETE", None, None, deadline_after(timeout)) {
             Ok((response, _)) => log::debug!(
                 "{}: session ended (HTTP {})",
                 self.name,
@@ -225,6 +243,7 @@ impl Endpoint {
         &self,
         method: &str,
         body: Option<&str>,
+        last_event_id: Option<&str>,
         deadline: Instant,
     ) -> Result<(Response<Body>, bool), CallError> {
         let mut url = self.url.clone();
@@ -247,6 +266,9 @@ impl Endpoint {
             }
             if let Some(version) = self.protocol_version.get() {
                 builder = builder.header("MCP-Protocol-Version", version);
+            }
+            if let Some(id) = last_event_id {
+                builder = builder.header("Last-Event-ID", id);
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -335,9 +357,7 @@ impl Endpoint {
                     answer = Some(outcome);
                 }
                 Incoming::Response { .. } => self.garbage("skipped an answer to another request"),
-                Incoming::Request { id, method } => {
-                    self.post_in_background(answer_server_request(&id, &method));
-                }
+                Incoming::Request { id, method, params } => self.server_request(id, method, params),
                 Incoming::Notification(notification) => self.events.push(notification),
                 Incoming::Invalid(_) => {
                     return Err(CallError::protocol(
@@ -354,35 +374,129 @@ impl Endpoint {
         }
     }
 
-    /// An event stream: notifications until the event that answers us.
-    fn read_stream(self: &Arc<Self>, body: Body, id: u64) -> Result<Value, CallError> {
-        let reader = body.into_with_config().limit(u64::MAX).reader();
-        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+    /// Reads the session's GET stream until `closing` is set: the server's
+    /// requests and notifications, as on a POST's stream. Run on a thread of
+    /// its own.
+    pub fn listen(self: &Arc<Self>, closing: &std::sync::atomic::AtomicBool) {
         let mut parser = sse::Parser::new(MAX_LINE);
-        loop {
-            let line = match lines.next_line() {
-                Ok(Some(Line::Complete(bytes))) => bytes,
-                Ok(Some(Line::TooLong { .. })) => return Err(too_large()),
-                Ok(None) => break,
-                Err(e) => return Err(transport_error(ureq::Error::from(e))),
+        let mut failures = 0;
+        while !closing.load(Ordering::SeqCst) && failures < MAX_GET_FAILURES {
+            let last_id = parser.last_id().map(String::from);
+            let deadline = deadline_after(GET_STREAM_SPAN);
+            let opened = self.send("GET", None, last_id.as_deref(), deadline);
+            let mut response = match opened {
+                Ok((response, _)) => response,
+                Err(e) => {
+                    log::debug!("{}: the GET stream failed: {e}", self.name);
+                    failures += 1;
+                    thread::sleep(DEFAULT_RETRY);
+                    continue;
+                }
             };
-            let event = parser
-                .line(&String::from_utf8_lossy(&line))
-                .map_err(|sse::TooLarge| too_large())?;
-            if let Some(answer) = event.and_then(|event| self.stream_event(&event, id)) {
-                return answer;
+            let status = response.status().as_u16();
+            let content_type = header_text(&response, "content-type").to_ascii_lowercase();
+            if status == 405 {
+                log::debug!("{}: the server offers no GET stream", self.name);
+                return;
+            }
+            if status != 200 || !content_type.starts_with("text/event-stream") {
+                let _ = read_body(&mut response, MAX_ERROR_BODY);
+                log::debug!("{}: the GET stream was refused (HTTP {status})", self.name);
+                failures += 1;
+                thread::sleep(DEFAULT_RETRY);
+                continue;
+            }
+            failures = 0;
+            parser = parser.resumed();
+            if let Some(Err(e)) = self.read_events(response.into_body(), &mut parser, NO_REQUEST) {
+                log::debug!("{}: the GET stream broke: {e}", self.name);
+                failures += 1;
+            }
+            if !closing.load(Ordering::SeqCst) {
+                thread::sleep(parser.retry().map_or(DEFAULT_RETRY, Duration::from_millis));
             }
         }
-        if let Some(answer) = parser
-            .finish()
-            .and_then(|event| self.stream_event(&event, id))
-        {
-            return answer;
+    }
+
+    /// An event stream: notifications until the event that answers us,
+    /// resuming the stream when it ends early.
+    fn read_stream(
+        self: &Arc<Self>,
+        body: Body,
+        id: u64,
+        deadline: Instant,
+    ) -> Result<Value, CallError> {
+        let mut parser = sse::Parser::new(MAX_LINE);
+        let mut body = body;
+        for resumes in 0.. {
+            if let Some(answer) = self.read_events(body, &mut parser, id) {
+                return answer;
+            }
+            let Some(last_id) = parser.last_id().map(String::from) else {
+                break;
+            };
+            if resumes == MAX_RESUMES {
+                break;
+            }
+            let wait = parser.retry().map_or(DEFAULT_RETRY, Duration::from_millis);
+            if Instant::now() + wait >= deadline {
+                return Err(CallError::Timeout);
+            }
+            thread::sleep(wait);
+            log::debug!(
+                "{}: resuming an event stream after event {last_id:.80}",
+                self.name
+            );
+            let (mut response, _) = self.send("GET", None, Some(&last_id), deadline)?;
+            let status = response.status().as_u16();
+            let content_type = header_text(&response, "content-type").to_ascii_lowercase();
+            if status != 200 || !content_type.starts_with("text/event-stream") {
+                let _ = read_body(&mut response, MAX_ERROR_BODY);
+                log::debug!(
+                    "{}: the stream could not be resumed (HTTP {status})",
+                    self.name
+                );
+                break;
+            }
+            parser = parser.resumed();
+            body = response.into_body();
         }
         Err(CallError::transport(
             "the server ended its event stream before answering",
             true,
         ))
+    }
+
+    /// Reads one stream to its end: `Some` with our answer, `None` when it
+    /// ended without it.
+    fn read_events(
+        self: &Arc<Self>,
+        body: Body,
+        parser: &mut sse::Parser,
+        id: u64,
+    ) -> Option<Result<Value, CallError>> {
+        let reader = body.into_with_config().limit(u64::MAX).reader();
+        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(Line::Complete(bytes))) => bytes,
+                Ok(Some(Line::TooLong { .. })) => return Some(Err(too_large())),
+                Ok(None) => break,
+                // A broken stream can be resumed like an ended one.
+                Err(_) if parser.last_id().is_some() => return None,
+                Err(e) => return Some(Err(transport_error(ureq::Error::from(e)))),
+            };
+            let event = match parser.line(&String::from_utf8_lossy(&line)) {
+                Ok(event) => event,
+                Err(sse::TooLarge) => return Some(Err(too_large())),
+            };
+            if let Some(answer) = event.and_then(|event| self.stream_event(&event, id)) {
+                return Some(answer);
+            }
+        }
+        parser
+            .finish()
+            .and_then(|event| self.stream_event(&event, id))
     }
 
     /// `Some` when `event` holds our answer.
@@ -412,14 +526,24 @@ impl Endpoint {
                     answer = Some(outcome.map_err(|error| rpc_error(&error)));
                 }
                 Incoming::Response { .. } => self.garbage("skipped an answer to another request"),
-                Incoming::Request { id, method } => {
-                    self.post_in_background(answer_server_request(&id, &method));
-                }
+                Incoming::Request { id, method, params } => self.server_request(id, method, params),
                 Incoming::Notification(notification) => self.events.push(notification),
                 Incoming::Invalid(why) => self.garbage(&format!("skipped an event: {why}")),
             }
         }
         answer
+    }
+
+    /// The server's own request: answered, or relayed to the agent and
+    /// its answer posted back.
+    fn server_request(self: &Arc<Self>, id: Value, method: String, params: Value) {
+        let exchange = self.clone();
+        let deliver = move |answer: Value| exchange.post_in_background(answer);
+        // The session's end is not known here; the relay's own timeout
+        // bounds the wait.
+        if !answer_or_relay(id, method, params, crossbeam_channel::never(), deliver) {
+            self.garbage("skipped a request: no thread to relay it");
+        }
     }
 
     fn garbage(&self, what: &str) {

@@ -40,8 +40,40 @@ pub fn cancelled(id: u64, reason: &str) -> Value {
     )
 }
 
-/// Our answer to a request the server sent us: `ping` is answered, nothing
-/// else is offered (we declare no client capabilities).
+/// Answers a request the server sent us: `ping` at once, the requests we
+/// relay (sampling, elicitation, roots) by asking the agent on a thread of
+/// their own, which hands the answer to `deliver`. `cancel` (the
+/// connection's end) stops the wait. Returns false when no thread could be
+/// started (`deliver` then never runs).
+pub fn answer_or_relay(
+    id: Value,
+    method: String,
+    params: Value,
+    cancel: Receiver<()>,
+    deliver: impl FnOnce(Value) + Send + 'static,
+) -> bool {
+    if method == "ping" || !crate::mcp::agent::is_relayed(&method) {
+        deliver(answer_server_request(&id, &method));
+        return true;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("relay".into())
+        .spawn(move || {
+            let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
+            deliver(match asked {
+                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+            });
+        });
+    spawned.is_ok()
+}
+
+/// How long a relayed request waits for the agent (a person may have to
+/// answer an elicitation): as long as a tool call may take by default.
+pub const RELAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Our own answer to a request the server sent us: `ping` is answered; a
+/// method we neither serve nor relay is not found.
 pub fn answer_server_request(id: &Value, method: &str) -> Value {
     if method == "ping" {
         json!({"jsonrpc": "2.0", "id": id, "result": {}})
@@ -70,6 +102,7 @@ pub enum Incoming {
     Request {
         id: Value,
         method: String,
+        params: Value,
     },
     Notification(Value),
     /// Anything else: what is wrong with it, for the log.
@@ -87,6 +120,7 @@ pub fn classify(message: Value) -> Incoming {
         (Some(method), Some(id)) => Incoming::Request {
             id: id.clone(),
             method: method.to_string(),
+            params: fields.get("params").cloned().unwrap_or(Value::Null),
         },
         (Some(_), None) => Incoming::Notification(message),
         (None, _) => {

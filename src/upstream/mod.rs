@@ -29,6 +29,7 @@ pub mod gateway;
 pub mod lease;
 mod lists;
 pub mod naming;
+pub mod notices;
 pub mod progress;
 mod state_log;
 mod texts;

@@ -19,7 +19,13 @@ pub const URI_PREFIX: &str = "molecule://";
 
 /// `<server>__<item>` as offered to the agent.
 pub fn exposed(server: &str, item: &str) -> String {
-    let full = format!("{}{SEPARATOR}{}", clean(server), clean(item));
+    with_prefix(&prefix(server), server, item)
+}
+
+/// `<prefix><item>`, for a server configured with its own `prefix` (already
+/// checked to hold only legal characters); shortened like [`exposed`].
+pub fn with_prefix(prefix: &str, server: &str, item: &str) -> String {
+    let full = format!("{prefix}{}", clean(item));
     if full.len() <= MAX_NAME {
         full
     } else {
@@ -173,6 +179,23 @@ mod tests {
         assert_eq!(split_uri("molecule://files"), None);
         assert_eq!(split_uri("molecule:///x"), None);
         assert_eq!(split_uri("molecule://files/"), None);
+    }
+
+    #[test]
+    fn a_configured_prefix_replaces_the_servers_name() {
+        assert_eq!(with_prefix("", "files", "read"), "read");
+        assert_eq!(with_prefix("f_", "files", "a b"), "f_a_b");
+        assert_eq!(
+            with_prefix(&prefix("files"), "files", "read"),
+            exposed("files", "read")
+        );
+        let long = "x".repeat(300);
+        assert_eq!(with_prefix("", "files", &long).len(), MAX_NAME);
+        assert_ne!(
+            with_prefix("", "files", &long),
+            with_prefix("", "other", &long),
+            "the hash still names the server"
+        );
     }
 
     #[test]

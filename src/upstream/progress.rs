@@ -5,18 +5,43 @@
 //! under any other token is dropped: an upstream cannot speak for calls it
 //! was not given.
 
+//!
+//! What the agent sees of one call's progress: values that strictly
+//! increase (a replayed call starting again at 1 is not passed on until it
+//! passes what was already reported), at most [`RATE`] notes per second
+//! after a burst of [`BURST`]; a note held back by that limit is replaced
+//! by newer ones and the latest is sent before the call's result
+//! ([`Registration::flush`]).
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use crate::mcp::outbox::Outbox;
 
-/// Upstream token → the agent's token, for calls in flight.
+/// Notes per second per call, in the long run.
+pub const RATE: f64 = 10.0;
+/// Notes that may go out at once before the rate applies.
+pub const BURST: f64 = 10.0;
+
+struct Call {
+    agent_token: Value,
+    /// The last progress value accepted.
+    last: Option<f64>,
+    /// Notes that may go out now (a token bucket).
+    allowance: f64,
+    refilled: Instant,
+    /// The latest note held back by the rate.
+    held: Option<Value>,
+}
+
+/// Upstream token → the agent's call, for calls in flight.
 #[derive(Clone, Default)]
 pub struct ProgressRelay {
-    active: Arc<Mutex<HashMap<String, Value>>>,
+    active: Arc<Mutex<HashMap<String, Call>>>,
     next: Arc<AtomicU64>,
 }
 
@@ -30,6 +55,17 @@ impl Registration {
     /// The token to send upstream as `_meta.progressToken`.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// Sends the note held back by the rate, if any: called before the
+    /// call's result goes out, so the agent has the latest progress first.
+    pub fn flush(&self, outbox: &Outbox) {
+        let held = self
+            .relay
+            .with(|active| active.get_mut(&self.token).and_then(|c| c.held.take()));
+        if let Some(note) = held {
+            outbox.notify("notifications/progress", note);
+        }
     }
 }
 
@@ -46,7 +82,16 @@ impl ProgressRelay {
     pub fn register(&self, agent_token: &Value) -> Registration {
         let token = format!("molecule-{}", self.next.fetch_add(1, Ordering::Relaxed));
         self.with(|active| {
-            active.insert(token.clone(), agent_token.clone());
+            active.insert(
+                token.clone(),
+                Call {
+                    agent_token: agent_token.clone(),
+                    last: None,
+                    allowance: BURST,
+                    refilled: Instant::now(),
+                    held: None,
+                },
+            );
         });
         Registration {
             relay: self.clone(),
@@ -55,24 +100,48 @@ impl ProgressRelay {
     }
 
     /// Passes an upstream's `notifications/progress` params on to the agent
-    /// when its token belongs to a call in flight; returns whether it did.
+    /// when its token belongs to a call in flight and its value is new;
+    /// returns whether it was taken (sent, or held for later).
     pub fn relay(&self, params: &Value, outbox: &Outbox) -> bool {
         let Some(token) = params.get("progressToken").and_then(Value::as_str) else {
             return false;
         };
-        let Some(agent_token) = self.with(|active| active.get(token).cloned()) else {
+        let Some(progress) = params.get("progress").and_then(Value::as_f64) else {
             return false;
         };
-        let mut out = json!({"progressToken": agent_token});
-        for key in ["progress", "total", "message"] {
-            if let Some(v) = params.get(key) {
-                out[key] = v.clone();
+        let now = Instant::now();
+        let note = self.with(|active| {
+            let call = active.get_mut(token)?;
+            if call.last.is_some_and(|last| progress <= last) {
+                return None;
             }
+            call.last = Some(progress);
+            let mut out = json!({"progressToken": call.agent_token.clone()});
+            for key in ["progress", "total", "message"] {
+                if let Some(v) = params.get(key) {
+                    out[key] = v.clone();
+                }
+            }
+            let elapsed = now.saturating_duration_since(call.refilled).as_secs_f64();
+            call.allowance = (call.allowance + elapsed * RATE).min(BURST);
+            call.refilled = now;
+            if call.allowance >= 1.0 {
+                call.allowance -= 1.0;
+                call.held = None;
+                Some(Some(out))
+            } else {
+                call.held = Some(out);
+                Some(None)
+            }
+        });
+        match note {
+            Some(Some(out)) => outbox.notify("notifications/progress", out),
+            Some(None) => true,
+            None => false,
         }
-        outbox.notify("notifications/progress", out)
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Value>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Call>) -> T) -> T {
         match self.active.lock() {
             Ok(mut active) => f(&mut active),
             Err(e) => f(&mut e.into_inner()),
@@ -128,6 +197,48 @@ mod tests {
         assert!(!relay.relay(&json!({"progressToken": token, "progress": 1}), &outbox));
         assert!(!relay.relay(&json!({"progress": 1}), &outbox));
         assert!(lines.try_recv().is_err());
+    }
+
+    fn values(lines: &crossbeam_channel::Receiver<crate::mcp::outbox::Outgoing>) -> Vec<f64> {
+        lines
+            .try_iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l.line()).ok())
+            .filter_map(|v| v["params"]["progress"].as_f64())
+            .collect()
+    }
+
+    #[test]
+    fn values_only_increase_even_across_a_replay() {
+        let (outbox, lines) = Outbox::channel();
+        let relay = ProgressRelay::default();
+        let call = relay.register(&json!(1));
+        for progress in [1, 2, 1, 2, 3, 3, 4] {
+            relay.relay(
+                &json!({"progressToken": call.token(), "progress": progress}),
+                &outbox,
+            );
+        }
+        assert_eq!(values(&lines), [1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn a_flood_is_limited_and_the_latest_comes_before_the_result() {
+        let (outbox, lines) = Outbox::channel();
+        let relay = ProgressRelay::default();
+        let call = relay.register(&json!(1));
+        for progress in 1..=500 {
+            relay.relay(
+                &json!({"progressToken": call.token(), "progress": progress}),
+                &outbox,
+            );
+        }
+        call.flush(&outbox);
+        let sent = values(&lines);
+        assert!(sent.len() < 20, "{} notes", sent.len());
+        assert_eq!(sent.last(), Some(&500.0), "the latest is kept");
+        assert!(sent.windows(2).all(|w| w[0] < w[1]), "{sent:?}");
+        call.flush(&outbox);
+        assert!(values(&lines).is_empty(), "flushed once");
     }
 
     #[test]

@@ -13,8 +13,12 @@ use super::http::HttpSession;
 use super::stdio::{self, StdioSession};
 use crate::config::EnvMap;
 
-/// The protocol revision we ask upstream servers for.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// The protocol revision we ask upstream servers for when the agent has not
+/// agreed on one with us; any revision we speak is accepted in answer.
+pub const PROTOCOL_VERSION: &str = crate::mcp::version::LATEST;
+/// How long an upstream's handshake waits for the agent's `initialize`, to
+/// pass on what the agent declared (hosts initialize at once).
+const AGENT_WAIT: Duration = Duration::from_secs(3);
 
 pub trait Session: Send + Sync {
     /// One JSON-RPC request; returns the `result` value. Safe to call from
@@ -109,15 +113,29 @@ fn handshake(
     timeout: Duration,
     cancel: &Receiver<()>,
 ) -> Result<Value, CallError> {
-    let params = json!({
-        "protocolVersion": PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "molecule-mcp", "version": env!("CARGO_PKG_VERSION")},
-    });
+    let params = initialize_params(crate::mcp::agent::agent().declared(AGENT_WAIT).as_ref());
     let info = session.request("initialize", params, timeout, cancel)?;
     check_initialize(&info)?;
     session.notify("notifications/initialized", Value::Null)?;
     Ok(info)
+}
+
+/// Our `initialize` to an upstream: the revision the agent agreed with us
+/// (else our newest), and the client capabilities we relay, as the agent
+/// declared them, and nothing more.
+pub fn initialize_params(declared: Option<&crate::mcp::agent::Declared>) -> Value {
+    let (version, capabilities) = match declared {
+        Some(d) => (
+            crate::mcp::version::negotiate(Some(&d.protocol_version)),
+            crate::mcp::agent::Agent::relayed_capabilities(d),
+        ),
+        None => (PROTOCOL_VERSION, json!({})),
+    };
+    json!({
+        "protocolVersion": version,
+        "capabilities": capabilities,
+        "clientInfo": {"name": "molecule-mcp", "version": env!("CARGO_PKG_VERSION")},
+    })
 }
 
 /// An `initialize` answer must be an object naming a protocol revision we

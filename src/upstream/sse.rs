@@ -83,6 +83,26 @@ impl Parser {
         Ok(None)
     }
 
+    /// The last event id the stream gave (also by an event without data,
+    /// such as a priming event): where a resumed stream goes on from.
+    pub fn last_id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|id| !id.is_empty())
+    }
+
+    /// The reconnection delay the stream asked for, in milliseconds.
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+
+    /// A parser for the resumed stream, knowing the last id and delay.
+    pub fn resumed(&self) -> Parser {
+        Parser {
+            id: self.id.clone(),
+            retry: self.retry,
+            ..Parser::new(self.max_data)
+        }
+    }
+
     /// At the end of the stream: an event the server did not finish with a
     /// blank line is still delivered; some servers close right after it.
     pub fn finish(&mut self) -> Option<Event> {

@@ -35,6 +35,8 @@ pub struct Link {
     pub answers_queued: AtomicUsize,
     /// Dropped when the connection ends, which makes `closed()` ready.
     closed: Mutex<Option<Sender<()>>>,
+    /// Ready once the connection has ended.
+    pub ended: Receiver<()>,
 }
 
 impl Link {
@@ -79,6 +81,7 @@ impl StdioSession {
             events: EventQueue::new(name),
             answers_queued: AtomicUsize::new(0),
             closed: Mutex::new(Some(closed_tx)),
+            ended: closed.clone(),
         });
         let on_exit = {
             let link = link.clone();

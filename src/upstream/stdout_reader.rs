@@ -12,7 +12,7 @@ use crossbeam_channel::Sender;
 use serde_json::Value;
 
 use super::error::CallError;
-use super::jsonrpc_client::{answer_server_request, classify, Incoming};
+use super::jsonrpc_client::{answer_or_relay, classify, Incoming};
 use super::oversized::{self, Parsed};
 use super::rate_limit::{left_out, RateLimit};
 use super::stdin_writer::Outgoing;
@@ -123,17 +123,27 @@ impl Reader {
             Incoming::Response { id: None, .. } => {
                 self.garbage("skipped an answer whose id we never issued");
             }
-            Incoming::Request { id, method } => {
+            Incoming::Request { id, method, params } => {
                 if self.link.answers_queued.load(Ordering::SeqCst) >= MAX_QUEUED_ANSWERS {
                     self.garbage(
                         "skipped a request: the server asks faster than it reads our answers",
                     );
                     return;
                 }
+                // Counted from now: a relayed request waits for the agent,
+                // and at most MAX_QUEUED_ANSWERS of them wait at once.
                 self.link.answers_queued.fetch_add(1, Ordering::SeqCst);
-                let line = answer_server_request(&id, &method).to_string();
-                if self.writer.send(Outgoing::Answer { line }).is_err() {
+                let (writer, link) = (self.writer.clone(), self.link.clone());
+                let deliver = move |answer: Value| {
+                    let line = answer.to_string();
+                    if writer.send(Outgoing::Answer { line }).is_err() {
+                        link.answers_queued.fetch_sub(1, Ordering::SeqCst);
+                    }
+                };
+                let ended = self.link.ended.clone();
+                if !answer_or_relay(id, method, params, ended, deliver) {
                     self.link.answers_queued.fetch_sub(1, Ordering::SeqCst);
+                    self.garbage("skipped a request: no thread to relay it");
                 }
             }
             Incoming::Notification(notification) => self.link.events.push(notification),

@@ -48,6 +48,28 @@ impl Gateway {
         Gateway::start_in(dir, servers, extra)
     }
 
+    /// Like [`Gateway::start_in`], as an agent asking for `version` and
+    /// declaring `capabilities`.
+    pub fn start_as(
+        dir: TempDir,
+        servers: Value,
+        extra: &[(&str, &str)],
+        version: &str,
+        capabilities: Value,
+    ) -> Gateway {
+        let child = spawn(&dir, &json!({"mcpServers": servers}), extra);
+        let mut gateway = Gateway { child, _dir: dir };
+        let init = gateway.request(
+            "initialize",
+            json!({"protocolVersion": version, "capabilities": capabilities,
+                   "clientInfo": {"name": "gateway-test", "version": "1"}}),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        let ready = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        gateway.child.send_json(&ready).expect("written");
+        gateway
+    }
+
     pub fn start_in(dir: TempDir, servers: Value, extra: &[(&str, &str)]) -> Gateway {
         let child = spawn(&dir, &json!({"mcpServers": servers}), extra);
         let mut gateway = Gateway { child, _dir: dir };

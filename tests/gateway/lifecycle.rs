@@ -18,7 +18,9 @@ fn initialize_is_answered_at_once_while_an_upstream_is_slow_to_start() {
     // below always run before the upstream is up.
     let slow = json!({"command": "sh", "args": ["-c", format!("sleep 5; exec '{fixture}'")]});
     let started = Instant::now();
-    let mut gw = Gateway::start("gw-slow-start", json!({"slow": slow}), &[]);
+    // The first list waits for it only this long (see startup.rs).
+    let wait = [("MOLECULE_MCP_STARTUP_WAIT_SECS", "0.3")];
+    let mut gw = Gateway::start("gw-slow-start", json!({"slow": slow}), &wait);
     let answered = started.elapsed();
     assert!(
         answered < Duration::from_millis(2500),

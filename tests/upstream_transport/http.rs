@@ -113,7 +113,7 @@ fn json_answers_and_the_session_id_on_every_later_request() {
     assert_eq!(init.header("x-custom"), Some("custom-value"));
     assert_eq!(init.header("mcp-session-id"), None);
     assert_eq!(init.json()["params"]["clientInfo"]["name"], "molecule-mcp");
-    assert_eq!(init.json()["params"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init.json()["params"]["protocolVersion"], "2025-11-25");
 
     for method in ["notifications/initialized", "echo"] {
         let seen = &server.seen_rpc(method)[0];

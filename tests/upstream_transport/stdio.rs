@@ -146,7 +146,7 @@ fn echo_round_trip() {
     assert!(eventually(Duration::from_secs(5), || recorded(&dir).len() >= 6));
     let record = recorded(&dir);
     assert_eq!(record[0]["method"], "initialize");
-    assert_eq!(record[0]["params"]["protocolVersion"], "2025-06-18");
+    assert_eq!(record[0]["params"]["protocolVersion"], "2025-11-25");
     assert_eq!(record[0]["params"]["clientInfo"]["name"], "molecule-mcp");
     assert_eq!(record[1]["method"], "notifications/initialized");
     session.close();

@@ -35,7 +35,7 @@ impl<'a> Fields<'a> {
         self.get(key).is_some()
     }
 
-    fn problem(&mut self, key: &str, what: &str) {
+    pub fn problem(&mut self, key: &str, what: &str) {
         self.problems.push(format!("{}{key} {what}", self.prefix));
     }
 

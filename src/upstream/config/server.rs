@@ -28,6 +28,7 @@ const KNOWN_KEYS: &[&str] = &[
     "connectTimeout",
     "tools",
     "breaker",
+    "prefix",
 ];
 
 /// Set by the HTTP transport itself; a configured value would break the
@@ -92,7 +93,31 @@ fn check_name(name: &str) -> Result<(), String> {
                 .into(),
         );
     }
+    if name.contains("__") {
+        return Err(
+            "the server name holds \"__\", which separates server and tool in tool names (\"a__b\" with tool \"c\" and \"a\" with tool \"b__c\" would both be a__b__c); rename it"
+                .into(),
+        );
+    }
     Ok(())
+}
+
+/// `prefix`: what starts the names of the server's tools and prompts instead
+/// of `<server>__`; `""` offers them, and its resource URIs, unchanged.
+fn prefix(fields: &mut Fields<'_>) -> Option<String> {
+    let prefix = fields.string("prefix")?;
+    if prefix.chars().count() > MAX_NAME_CHARS
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        fields.problem(
+            "prefix",
+            &format!("may hold only letters, digits, '_', '.' and '-', at most {MAX_NAME_CHARS}"),
+        );
+        return None;
+    }
+    Some(prefix)
 }
 
 fn spec(value: &Value, warnings: &mut Vec<String>) -> Result<ServerSpec, String> {
@@ -112,6 +137,7 @@ fn spec(value: &Value, warnings: &mut Vec<String>) -> Result<ServerSpec, String>
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let tools = tool_filter(&mut fields, warnings);
     let breaker = breaker_config(&mut fields, warnings);
+    let prefix = prefix(&mut fields);
     match transport {
         Some(transport) if fields.problems.is_empty() => Ok(ServerSpec {
             transport,
@@ -120,6 +146,7 @@ fn spec(value: &Value, warnings: &mut Vec<String>) -> Result<ServerSpec, String>
             connect_timeout,
             tools,
             breaker,
+            prefix,
         }),
         _ => Err(fields.problems.join("; ")),
     }

@@ -739,3 +739,37 @@ fn file_errors_display_the_path() {
     let e = FileError::new(Path::new("/x/y.json"), Some((3, 7)), "what");
     assert_eq!(e.to_string(), "/x/y.json:3:7: what");
 }
+
+#[test]
+fn a_prefix_replaces_the_server_name_in_what_the_agent_sees() {
+    assert_eq!(ok(json!({"command": "x"})).prefix, None);
+    assert_eq!(
+        ok(json!({"command": "x", "prefix": ""})).prefix,
+        Some("".into())
+    );
+    assert_eq!(
+        ok(json!({"command": "x", "prefix": "gh."})).prefix,
+        Some("gh.".into())
+    );
+    for bad in [json!("a b"), json!("x/y"), json!(3), json!("p".repeat(65))] {
+        let e = err(json!({"command": "x", "prefix": bad}));
+        assert!(e.contains("prefix"), "{e}");
+    }
+}
+
+#[test]
+fn a_double_underscore_in_a_server_name_is_that_servers_error() {
+    let (entries, _) = parse_value(json!({"mcpServers": {
+        "a__b": {"command": "x"},
+        "a": {"command": "x"},
+    }}));
+    let bad = entries
+        .iter()
+        .find(|e| e.name.contains("a__b"))
+        .expect("listed");
+    assert!(
+        bad.spec.as_ref().is_err_and(|e| e.contains("\"__\"")),
+        "{bad:?}"
+    );
+    assert!(entries.iter().any(|e| e.name == "a" && e.spec.is_ok()));
+}
