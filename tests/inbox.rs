@@ -489,3 +489,43 @@ fn attachments_come_from_the_row_else_from_the_message_parts() {
         json!([{"uri": "platform-pending:upload-9", "name": "late.bin"}])
     );
 }
+
+#[test]
+fn rows_of_other_types_are_passed_over_not_delivered() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let first = sim.inject_canvas(WS, "first");
+    let sent = sim.inject_message(
+        WS,
+        InboxRow::canvas("my own send").activity_type("a2a_send"),
+    );
+    let report = sim.inject_message(
+        WS,
+        InboxRow::canvas("a report").activity_type("task_update"),
+    );
+    let last = sim.inject_canvas(WS, "last");
+    let home = TempDir::new("inbox-other-types");
+    let mut child = start(&sim, &home, &[]);
+    let both = [first.clone(), last.clone()];
+    assert!(
+        support::eventually(SOON, || pending_ids(&mut child) == both),
+        "pending {:?}",
+        pending_ids(&mut child)
+    );
+    let cursor = || fs::read_to_string(home.join("configs/.mcp_inbox_cursor")).unwrap_or_default();
+    assert!(support::eventually(SOON, || cursor().trim() == last));
+    let err = child.stderr();
+    for id in [&sent, &report] {
+        assert!(!err.contains(id.as_str()), "{id} was reported: {err}");
+    }
+    // Polls continue from the newest row, whatever its type.
+    let extra = sim.inject_message(WS, InboxRow::canvas("x").activity_type("a2a_send"));
+    assert!(sim.wait_for(
+        |reqs| reqs
+            .iter()
+            .any(|r| r.path == ACTIVITY
+                && r.query_param("since_id").as_deref() == Some(extra.as_str())),
+        SOON
+    ));
+    assert_eq!(pending_ids(&mut child), both);
+}

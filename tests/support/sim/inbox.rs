@@ -44,6 +44,13 @@ impl InboxRow {
         row
     }
 
+    /// Files the row under another activity type (an `a2a_send`, a
+    /// report...), which is not a message.
+    pub fn activity_type(mut self, activity_type: &str) -> InboxRow {
+        self.activity_type = activity_type.to_string();
+        self
+    }
+
     /// Sets the row's own `attachments` field.
     pub fn attachments(mut self, list: Value) -> InboxRow {
         self.attachments = Some(list);
