@@ -39,12 +39,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// `MOLECULE_MCP_TEST_BINARY` measures another build (the static one).
 fn binary() -> PathBuf {
-    match std::env::var_os("MOLECULE_MCP_TEST_BINARY") {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(env!("CARGO_BIN_EXE_molecule-mcp")),
-    }
+    PathBuf::from(env!("CARGO_BIN_EXE_molecule-mcp"))
 }
 
 fn ours(sim: &Simulator, home: &Path, extra: &[(&str, &str)]) -> Command {
