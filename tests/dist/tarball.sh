@@ -20,4 +20,4 @@ trap 'rm -rf "$tmp"' EXIT
 tar -xzf "$dist/$name.tar.gz" -C "$tmp"
 [ -x "$tmp/$name/molecule-mcp" ] || fail "molecule-mcp in the tarball is not executable"
 check_version "$tmp/$name/molecule-mcp" "$version"
-echo "ok: $dist/$name.tar.gz"
+echo "ok: $dist/$name.tar.gz (molecule-mcp: $(stat -c %s "$tmp/$name/molecule-mcp") bytes)"
