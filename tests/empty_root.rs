@@ -85,11 +85,8 @@ fn the_static_binary_serves_a_whole_session_from_an_empty_root() {
     let init = child.initialize("empty-root");
     assert!(init["serverInfo"]["name"].is_string(), "{init}");
     let tools = tool_names(&mut child);
-    for name in support::PLATFORM_TOOLS {
-        assert!(
-            tools.contains(&name.to_string()),
-            "{name} missing: {tools:?}"
-        );
+    for name in support::platform_tools(false) {
+        assert!(tools.contains(&name), "{name} missing: {tools:?}");
     }
 
     let info = call(&mut child, "get_workspace_info", json!({}));

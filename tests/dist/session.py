@@ -1,5 +1,5 @@
 """One MCP session through the installed `molecule-mcp`: initialize,
-tools/list (the 15 platform tools), stdin closed, exit 0. The platform is
+tools/list (the original 15 platform tools among them), stdin closed, exit 0. The platform is
 never reached (heartbeat and inbox off), so nothing but the binary runs.
 Usage: python session.py COMMAND"""
 
