@@ -37,10 +37,11 @@ $(NODE_DIR)/.installed:
 fmt:
 	$(CARGO) fmt --all
 
-# The gateway benchmark runs the release fixtures against the release binary.
+# The gateway and soak benchmarks run the release fixtures against the
+# release binary; the soak lasts MOLECULE_MCP_SOAK_SECS (default 600).
 bench:
 	$(CARGO) build --release --examples
-	$(CARGO) bench --bench machines --bench platform --bench mcp --bench gateway
+	$(CARGO) bench --bench machines --bench platform --bench mcp --bench gateway --bench soak
 
 # Runs the binary with whatever environment you have; without configuration
 # it prints what is missing (exit 2).
