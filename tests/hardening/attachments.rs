@@ -130,3 +130,26 @@ fn a_fifo_attachment_is_refused_at_once_and_never_blocks_a_worker() {
     let info = call(&mut child, "get_runtime_identity", json!({}));
     assert!(!is_error(&info), "{info}");
 }
+
+#[test]
+fn a_working_directory_of_slash_allows_nothing_by_default() {
+    let sim = sim();
+    let home = TempDir::new("harden-attach-root");
+    let env = crate::common::platform_env(&sim, &home);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut child =
+        crate::support::Child::spawn_in(&[], home.path(), std::path::Path::new("/"), &pairs);
+    child.initialize("hardening-test");
+    // Hosts often start servers in `/`: it must not allow every file.
+    let result = send(&mut child, "/etc/hostname");
+    assert!(is_error(&result), "{result}");
+    assert!(
+        text(&result).contains("MOLECULE_MCP_ATTACHMENT_DIRS"),
+        "{result}"
+    );
+    // The temp directory still is allowed.
+    let fine = home.join("fine.txt");
+    std::fs::write(&fine, "ok").expect("write");
+    let ok = send(&mut child, &fine.to_string_lossy());
+    assert!(!is_error(&ok), "{ok}");
+}
