@@ -34,18 +34,13 @@ impl Child {
     }
 
     pub fn spawn_args(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Child {
-        Child::spawn_in(args, home, home, env)
-    }
-
-    /// As [`Child::spawn_args`], in the working directory `cwd`.
-    pub fn spawn_in(args: &[&str], home: &Path, cwd: &Path, env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(super::bin());
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
             .envs(env.iter().copied())
-            .current_dir(cwd)
+            .current_dir(home)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
