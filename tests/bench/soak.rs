@@ -32,6 +32,7 @@ const IN_FLIGHT: usize = 8;
 /// platform's 10 s): an answer later than this never comes.
 const LAST_CALL: Duration = Duration::from_secs(40);
 const WARM_UP: Duration = Duration::from_secs(20);
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy)]
 struct Figures {
@@ -184,6 +185,7 @@ fn main() {
     let mut injected: Vec<(Instant, String)> = Vec::new();
     let mut to_pop: Vec<String> = Vec::new();
     let mut last_clear = Instant::now();
+    let mut last_report = Instant::now();
     while Instant::now() < end {
         while pending.len() < IN_FLIGHT {
             // Messages are popped once handled, as an agent does.
@@ -230,6 +232,18 @@ fn main() {
         }
         if first.is_none() && started.elapsed() >= WARM_UP {
             first = Some(figures(pid));
+        }
+        // The curve, not only its ends: a plateau and a leak differ.
+        if last_report.elapsed() >= REPORT_EVERY {
+            let now = figures(pid);
+            println!(
+                "  at {:>4} s: RSS {:>6} KiB, fds {:>3}, threads {:>3}, {done} answered",
+                started.elapsed().as_secs(),
+                now.rss_kib,
+                now.fds,
+                now.threads
+            );
+            last_report = Instant::now();
         }
     }
     // Every call still open gets the longest call time to finish.
