@@ -134,3 +134,10 @@ test-static: static interop-deps
 
 clean:
 	$(CARGO) clean
+
+# The soak belongs to `make bench`: 10 minutes of mixed traffic through the
+# release binary (MOLECULE_MCP_SOAK_SECS shortens it).
+bench: soak
+soak:
+	$(CARGO) build --release --examples
+	$(CARGO) bench --bench soak

@@ -48,10 +48,16 @@ pub fn register_secret(secret: &str) {
     if secret.len() < MIN_REGISTERED_LEN {
         return;
     }
+    // As it appears inside a JSON string too (a quote or backslash in it is
+    // escaped there), for the lines sent to the agent.
+    let escaped = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
     // A panic elsewhere while holding the lock must not disable redaction.
     let mut known = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if !known.iter().any(|k| k == secret) {
-        known.push(secret.to_string());
+    for form in [secret, escaped] {
+        if !form.is_empty() && !known.iter().any(|k| k == form) {
+            known.push(form.to_string());
+        }
     }
 }
 
@@ -428,6 +434,13 @@ mod tests {
         assert_eq!(redact(line), line);
         assert!(has_token_shape("ghp_Q1w2E3r4T5y6U7i8O9p0AsDf"));
         assert!(!has_token_shape("/usr/local/bin"));
+    }
+
+    #[test]
+    fn secrets_are_masked_in_their_json_escaped_form_too() {
+        register_secret(r#"pa"ss\word-2718"#);
+        let line = serde_json::json!({"text": r#"x pa"ss\word-2718 y"#}).to_string();
+        assert_eq!(mask_known(&line), r#"{"text":"x [redacted] y"}"#);
     }
 
     #[test]

@@ -187,8 +187,14 @@ fn allowed_dirs(env: &EnvMap) -> Vec<PathBuf> {
 
 fn default_dirs(env: &EnvMap) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        dirs.push(cwd);
+    // Hosts often start servers in `/`: that would allow every file.
+    match std::env::current_dir() {
+        Ok(cwd) if cwd.parent().is_some() => dirs.push(cwd),
+        Ok(_) => log::info!(
+            "attachments: the working directory is /, so only the temp directory is allowed by \
+             default; set {SETTING} to allow others"
+        ),
+        Err(_) => {}
     }
     let tmp = env
         .get("TMPDIR")

@@ -38,6 +38,7 @@ use super::http_failure::{
 };
 use super::jsonrpc_client::{answer_or_relay, classify, Incoming};
 use super::origin::{resolve, Origin};
+use super::oversized::{self, Parsed};
 use super::rate_limit::{left_out, RateLimit};
 use super::sse;
 use crate::lines::{Line, LineReader, MAX_LINE};
@@ -182,9 +183,12 @@ impl Endpoint {
             self.read_stream(response.into_body(), id, deadline)?
         } else {
             let bytes = read_body(&mut response, MAX_BODY)?;
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(message) => self.answer_in_body(message, id)?,
-                Err(_) => return Err(not_mcp(status, &content_type)),
+            match oversized::parse(&bytes) {
+                Parsed::Json(message) => self.answer_in_body(message, id)?,
+                Parsed::TooDeep { depth } => {
+                    return Err(oversized::uncarriable(&oversized::too_deep(depth)))
+                }
+                Parsed::NotJson => return Err(not_mcp(status, &content_type)),
             }
         };
         if initialize {
@@ -508,10 +512,13 @@ impl Endpoint {
         if !event.is_message() || event.data.trim().is_empty() {
             return None;
         }
-        let messages = match serde_json::from_str::<Value>(&event.data) {
-            Ok(Value::Array(batch)) => batch,
-            Ok(single) => vec![single],
-            Err(_) => {
+        let messages = match oversized::parse(event.data.as_bytes()) {
+            Parsed::Json(Value::Array(batch)) => batch,
+            Parsed::Json(single) => vec![single],
+            Parsed::TooDeep { depth } => {
+                return Some(Err(oversized::uncarriable(&oversized::too_deep(depth))))
+            }
+            Parsed::NotJson => {
                 self.garbage("skipped an event whose data is not JSON");
                 return None;
             }

@@ -65,8 +65,13 @@ pub fn not_mcp(status: u16, content_type: &str) -> CallError {
     ))
 }
 
+/// An answer over the cap: that call fails, the server is not blamed (the
+/// call asked for too much).
 pub fn too_large() -> CallError {
-    CallError::protocol(format!("the answer is larger than {MAX_BODY} bytes"))
+    super::oversized::uncarriable(&format!(
+        "was over the {} MiB limit",
+        MAX_BODY / (1024 * 1024)
+    ))
 }
 
 pub fn unbuildable() -> CallError {

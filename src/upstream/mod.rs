@@ -8,7 +8,7 @@ mod http_failure;
 mod jsonrpc_client;
 mod origin;
 pub mod orphans;
-mod oversized;
+pub(crate) mod oversized;
 mod process_group;
 mod rate_limit;
 pub mod session;

@@ -4,7 +4,9 @@
 //!   that forked, so every server is forked by one thread that lives as
 //!   long as the process;
 //! - molecule-mcp is a child subreaper: what a server leaves behind (a
-//!   `setsid` grandchild) becomes our child instead of init's;
+//!   `setsid` grandchild) becomes our child instead of init's, and the
+//!   spawner thread reaps such orphans once they exit (every few seconds),
+//!   leaving the servers themselves to their own reaper threads;
 //! - at shutdown, after the groups were closed, every descendant still
 //!   there is ended and reaped.
 
@@ -16,9 +18,23 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Sender};
+use crossbeam_channel::{bounded, unbounded, RecvTimeoutError, Sender};
 
 type Job = (Command, Sender<io::Result<Child>>);
+
+/// How often exited orphans are reaped.
+const REAP_EVERY: Duration = Duration::from_secs(2);
+
+/// The servers we started, which their own reaper threads wait for.
+static SERVERS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Called by a server's reaper thread once it has waited for it.
+pub fn forget(pid: u32) {
+    SERVERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&pid);
+}
 
 /// Starts `command` so that the child dies with this process.
 pub fn spawn_tied(mut command: Command) -> io::Result<Child> {
@@ -61,9 +77,21 @@ fn spawner() -> Option<&'static Sender<Job>> {
             let (jobs, queue) = unbounded::<Job>();
             thread::Builder::new()
                 .name("upstream-spawner".into())
-                .spawn(move || {
-                    for (mut command, reply) in queue {
-                        let _ = reply.send(command.spawn());
+                .spawn(move || loop {
+                    match queue.recv_timeout(REAP_EVERY) {
+                        Ok((mut command, reply)) => {
+                            let spawned = command.spawn();
+                            // Known before any reaping below can see it exit.
+                            if let Ok(child) = &spawned {
+                                SERVERS
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(child.id());
+                            }
+                            let _ = reply.send(spawned);
+                        }
+                        Err(RecvTimeoutError::Timeout) => reap_orphans(),
+                        Err(RecvTimeoutError::Disconnected) => return,
                     }
                 })
                 .ok()
@@ -117,6 +145,25 @@ pub fn sweep(grace: Duration) {
         }
     }
     reap_children(me);
+}
+
+/// Reaps our exited children that are not servers (orphans handed to us
+/// as subreaper), so none lingers as a zombie while we run.
+fn reap_orphans() {
+    let me = std::process::id();
+    let servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for (pid, (ppid, state)) in processes() {
+        if ppid != me || state != 'Z' || servers.contains(&pid) {
+            continue;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: waitpid on one of our own exited children, WNOHANG; a
+            // null status pointer is allowed.
+            unsafe {
+                libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+            }
+        }
+    }
 }
 
 /// Waits for our children that have ended, without blocking.

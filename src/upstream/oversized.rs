@@ -39,16 +39,28 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     }
 }
 
-/// The error its caller gets for an answer that could not be carried.
+/// The error its caller gets for an answer of `server` that could not be
+/// carried.
 pub fn failure(server: &str, why: &str) -> CallError {
+    uncarriable(&format!("of upstream {server} {why}"))
+}
+
+/// As [`failure`], where the server's name is not at hand: `why` follows
+/// "the answer".
+pub fn uncarriable(why: &str) -> CallError {
     CallError::Rpc {
         code: UNCARRIABLE,
         message: format!(
-            "the answer of upstream {server} {why}, so it was not passed on; the server itself \
-             is fine. Ask for less (a smaller page, a narrower query)."
+            "the answer {why}, so it was not passed on; the server itself is fine. Ask for less \
+             (a smaller page, a narrower query)."
         ),
         data: None,
     }
+}
+
+/// Why a parse that was [`Parsed::TooDeep`] failed, after "the answer".
+pub fn too_deep(depth: usize) -> String {
+    format!("was nested {depth} levels deep, deeper than the {MAX_DEPTH} carried")
 }
 
 /// The deepest nesting of arrays and objects, outside strings.

@@ -102,6 +102,7 @@ pub fn spawn(
                 Ok(status) => describe(status),
                 Err(e) => format!("could not be waited for: {}", e.kind()),
             };
+            super::orphans::forget(child.id());
             flag.store(true, Ordering::SeqCst);
             on_exit(how);
             drop(exit_tx);

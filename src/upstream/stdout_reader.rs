@@ -76,10 +76,7 @@ impl Reader {
                 let head = &bytes[..bytes.len().min(4096)];
                 let tail = &bytes[bytes.len().saturating_sub(256)..];
                 let id = oversized::id_from_head(head).or_else(|| oversized::id_from_tail(tail));
-                let why = format!(
-                    "was nested {depth} levels deep, deeper than the {} carried",
-                    oversized::MAX_DEPTH
-                );
+                let why = oversized::too_deep(depth);
                 self.uncarriable(id, &why, &format!("a message nested {depth} levels deep"));
             }
             Parsed::NotJson if std::str::from_utf8(bytes).is_err() => {

@@ -107,3 +107,34 @@ fn deep_answers_pass_and_absurdly_deep_ones_fail_at_once() {
     }
     still_serves(&mut gateway);
 }
+
+#[test]
+fn over_the_cap_or_too_deep_from_an_http_upstream_fail_at_once_and_are_not_counted() {
+    let url = crate::echo_headers::start();
+    let servers = json!({"web": {"url": url, "timeout": 60,
+        "breaker": {"threshold": 3, "cooldownSecs": 30, "maxCooldownSecs": 30,
+                    "parkAfter": 10, "parkProbeSecs": 60}}});
+    let mut gateway = Gateway::start("harden-answers-http", servers, &[]);
+    assert!(gateway.wait_tool("web__ok", true));
+    for _ in 0..2 {
+        failed_at_once(
+            &mut gateway,
+            "web__huge",
+            json!({"bytes": 17 * 1024 * 1024}),
+            "16 MiB",
+        );
+        failed_at_once(
+            &mut gateway,
+            "web__deep",
+            json!({"levels": 100_000}),
+            "nested",
+        );
+    }
+    let deep = gateway.call("web__deep", json!({"levels": 120}));
+    assert!(!is_error(&deep) && deep.get("result").is_some(), "{deep}");
+    let answer = gateway.call("web__ok", json!({}));
+    assert!(
+        !is_error(&answer) && answer.to_string().contains("fine"),
+        "the server was counted against: {answer}"
+    );
+}

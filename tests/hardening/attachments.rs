@@ -130,3 +130,75 @@ fn a_fifo_attachment_is_refused_at_once_and_never_blocks_a_worker() {
     let info = call(&mut child, "get_runtime_identity", json!({}));
     assert!(!is_error(&info), "{info}");
 }
+
+#[test]
+fn a_working_directory_of_slash_allows_nothing_by_default() {
+    use std::io::{BufRead, BufReader, Write};
+    let sim = sim();
+    let home = TempDir::new("harden-attach-root");
+    let fine = home.join("fine.txt");
+    std::fs::write(&fine, "ok").expect("write");
+    // Hosts often start servers in `/`: it must not allow every file.
+    let mut child = std::process::Command::new(crate::support::bin())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .envs(crate::common::platform_env(&sim, &home))
+        .current_dir("/")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let call = |id: u64, path: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "send_message_to_user",
+            "arguments": {"message": "m", "attachments": [path]}}})
+    };
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "hardening-test", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        call(2, "/etc/hostname"),
+        call(3, &fine.to_string_lossy()),
+    ];
+    for line in lines {
+        writeln!(stdin, "{line}").expect("write");
+    }
+    // Answered in any order; the reader ends when the child does.
+    let (tx, answers) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut results = std::collections::HashMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while results.len() < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = answers.recv_timeout(left) else {
+            break;
+        };
+        let Ok(answer) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(id @ (2 | 3)) = answer["id"].as_u64() {
+            results.insert(id, answer["result"].clone());
+        }
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let refused = results.get(&2).expect("no answer for /etc/hostname");
+    assert!(is_error(refused), "{refused}");
+    assert!(
+        text(refused).contains("MOLECULE_MCP_ATTACHMENT_DIRS"),
+        "{refused}"
+    );
+    // The temp directory still is allowed.
+    let sent = results.get(&3).expect("no answer for the temp file");
+    assert!(!is_error(sent), "{sent}");
+}

@@ -41,6 +41,7 @@ fn read_pid(path: &Path) -> u32 {
 fn cleanup(pid: u32) {
     let _ = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
 }
 
@@ -93,4 +94,49 @@ fn kill_9_of_molecule_mcp_takes_its_stdio_upstream_with_it() {
         gone,
         "the upstream {leader} outlived kill -9 of molecule-mcp"
     );
+}
+
+/// Children of `pid` in state Z.
+fn zombies_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                return false;
+            };
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+            state == Some("Z") && ppid == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn orphans_handed_to_molecule_mcp_are_reaped_while_it_runs() {
+    let dir = TempDir::new("harden-orphan-zombies");
+    let fixture = launch::example("fixture_stdio").display().to_string();
+    // The subshell exits at once; its `sleep` is orphaned, handed to
+    // molecule-mcp (the subreaper) and exits shortly after.
+    let script = format!("( sleep 0.2 & ) ; exec '{fixture}'");
+    let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
+    let mut gateway = Gateway::start_in(dir, servers, &[]);
+    assert!(gateway.wait_tool("wrapped__echo", true));
+    let pid = gateway.child.pid();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        eventually(Duration::from_secs(10), || zombies_of(pid).is_empty()),
+        "zombies of molecule-mcp: {:?}",
+        zombies_of(pid)
+    );
+    // The server itself still works: its reaper was not robbed.
+    let answer = gateway.call("wrapped__echo", json!({"text": "alive"}));
+    assert!(answer.to_string().contains("alive"), "{answer}");
 }
