@@ -157,8 +157,24 @@ impl Agent {
     ) -> Result<Value, Value> {
         if let Some(capability) = needed_capability(method) {
             let declared = lock(&self.declared).clone();
-            let offered = declared.is_some_and(|d| d.capabilities.get(capability).is_some());
+            let granted = declared
+                .as_ref()
+                .and_then(|d| d.capabilities.get(capability));
+            // URL-mode elicitation needs its own declaration; an empty
+            // `elicitation` object means form mode only.
+            let url_mode = method == "elicitation/create"
+                && params.get("mode").and_then(Value::as_str) == Some("url");
+            let offered = match granted {
+                Some(granted) if url_mode => granted.get("url").is_some(),
+                Some(_) => true,
+                None => false,
+            };
             if !offered {
+                let capability = if url_mode {
+                    "url-mode elicitation"
+                } else {
+                    capability
+                };
                 return Err(error(
                     METHOD_NOT_FOUND,
                     &format!("the client does not support {capability} ({method})"),
@@ -299,6 +315,28 @@ mod tests {
         );
         let error = refused.expect_err("refused");
         assert_eq!(error["code"], json!(METHOD_NOT_FOUND));
+        assert!(rx.try_recv().is_err(), "nothing was sent to the agent");
+    }
+
+    #[test]
+    fn url_mode_elicitation_needs_its_own_declaration() {
+        let agent = Agent::default();
+        let (outbox, rx) = Outbox::channel();
+        agent.attach(&outbox);
+        agent.initialized(&declared(json!({"elicitation": {}})), "2025-11-25");
+        let (_keep, never) = bounded::<()>(0);
+        let params = json!({"mode": "url", "url": "https://example.com/x", "message": "m"});
+        let refused = agent.ask(
+            "elicitation/create",
+            params,
+            Duration::from_secs(30),
+            &never,
+        );
+        let error = refused.expect_err("refused");
+        assert!(
+            error["message"].as_str().unwrap_or("").contains("url-mode"),
+            "{error}"
+        );
         assert!(rx.try_recv().is_err(), "nothing was sent to the agent");
     }
 

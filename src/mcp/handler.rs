@@ -90,6 +90,10 @@ pub trait Handler: Send + Sync + 'static {
         Err(RpcError::method_not_found("prompts/list"))
     }
 
+    /// `notifications/roots/list_changed` from the client. Quick: runs on
+    /// the reading thread.
+    fn roots_changed(&self) {}
+
     /// `resources/subscribe` (`subscribe`) or `resources/unsubscribe`.
     fn subscribe(&self, _uri: &str, subscribe: bool, _ctx: &CallContext) -> Result<(), RpcError> {
         let method = if subscribe {

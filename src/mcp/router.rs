@@ -454,6 +454,7 @@ impl Router {
                 }
             }
             "notifications/initialized" => log::debug!("the client is ready"),
+            "notifications/roots/list_changed" => self.handler.roots_changed(),
             _ => log::debug!("ignored notification {method:.80}"),
         }
     }

@@ -160,6 +160,10 @@ impl<H: Handler> Handler for Beside<H> {
         self.gateway.list_prompts(ctx)
     }
 
+    fn roots_changed(&self) {
+        self.gateway.roots_changed();
+    }
+
     fn subscribe(&self, uri: &str, subscribe: bool, ctx: &CallContext) -> Result<(), RpcError> {
         let method = if subscribe {
             "resources/subscribe"

@@ -17,7 +17,7 @@ use super::catalog::Catalog;
 use super::config::{ServerEntry, ServerSpec};
 use super::driver::{self, Settings};
 use super::error::CallError;
-use super::lease::DriverHandle;
+use super::lease::{DriverHandle, Lease};
 use super::naming;
 use super::progress::{self, ProgressRelay};
 use super::texts;
@@ -403,6 +403,37 @@ impl Gateway {
             }
         }
         Ok(result)
+    }
+
+    /// The agent's roots changed: every connected upstream is told, from a
+    /// thread of its own (an HTTP upstream is told by a POST).
+    pub fn roots_changed(&self) {
+        for (_, upstream, driver, _) in self.running() {
+            let status = driver.status();
+            if !status.connected || status.state != State::Closed {
+                continue;
+            }
+            let Lease::Go { session, .. } =
+                driver.admit(Duration::ZERO, &crossbeam_channel::never())
+            else {
+                continue;
+            };
+            let name = upstream.name.clone();
+            let told = std::thread::Builder::new()
+                .name(format!("roots-{name}"))
+                .spawn(move || {
+                    let method = "notifications/roots/list_changed";
+                    if let Err(e) = session.notify(method, Value::Null) {
+                        log::debug!("upstream {name}: telling it the roots changed failed: {e}");
+                    }
+                });
+            if told.is_err() {
+                log::debug!(
+                    "upstream {}: no thread to tell it the roots changed",
+                    upstream.name
+                );
+            }
+        }
     }
 
     /// `resources/subscribe` or `resources/unsubscribe`, routed by URI.

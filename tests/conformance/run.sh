@@ -49,9 +49,27 @@ done
 
 conformance server --url "http://127.0.0.1:$PORT/mcp" --suite active \
     -o "$OUT/server" >"$OUT/server.txt" 2>&1
+# Progress must arrive before each result every time, not most times.
+progress_runs=${CONFORMANCE_PROGRESS_RUNS:-50}
+progress_ok=0
+for _ in $(seq 1 "$progress_runs"); do
+    if conformance server --url "http://127.0.0.1:$PORT/mcp" --scenario tools-call-with-progress \
+        >"$WORK/progress.txt" 2>&1 && grep -qE '^Passed: [0-9]+/[0-9]+, 0 failed' "$WORK/progress.txt"; then
+        progress_ok=$((progress_ok + 1))
+    else
+        cp "$WORK/progress.txt" "$OUT/progress-failure.txt"
+    fi
+done
+if [ "$progress_ok" = "$progress_runs" ]; then
+    echo "server tools-call-with-progress-x$progress_runs pass" >>"$WORK/seen"
+else
+    echo "server tools-call-with-progress-x$progress_runs fail" >>"$WORK/seen"
+fi
+echo "conformance: tools-call-with-progress passed $progress_ok of $progress_runs runs in a row"
+
 # `✓ name: ...` / `✗ name: ...`, one line per scenario.
 sed -n 's/^\([✓✗]\) \([^:]*\):.*/\2 \1/p' "$OUT/server.txt" |
-    sed 's/ ✓$/ pass/; s/ ✗$/ fail/; s/^/server /' >"$WORK/seen"
+    sed 's/ ✓$/ pass/; s/ ✗$/ fail/; s/^/server /' >>"$WORK/seen"
 
 # The client scenarios of this issue; `auth/*` are not in scope yet.
 for scenario in initialize tools_call elicitation-sep1034-client-defaults sse-retry; do

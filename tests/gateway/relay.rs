@@ -207,3 +207,38 @@ fn what_an_http_upstream_sends_on_its_own_arrives_on_the_get_stream() {
         gw.child.stderr()
     );
 }
+
+#[test]
+fn the_agents_roots_change_reaches_every_upstream() {
+    let dir = TempDir::new("gw-roots-rec");
+    let stdio_record = dir.join("stdio.jsonl").display().to_string();
+    let http_record = dir.join("http.jsonl").display().to_string();
+    let http = super::launch::HttpFixture::start(&["--record", &http_record]);
+    let servers = json!({
+        "files": stdio(&["--record", &stdio_record]),
+        "web": {"url": http.url},
+    });
+    let mut gw = Gateway::start_as(
+        TempDir::new("gw-roots"),
+        servers,
+        &[],
+        "2025-11-25",
+        json!({"roots": {"listChanged": true}}),
+    );
+    assert!(gw.wait_tool("files__echo", true) && gw.wait_tool("web__echo", true));
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
+    gw.child.send_json(&changed).expect("written");
+    for record in [&stdio_record, &http_record] {
+        let deadline = Instant::now() + WAIT;
+        while count_method(record, "notifications/roots/list_changed") == 0
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            count_method(record, "notifications/roots/list_changed"),
+            1,
+            "{record}"
+        );
+    }
+}
