@@ -284,15 +284,6 @@ impl Upstream {
         .min()
     }
 
-    /// The generation a call may take without asking, while the breaker is
-    /// closed and a session is live.
-    pub fn standing(&self) -> Option<Generation> {
-        let open = self.breaker.state() == State::Closed
-            && self.slot.state() == SlotState::Live
-            && !self.stopping;
-        open.then(|| self.slot.generation())
-    }
-
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
     }

@@ -19,7 +19,7 @@ use super::catalog::Catalog;
 use super::config::{ServerSpec, TransportSpec};
 use super::errands;
 use super::error::CallError;
-use super::lease::{self, Ask, DriverHandle, FastLane, Lease, Report, Status};
+use super::lease::{self, Ask, DriverHandle, Lease, Report, Status};
 use super::lists::Lists;
 use super::progress::ProgressRelay;
 use super::session::Session;
@@ -77,8 +77,7 @@ pub struct Settings {
 pub fn spawn(settings: Settings) -> std::io::Result<(DriverHandle, JoinHandle<()>)> {
     let (tx, rx) = unbounded();
     let status = Arc::new(Mutex::new(Status::default()));
-    let lane = FastLane::default();
-    let handle = DriverHandle::new(tx.clone(), status.clone(), lane.clone());
+    let handle = DriverHandle::new(tx.clone(), status.clone());
     let name = settings.name.clone();
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -102,11 +101,10 @@ pub fn spawn(settings: Settings) -> std::io::Result<(DriverHandle, JoinHandle<()
         tx,
         rx,
         status,
-        lane,
         machine,
         session: None,
         events_open: false,
-        arrived: None,
+        fresh: None,
         connect_running: false,
         connect_error: None,
         lists: None,
@@ -127,14 +125,12 @@ struct Driver {
     tx: Sender<Command>,
     rx: Receiver<Command>,
     status: Arc<Mutex<Status>>,
-    /// Shared with the handles: admission without a round trip.
-    lane: FastLane,
     machine: Upstream,
     session: Option<Arc<dyn Session>>,
     /// The current session's notifications are still readable.
     events_open: bool,
     /// A session just connected, until the machine adopts or discards it.
-    arrived: Option<Arc<dyn Session>>,
+    fresh: Option<Arc<dyn Session>>,
     connect_running: bool,
     /// Why the last connect failed, for the calls that waited for it.
     connect_error: Option<CallError>,
@@ -190,16 +186,10 @@ impl Driver {
                     Ask::Renew(generation) => Input::Renew(self.tickets, generation),
                 }
             }
-            Command::Report { generation, report } => {
-                if lease::is_failure(report) {
-                    // Published again (if still standing) after this step.
-                    self.lane.failure_handled();
-                }
-                Input::Report(generation, report)
-            }
+            Command::Report { generation, report } => Input::Report(generation, report),
             Command::Connected(Ok(session)) => {
                 self.connect_running = false;
-                self.arrived = Some(session);
+                self.fresh = Some(session);
                 Input::Connected(Ok(()))
             }
             Command::Connected(Err(error)) => {
@@ -303,11 +293,11 @@ impl Driver {
         match output {
             Output::Connect => self.connect(),
             Output::Adopt(_) => {
-                self.session = self.arrived.take();
+                self.session = self.fresh.take();
                 self.events_open = true;
                 self.last_error = None;
             }
-            Output::Discard => self.arrived.take().into_iter().for_each(|s| s.close()),
+            Output::Discard => self.fresh.take().into_iter().for_each(|s| s.close()),
             Output::Close { at_once, .. } => {
                 self.events_open = false;
                 let Some(session) = self.session.take() else {
@@ -444,11 +434,6 @@ impl Driver {
             Ok(mut s) => *s = status,
             Err(e) => *e.into_inner() = status,
         }
-        let standing = match (self.machine.standing(), &self.session) {
-            (Some(generation), Some(session)) => Some((session.clone(), generation)),
-            _ => None,
-        };
-        self.lane.set(standing);
     }
 
     /// Shutdown: the machine stops (the session closes, nothing reconnects),
