@@ -49,13 +49,46 @@ pub fn run(config: Config) -> i32 {
     remember_secrets(&config);
 
     let client = Client::new();
+    let (reports_tx, reports) = unbounded();
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    if let Some(platform) = &config.platform {
+        if config.disable_heartbeat {
+            info!("MOLECULE_MCP_DISABLE_HEARTBEAT is set: no register, no heartbeat");
+        } else {
+            let settings = Settings {
+                interval: config.heartbeat_interval,
+                configs_dir: config.configs_dir.clone(),
+                multi: platform.multi,
+                workspace_ids: platform.workspaces.iter().map(|w| w.id.clone()).collect(),
+                started,
+            };
+            for ws in &platform.workspaces {
+                match link::spawn(
+                    ws.clone(),
+                    settings.clone(),
+                    client.clone(),
+                    shutdown.signal(),
+                    reports_tx.clone(),
+                ) {
+                    Ok(handle) => threads.push(handle),
+                    Err(e) => error!(
+                        "workspace {}: cannot start the heartbeat thread: {e}",
+                        ws.id
+                    ),
+                }
+            }
+        }
+    }
+    drop(reports_tx);
+
     let server = Server::new(ServerOptions::default()).watch_hangup(stdin_hung_up);
     let service = Arc::new(Service::new(
         &config,
-        client.clone(),
+        client,
         server.outbox(),
         shutdown.clone(),
     ));
+    threads.extend(service.start_background(&shutdown));
     let gateway = servers.map(|entries| {
         Arc::new(Gateway::start(
             entries,
@@ -72,10 +105,6 @@ pub fn run(config: Config) -> i32 {
         shutdown.trigger();
         return EXIT_FAILURE;
     };
-    // The links and pollers start while the server answers `initialize`,
-    // not before: the client waits for that answer, nothing waits for them.
-    let (mut threads, reports) = start_links(&config, &client, &shutdown, started);
-    threads.extend(service.start_background(&shutdown));
 
     let code = wait_for_end(&shutdown, &reports, &served);
     // Everything stops at once: the server drains its answers while the
@@ -89,48 +118,6 @@ pub fn run(config: Config) -> i32 {
         let _ = upstreams.join();
     }
     code
-}
-
-/// One register-then-heartbeat thread per workspace; the receiver hears
-/// of a refused token.
-fn start_links(
-    config: &Config,
-    client: &Client,
-    shutdown: &Shutdown,
-    started: Instant,
-) -> (Vec<JoinHandle<()>>, Receiver<Report>) {
-    let (reports_tx, reports) = unbounded();
-    let mut threads = Vec::new();
-    let Some(platform) = &config.platform else {
-        return (threads, reports);
-    };
-    if config.disable_heartbeat {
-        info!("MOLECULE_MCP_DISABLE_HEARTBEAT is set: no register, no heartbeat");
-        return (threads, reports);
-    }
-    let settings = Settings {
-        interval: config.heartbeat_interval,
-        configs_dir: config.configs_dir.clone(),
-        multi: platform.multi,
-        workspace_ids: platform.workspaces.iter().map(|w| w.id.clone()).collect(),
-        started,
-    };
-    for ws in &platform.workspaces {
-        match link::spawn(
-            ws.clone(),
-            settings.clone(),
-            client.clone(),
-            shutdown.signal(),
-            reports_tx.clone(),
-        ) {
-            Ok(handle) => threads.push(handle),
-            Err(e) => error!(
-                "workspace {}: cannot start the heartbeat thread: {e}",
-                ws.id
-            ),
-        }
-    }
-    (threads, reports)
 }
 
 /// The upstream servers file, when one is configured. A file that cannot be
