@@ -56,6 +56,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Besides the connect timeout, how long a call waits for its lease.
 const LEASE_SLACK: Duration = Duration::from_secs(2);
 
+/// How long telling an upstream that the roots changed waits for its
+/// driver to admit it (a busy driver answers within milliseconds).
+const ROOTS_ADMIT_WAIT: Duration = Duration::from_secs(5);
+
 pub struct Gateway {
     upstreams: Vec<Upstream>,
     catalog: Arc<RwLock<Catalog>>,
@@ -406,22 +410,22 @@ impl Gateway {
     }
 
     /// The agent's roots changed: every connected upstream is told, from a
-    /// thread of its own (an HTTP upstream is told by a POST).
+    /// thread of its own: admission is a round trip to the driver and an
+    /// HTTP upstream is told by a POST, and this runs on the reading thread.
     pub fn roots_changed(&self) {
         for (_, upstream, driver, _) in self.running() {
             let status = driver.status();
             if !status.connected || status.state != State::Closed {
                 continue;
             }
-            let Lease::Go { session, .. } =
-                driver.admit(Duration::ZERO, &crossbeam_channel::never())
-            else {
-                continue;
-            };
-            let name = upstream.name.clone();
+            let (name, driver) = (upstream.name.clone(), driver.clone());
             let told = std::thread::Builder::new()
                 .name(format!("roots-{name}"))
                 .spawn(move || {
+                    let never = crossbeam_channel::never();
+                    let Lease::Go { session, .. } = driver.admit(ROOTS_ADMIT_WAIT, &never) else {
+                        return;
+                    };
                     let method = "notifications/roots/list_changed";
                     if let Err(e) = session.notify(method, Value::Null) {
                         log::debug!("upstream {name}: telling it the roots changed failed: {e}");
