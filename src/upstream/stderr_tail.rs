@@ -4,7 +4,8 @@
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Read};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use crate::lines::{Line, LineReader};
 
@@ -17,7 +18,15 @@ const MAX_READ: usize = 64 * 1024;
 
 #[derive(Default)]
 pub struct StderrTail {
-    lines: Mutex<VecDeque<String>>,
+    lines: Mutex<Kept>,
+    /// Signalled when the drain reaches the end of stderr.
+    ended: Condvar,
+}
+
+#[derive(Default)]
+struct Kept {
+    lines: VecDeque<String>,
+    ended: bool,
 }
 
 impl StderrTail {
@@ -25,19 +34,32 @@ impl StderrTail {
         StderrTail::default()
     }
 
+    #[cfg(test)]
     pub fn lines(&self) -> Vec<String> {
-        self.lock().iter().cloned().collect()
+        self.lock().lines.iter().cloned().collect()
+    }
+
+    /// The last lines of a server whose process ended: its last words may
+    /// still be in the pipe when its stdout closes (two threads read the
+    /// two pipes), so this waits up to `wait` for stderr to close too.
+    pub fn last_words(&self, wait: Duration) -> Vec<String> {
+        let kept = self.lock();
+        let (kept, _) = self
+            .ended
+            .wait_timeout_while(kept, wait, |k| !k.ended)
+            .unwrap_or_else(|e| e.into_inner());
+        kept.lines.iter().cloned().collect()
     }
 
     fn push(&self, line: String) {
-        let mut lines = self.lock();
-        if lines.len() == KEPT_LINES {
-            lines.pop_front();
+        let mut kept = self.lock();
+        if kept.lines.len() == KEPT_LINES {
+            kept.lines.pop_front();
         }
-        lines.push_back(line);
+        kept.lines.push_back(line);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -54,6 +76,8 @@ impl StderrTail {
             log::debug!("{name} stderr: {text}");
             self.push(text);
         }
+        self.lock().ended = true;
+        self.ended.notify_all();
     }
 }
 
@@ -75,5 +99,23 @@ mod tests {
         assert_eq!(lines[0], "line 11");
         let last = &lines[KEPT_LINES - 1];
         assert!(!last.contains("abcdefghijklmnopqrstu"), "{last}");
+    }
+
+    #[test]
+    fn last_words_wait_for_the_end_of_stderr() {
+        let tail = std::sync::Arc::new(StderrTail::new());
+        let (mut writer, reader) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let drain = {
+            let tail = tail.clone();
+            std::thread::spawn(move || tail.drain("t", reader))
+        };
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::io::Write::write_all(&mut writer, b"fatal: no config\n").expect("write");
+        });
+        let words = tail.last_words(Duration::from_secs(10));
+        assert_eq!(words, vec!["fatal: no config".to_string()]);
+        late.join().expect("writer");
+        drain.join().expect("drain");
     }
 }

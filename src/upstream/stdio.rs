@@ -27,6 +27,9 @@ use super::stdout_reader;
 use crate::config::EnvMap;
 
 /// What the session's threads share.
+/// How long a dead child's stderr may take to close after its stdout did.
+const STDERR_GRACE: Duration = Duration::from_millis(300);
+
 pub struct Link {
     pub name: String,
     pub pending: Pending,
@@ -276,7 +279,9 @@ impl Session for StdioSession {
     }
 
     fn stderr_tail(&self) -> Vec<String> {
-        self.stderr.lines()
+        // Asked when the transport died: the child's last lines may still
+        // be on their way through the other pipe.
+        self.stderr.last_words(STDERR_GRACE)
     }
 }
 
