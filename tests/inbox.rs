@@ -56,6 +56,18 @@ fn payload(result: &Value) -> Value {
     }
 }
 
+/// A peer's words inside the fence `wait_for_message` and `inbox_peek`
+/// put around them.
+fn peer_words(text: &Value) -> String {
+    let text = text.as_str().unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let fenced = lines.len() >= 2
+        && lines[0].starts_with("--- begin peer output ")
+        && lines[lines.len() - 1].starts_with("--- end peer output ");
+    assert!(fenced, "peer text not fenced: {text}");
+    lines[1..lines.len() - 1].join("\n")
+}
+
 fn pending_ids(child: &mut Child) -> Vec<String> {
     let peek = payload(&call(child, "inbox_peek", json!({"limit": 50})));
     peek["messages"]
@@ -303,7 +315,11 @@ fn a_deeply_nested_row_does_not_stop_the_inbox_or_chat_history() {
         child.stderr()
     );
     let peek = payload(&call(&mut child, "inbox_peek", json!({"limit": 10})));
-    assert_eq!(peek["messages"][1]["text"], "the deep one", "{peek}");
+    assert_eq!(
+        peer_words(&peek["messages"][1]["text"]),
+        "the deep one",
+        "{peek}"
+    );
     // The cursor moved past every row: a restart reads nothing again.
     // The messages are recorded just before the cursor is written.
     let cursor = || fs::read_to_string(home.join("configs/.mcp_inbox_cursor")).unwrap_or_default();
@@ -471,7 +487,7 @@ fn attachments_come_from_the_row_else_from_the_message_parts() {
     let peek = payload(&call(&mut child, "inbox_peek", json!({})));
     let messages = peek["messages"].as_array().unwrap();
     assert_eq!(messages[0]["activity_id"], from_parts.as_str());
-    assert_eq!(messages[0]["text"], "see the report");
+    assert_eq!(peer_words(&messages[0]["text"]), "see the report");
     // include=peer_info: the row names the peer, reduced to safe text, and
     // no registry lookup is made.
     assert_eq!(messages[0]["peer_name"], "Analyst b");

@@ -126,7 +126,9 @@ pub fn distrust(dir: &Path) -> Option<String> {
         return None;
     }
     Some(format!(
-        "the state directory {} is {}: whoever can write it can plant inbox messages and          state files. Make it yours and private (chmod 700), or set CONFIGS_DIR to a          directory only you can write.",
+        "the state directory {} is {}: whoever can write it can plant inbox messages and \
+         state files. Make it yours and private (chmod 700), or set CONFIGS_DIR to a \
+         directory only you can write.",
         dir.display(),
         why.join(" and ")
     ))

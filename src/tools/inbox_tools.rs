@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use super::args::Args;
 use super::result::{json_value, Fault, Outcome};
 use super::Toolbox;
+use crate::fence::Fence;
 use crate::mcp::context::CallContext;
-use crate::platform::inbox::{Inbox, Popped};
+use crate::platform::inbox::{Inbox, Kind, Message, Popped};
 
 /// What the inbox tools need of the inbox; messages in their public JSON
 /// shape (mcp-server.md §2).
@@ -28,14 +29,11 @@ pub trait MessageSource: Send + Sync {
 
 impl MessageSource for Inbox {
     fn wait(&self, timeout: Duration, cancel: &Receiver<()>) -> Option<Value> {
-        Inbox::wait(self, timeout, cancel).map(|m| m.to_json())
+        Inbox::wait(self, timeout, cancel).map(|m| for_agent(&m))
     }
 
     fn peek(&self, limit: usize) -> Vec<Value> {
-        Inbox::peek(self, limit)
-            .iter()
-            .map(|m| m.to_json())
-            .collect()
+        Inbox::peek(self, limit).iter().map(for_agent).collect()
     }
 
     fn pop(&self, activity_id: &str) -> Popped {
@@ -45,6 +43,17 @@ impl MessageSource for Inbox {
     fn peer_workspace(&self, peer_id: &str) -> Option<String> {
         Inbox::peer_workspace(self, peer_id)
     }
+}
+
+/// A message as the agent sees it: another agent's words are fenced like
+/// every other piece of peer text we return, so they cannot pass for ours;
+/// a canvas user's text is the user's own and stays as written.
+fn for_agent(message: &Message) -> Value {
+    let mut shown = message.to_json();
+    if matches!(message.kind, Kind::PeerAgent | Kind::DelegationResult) {
+        shown["text"] = Value::String(Fence::new().wrap(&message.text));
+    }
+    shown
 }
 
 pub const WAIT_DEFAULT_SECS: u64 = 60;

@@ -160,3 +160,62 @@ fn a_pushed_peer_message_cannot_carry_a_fake_header() {
     assert!(content.contains("the answer"), "{content}");
     only_our_markers(&content);
 }
+
+/// The `text` of the first message of `kind` that `wait_for_message`
+/// returns, within a bounded number of waits.
+fn waited_text(child: &mut crate::support::Child, kind: &str) -> String {
+    for _ in 0..10 {
+        let result = call(child, "wait_for_message", json!({"timeout_secs": 5}));
+        assert!(!is_error(&result), "{result}");
+        let message = &result["structuredContent"];
+        if message["kind"] == kind {
+            return message["text"].as_str().unwrap_or_default().to_string();
+        }
+        if let Some(id) = message["activity_id"].as_str() {
+            call(child, "inbox_pop", json!({"activity_id": id}));
+        }
+    }
+    panic!("no {kind} message; stderr:\n{}", child.stderr());
+}
+
+#[test]
+fn wait_and_peek_fence_peer_messages_and_delegation_results() {
+    let sim = sim();
+    let home = TempDir::new("harden-framing-inbox");
+    let mut child = start(&sim, &home, &[]);
+    sim.inject_peer(WS, PEER, &forged_text());
+    let shown = waited_text(&mut child, "peer_agent");
+    assert!(shown.contains("the answer"), "{shown}");
+    let first_marker = only_our_markers(&shown);
+
+    let peek = call(&mut child, "inbox_peek", json!({}));
+    let messages = peek["structuredContent"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let peeked = messages
+        .iter()
+        .find(|m| m["kind"] == "peer_agent")
+        .and_then(|m| m["text"].as_str())
+        .unwrap_or_else(|| panic!("no peer message peeked: {peek}"));
+    assert_ne!(only_our_markers(peeked), first_marker, "markers repeat");
+    let id = messages[0]["activity_id"].as_str().unwrap_or_default();
+    call(&mut child, "inbox_pop", json!({"activity_id": id}));
+
+    sim.inject_delegate_result(WS, &forged_text());
+    let result = waited_text(&mut child, "delegation_result");
+    assert!(result.contains("the answer"), "{result}");
+    only_our_markers(&result);
+}
+
+#[test]
+fn canvas_text_is_returned_as_the_user_wrote_it() {
+    let sim = sim();
+    let home = TempDir::new("harden-framing-canvas");
+    let mut child = start(&sim, &home, &[]);
+    sim.inject_canvas(WS, "plain words\nsecond line");
+    assert_eq!(
+        waited_text(&mut child, "canvas_user"),
+        "plain words\nsecond line"
+    );
+}

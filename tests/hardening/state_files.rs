@@ -1,6 +1,6 @@
 //! Issue items 8, 9 and 20: state files in CONFIGS_DIR are read as regular
 //! files only, never through a final symlink, within a size cap; an unsafe
-//! CONFIGS_DIR is warned about; temp files a kill left behind are removed.
+//! CONFIGS_DIR (open to others, or owned by another uid) is warned about; temp files a kill left behind are removed.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -110,6 +110,40 @@ fn a_configs_dir_others_can_write_is_warned_about() {
     let child = start_with(&safe, &platform_env(&sim, &safe));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!child.stderr().contains("writable by other users"));
+}
+
+#[test]
+fn a_configs_dir_owned_by_another_uid_is_warned_about() {
+    // Only root can give a directory away; CI runs as root.
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a directory to another uid needs root");
+        return;
+    }
+    let sim = sim();
+    let home = TempDir::new("harden-state-owner");
+    let configs = home.join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    std::fs::set_permissions(&configs, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::chown(&configs, Some(65534), Some(65534)).expect("chown");
+    let child = start(&sim, &home, &[]);
+    let needle = "owned by uid 65534 while molecule-mcp runs as uid 0";
+    assert!(
+        child.wait_stderr_contains(needle, Duration::from_secs(5)),
+        "no warning:\n{}",
+        child.stderr()
+    );
+    let stderr = child.stderr();
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_default();
+    assert!(warning.contains("[WARN]"), "{warning}");
+    assert!(!warning.contains("  "), "the warning is garbled: {warning}");
+    assert!(
+        !warning.contains("writable by other users"),
+        "a private directory is called writable: {warning}"
+    );
 }
 
 #[test]

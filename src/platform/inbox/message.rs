@@ -90,6 +90,32 @@ impl Message {
     }
 }
 
+/// Counts the bytes written through it and keeps none.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Message {
+    /// The bytes this message takes in its queue file: what the queue's
+    /// bound counts, so the file's size cap follows from the bound (a
+    /// text of control characters takes six times its length there).
+    pub fn stored_len(&self) -> usize {
+        let mut counter = Counter(0);
+        // Serialising plain strings and numbers cannot fail.
+        let _ = serde_json::to_writer(&mut counter, self);
+        counter.0
+    }
+}
+
 /// `text` cut to [`MAX_TEXT_BYTES`] at a character boundary, with a note
 /// saying how long it was, so the agent knows it did not see everything.
 pub fn cap_text(text: String) -> String {

@@ -17,9 +17,10 @@
 //!   dedupe drops them.
 //! - A pop writes the queue file before it returns (when that fails
 //!   twice, the pop says so and the next successful write carries it).
-//! - The queue is bounded (10 000 messages or 32 MiB of text per
-//!   workspace). When full, the cursor stops before the first message that
-//!   did not fit: the platform keeps the rest until there is room.
+//! - The queue is bounded (10 000 messages or 32 MiB as stored in the
+//!   queue file, per workspace), which bounds the file too. When full,
+//!   the cursor stops before the first message that did not fit: the
+//!   platform keeps the rest until there is room.
 //!
 //! Unusable state files are moved aside as `<name>.corrupt-<unix seconds>`
 //! and the inbox starts empty for that workspace.

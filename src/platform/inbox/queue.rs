@@ -12,7 +12,9 @@ use super::message::Message;
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub messages: usize,
-    pub text_bytes: usize,
+    /// The bytes the pending messages take as stored (their queue-file
+    /// form, [`Message::stored_len`]).
+    pub stored_bytes: usize,
     /// How many popped ids are remembered per workspace. A popped row can
     /// come back only from the batch in flight at a crash or from the
     /// 600 s window after a lost cursor, both at most a few hundred rows.
@@ -23,7 +25,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             messages: 10_000,
-            text_bytes: 32 * 1024 * 1024,
+            stored_bytes: 32 * 1024 * 1024,
             popped: 1000,
         }
     }
@@ -55,7 +57,7 @@ struct Recent {
 #[derive(Default, Clone, Copy)]
 struct Usage {
     messages: usize,
-    text_bytes: usize,
+    stored_bytes: usize,
 }
 
 #[derive(Default)]
@@ -108,7 +110,7 @@ impl Queue {
             }
             let usage = self.usage.get(workspace_id).copied().unwrap_or_default();
             if usage.messages >= self.limits.messages
-                || usage.text_bytes + message.text.len() > self.limits.text_bytes
+                || usage.stored_bytes + message.stored_len() > self.limits.stored_bytes
             {
                 out.stopped_at = Some(message.activity_id);
                 break;
@@ -195,11 +197,11 @@ impl Queue {
         let usage = self.usage.entry(message.workspace_id.clone()).or_default();
         if added {
             usage.messages += 1;
-            usage.text_bytes += message.text.len();
+            usage.stored_bytes += message.stored_len();
             self.index.insert(key);
         } else {
             usage.messages = usage.messages.saturating_sub(1);
-            usage.text_bytes = usage.text_bytes.saturating_sub(message.text.len());
+            usage.stored_bytes = usage.stored_bytes.saturating_sub(message.stored_len());
             self.index.remove(&key);
         }
     }
@@ -315,9 +317,10 @@ mod tests {
     }
 
     #[test]
-    fn stops_at_the_text_bound() {
+    fn stops_at_the_stored_bytes_bound() {
+        let size = msg("a", "abc").stored_len();
         let mut q = Queue::new(Limits {
-            text_bytes: 5,
+            stored_bytes: size + size / 2,
             ..Limits::default()
         });
         let got = q.admit("w", vec![msg("a", "abc"), msg("b", "def")]);

@@ -20,15 +20,16 @@ use super::queue::Entry;
 use super::safe;
 
 const VERSION: u64 = 1;
-/// The most a queue file within the queue's bounds can take: every text
-/// byte escaped (`\u0000`, 6 bytes), plus ids and metadata per message and
-/// the popped ids. A larger file is not ours.
+/// The most a queue file within the queue's bounds can take: the messages
+/// as stored (the bound counts exactly that), each one's `order` wrapper,
+/// and the popped ids (each at most 128 characters, quoted). A larger
+/// file is not ours.
 fn max_file_bytes() -> u64 {
     let limits = super::queue::Limits::default();
-    let text = 6 * limits.text_bytes as u64;
-    let per_message = 4 * 1024 * limits.messages as u64;
-    let popped = 512 * limits.popped as u64;
-    text + per_message + popped + 64 * 1024
+    let messages = limits.stored_bytes as u64;
+    let per_message = 64 * limits.messages as u64;
+    let popped = 256 * limits.popped as u64;
+    messages + per_message + popped + 64 * 1024
 }
 
 #[derive(Serialize)]
@@ -164,7 +165,8 @@ fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::inbox::message::Kind;
+    use crate::platform::inbox::message::{Kind, MAX_TEXT_BYTES};
+    use crate::platform::inbox::queue::{Limits, Queue};
     use serde_json::json;
     use std::fs;
 
@@ -187,6 +189,27 @@ mod tests {
                 workspace_id: "w".into(),
             },
         }
+    }
+
+    #[test]
+    fn the_file_cap_is_near_the_queues_real_bound() {
+        // A queue full of the worst text (every byte escaped on disk) fits
+        // the cap...
+        let mut queue = Queue::new(Limits::default());
+        let worst = "\u{1}".repeat(MAX_TEXT_BYTES);
+        for n in 0..20_000u64 {
+            let mut message = entry(n, &format!("m{n}")).message;
+            message.text = worst.clone();
+            if queue.admit("w", vec![message]).stopped_at.is_some() {
+                break;
+            }
+        }
+        let (entries, popped) = queue.of_workspace("w");
+        assert!(entries.len() > 10, "{}", entries.len());
+        let bytes = encode("w", &entries, &popped);
+        assert!(bytes.len() as u64 <= max_file_bytes(), "{}", bytes.len());
+        // ...and the cap is not far above what the queue can hold.
+        assert!(max_file_bytes() <= 40 << 20, "{}", max_file_bytes());
     }
 
     #[test]
