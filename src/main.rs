@@ -24,37 +24,6 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// How often memory freed inside the malloc arenas is handed back.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// glibc keeps memory a long-running server frees inside its arenas, and
-/// the chunks freed by many short-lived calls are scattered, so only a
-/// small part is ever returned at the top of a heap: measured over a soak,
-/// the bytes in use stayed flat while the arenas' free bytes (and so RSS)
-/// kept creeping up. `malloc_trim` also releases free pages in the middle
-/// of every arena; a few microseconds every half minute keep RSS near what
-/// is in use.
-fn return_freed_memory_periodically() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let spawned = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .stack_size(64 * 1024)
-            .spawn(|| loop {
-                std::thread::sleep(TRIM_EVERY);
-                // SAFETY: malloc_trim only releases free memory; it takes
-                // the arenas' own locks.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            });
-        if let Err(e) = spawned {
-            log::debug!("memory trimming is off: cannot start its thread ({e})");
-        }
-    }
-}
-
 fn run() -> i32 {
     let args: Vec<_> = std::env::args_os().collect();
     let invocation = match cli::parse(&args) {
@@ -78,10 +47,7 @@ fn run() -> i32 {
         }
     };
     match invocation.command {
-        Command::Serve => {
-            return_freed_memory_periodically();
-            app::run(config)
-        }
+        Command::Serve => app::run(config),
         Command::Doctor => app::doctor(config),
     }
 }
