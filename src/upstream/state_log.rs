@@ -41,8 +41,8 @@ pub(crate) fn state_changed(
         State::Open => {
             let wait = retry_in.unwrap_or_default().as_secs_f64();
             format!(
-                "upstream {name}: unreachable ({reason}){error}; calls are refused for about \
-                 {wait:.1} s, then one probe{death}"
+                "upstream {name}: unreachable ({reason}){error}; the next scheduled probe is in \
+                 about {wait:.1} s, but a call probes it sooner (at most once a second){death}"
             )
         }
         State::Parked(park) => format!(

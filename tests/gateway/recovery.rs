@@ -104,6 +104,14 @@ fn a_dead_server_that_keeps_being_called_is_not_parked_by_the_calls_probes() {
         "the calls did not probe:\n{}",
         gw.child.stderr()
     );
+    // The log says what happens: a call does not wait out the cooldown.
+    assert!(
+        gw.child
+            .stderr()
+            .contains("but a call probes it sooner (at most once a second)"),
+        "{}",
+        gw.child.stderr()
+    );
     assert!(
         !gw.child.stderr().contains("upstream web: parked"),
         "the calls' probes parked the server:\n{}",
