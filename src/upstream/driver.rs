@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{after, never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
+use super::agent_setup::{self, AgentSetup};
 use super::catalog::Catalog;
 use super::config::{ServerSpec, TransportSpec};
 use super::errands;
@@ -70,6 +71,8 @@ pub struct Settings {
     pub outbox: Outbox,
     pub catalog: Arc<RwLock<Catalog>>,
     pub progress: ProgressRelay,
+    /// What the agent set up that a new session must be told again.
+    pub setup: AgentSetup,
     pub shutdown: Shutdown,
 }
 
@@ -296,6 +299,14 @@ impl Driver {
                 self.session = self.fresh.take();
                 self.events_open = true;
                 self.last_error = None;
+            }
+            Output::Restore(_) => {
+                let Some(session) = self.session.clone() else {
+                    return;
+                };
+                let (setup, stop) = (&self.s.setup, self.s.shutdown.signal());
+                let timeout = self.s.spec.timeout.min(LIST_TIMEOUT);
+                agent_setup::restore(name, self.s.index, setup, session, timeout, stop);
             }
             Output::Discard => self.fresh.take().into_iter().for_each(|s| s.close()),
             Output::Close { at_once, .. } => {

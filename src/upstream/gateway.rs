@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+use super::agent_setup::AgentSetup;
 use super::call::{self, Failure, Request};
 use super::catalog::Catalog;
 use super::config::{ServerEntry, ServerSpec};
@@ -60,6 +61,9 @@ pub struct Gateway {
     upstreams: Vec<Upstream>,
     catalog: Arc<RwLock<Catalog>>,
     progress: ProgressRelay,
+    /// The agent's subscriptions and logging level, told again to a new
+    /// session.
+    setup: AgentSetup,
     /// To the agent: the latest progress of a call before its result.
     outbox: Outbox,
     shutdown: Shutdown,
@@ -121,6 +125,7 @@ impl Gateway {
         let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);
         let startup_deadline = Instant::now() + startup_wait.min(MAX_STARTUP_WAIT);
         let progress = ProgressRelay::default();
+        let setup = AgentSetup::default();
         super::notices::attach_progress(&progress, &outbox);
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
@@ -149,6 +154,7 @@ impl Gateway {
                         outbox: outbox.clone(),
                         catalog: catalog.clone(),
                         progress: progress.clone(),
+                        setup: setup.clone(),
                         shutdown: shutdown.clone(),
                     };
                     match driver::spawn(settings) {
@@ -177,6 +183,7 @@ impl Gateway {
         }
         Gateway {
             progress,
+            setup,
             outbox: outbox.clone(),
             upstreams,
             catalog,
@@ -440,8 +447,15 @@ impl Gateway {
     pub fn subscribe(&self, method: &str, uri: &str, ctx: &CallContext) -> Result<(), RpcError> {
         let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
         let (index, original) = self.route_uri(uri).ok_or_else(unknown)?;
-        self.single(index, method, json!({"uri": original}), "resources", ctx)
-            .map(|_| ())
+        let subscribe = method == "resources/subscribe";
+        if !subscribe {
+            self.setup.subscribed(index, original, false);
+        }
+        self.single(index, method, json!({"uri": original}), "resources", ctx)?;
+        if subscribe {
+            self.setup.subscribed(index, original, true);
+        }
+        Ok(())
     }
 
     /// `logging/setLevel`: the level relayed to the agent from now on, also
@@ -453,6 +467,7 @@ impl Gateway {
                 crate::mcp::agent::LEVELS.join(", ")
             )));
         }
+        self.setup.set_level(level);
         std::thread::scope(|scope| {
             for (index, upstream, driver, spec) in self.running() {
                 let status = driver.status();

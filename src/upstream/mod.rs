@@ -19,6 +19,7 @@ pub mod stdio;
 mod stdout_reader;
 
 // The driver side: breakers, sessions, aggregation.
+pub mod agent_setup;
 pub mod beside;
 mod call;
 pub mod catalog;

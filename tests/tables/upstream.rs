@@ -343,6 +343,7 @@ fn render_output(output: &Output) -> String {
         Output::Connect => "Connect".into(),
         Output::Adopt(g) => format!("Adopt(g{g})"),
         Output::Discard => "Discard".into(),
+        Output::Restore(g) => format!("Restore(g{g})"),
         Output::Close {
             generation,
             at_once: false,
