@@ -415,20 +415,23 @@ impl Gateway {
     /// The agent's roots changed: every connected upstream is told, from a
     /// thread of its own (an HTTP upstream is told by a POST).
     pub fn roots_changed(&self) {
-        for (_, upstream, driver, _) in self.running() {
+        for (_, upstream, driver, spec) in self.running() {
             let status = driver.status();
             if !status.connected || status.state != State::Closed {
                 continue;
             }
-            let Lease::Go { session, .. } =
-                driver.admit(Duration::ZERO, &crossbeam_channel::never())
-            else {
-                continue;
-            };
             let name = upstream.name.clone();
+            let (driver, wait) = (driver.clone(), spec.connect_timeout.min(LIST_CONNECT_WAIT));
             let told = std::thread::Builder::new()
                 .name(format!("roots-{name}"))
                 .spawn(move || {
+                    // The lease is asked for here, not on the caller's
+                    // thread: a zero wait there lost the race with the
+                    // driver's answer and nobody was told.
+                    let Lease::Go { session, .. } = driver.admit(wait, &crossbeam_channel::never())
+                    else {
+                        return;
+                    };
                     let method = "notifications/roots/list_changed";
                     if let Err(e) = session.notify(method, Value::Null) {
                         log::debug!("upstream {name}: telling it the roots changed failed: {e}");
