@@ -153,7 +153,6 @@ impl Gateway {
                         keepalive,
                         outbox: outbox.clone(),
                         catalog: catalog.clone(),
-                        progress: progress.clone(),
                         setup: setup.clone(),
                         shutdown: shutdown.clone(),
                     };
