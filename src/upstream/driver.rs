@@ -10,24 +10,24 @@
 //! reconnectable. Parked is a breaker state, not an exit.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{after, never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
-use super::catalog::Catalog;
 use super::closers::Closers;
 use super::error::CallError;
-use super::fault::{fault, last_error};
+use super::fault::fault;
 use super::lease::{self, Ask, Command, DriverHandle, Lease, Status};
-use super::lists::Lists;
+use super::lists::{self, Lists};
 use super::session::Session;
-use super::{agent_setup, errands, state_log, texts};
+use super::state_log::{self, Notes};
+use super::{agent_setup, errands};
 use crate::machine::session::SlotState;
-use crate::machine::upstream::{Input, Output, Ping, Ticket, Upstream};
-use crate::redact::{clip, redact};
+use crate::machine::upstream::{Fault, Input, Output, Ping, Ticket, Upstream};
+use crate::redact::clip;
 
 pub use super::driver_settings::Settings;
 
@@ -59,8 +59,7 @@ pub fn spawn(settings: Settings) -> std::io::Result<(DriverHandle, JoinHandle<()
         lists: None,
         replies: HashMap::new(),
         tickets: 0,
-        last_error: None,
-        death: None,
+        notes: Notes::default(),
         closers: Closers::default(),
     };
     let thread = std::thread::Builder::new()
@@ -87,9 +86,7 @@ struct Driver {
     lists: Option<Lists>,
     replies: HashMap<Ticket, Sender<Lease>>,
     tickets: Ticket,
-    last_error: Option<String>,
-    /// A dead child's last stderr lines, for the next state-change line.
-    death: Option<String>,
+    notes: Notes,
     closers: Closers,
 }
 
@@ -156,9 +153,8 @@ impl Driver {
 
     /// The machine's view of an error, noted for `doctor`, the next
     /// state-change line and (after a connect) the calls that waited.
-    fn fault(&mut self, error: CallError, connect: bool) -> crate::machine::upstream::Fault {
-        log::debug!("upstream {}: {}", self.s.name, redact(&error.to_string()));
-        self.last_error = last_error(&error).or(self.last_error.take());
+    fn fault(&mut self, error: CallError, connect: bool) -> Fault {
+        self.notes.failed(&self.s.name, &error);
         let fault = fault(&error, connect);
         if connect {
             self.connect_error = Some(error);
@@ -169,12 +165,7 @@ impl Driver {
     /// The current session's transport died by itself.
     fn died(&mut self) {
         let tail = self.session.as_ref().map(|s| s.stderr_tail());
-        if let Some(tail) = tail.filter(|t| !t.is_empty()) {
-            self.death = Some(tail.join(" | "));
-        }
-        if self.last_error.is_none() {
-            self.last_error = Some("the connection closed (the server process exited?)".into());
-        }
+        self.notes.died(tail.unwrap_or_default());
         self.feed(Input::Died);
     }
 
@@ -196,8 +187,8 @@ impl Driver {
         }
         let status = Status {
             state: self.machine.breaker().state(),
-            last_error: self.last_error.clone(),
-            tools: read(&self.s.catalog).tool_count(self.s.index),
+            last_error: self.notes.last_error.clone(),
+            tools: lists::tool_count(&self.s.catalog, self.s.index),
             connected: self.machine.slot().state() == SlotState::Live,
         };
         lease::publish(&self.status, status);
@@ -215,7 +206,7 @@ impl Driver {
             Output::Adopt(_) => {
                 self.session = self.fresh.take();
                 self.events_open = true;
-                self.last_error = None;
+                self.notes.last_error = None;
             }
             Output::Restore(_) => {
                 if let Some(session) = self.session.clone() {
@@ -250,7 +241,17 @@ impl Driver {
                     errands::refresh(name, session, generation, list_timeout, stop, tx);
                 }
             }
-            Output::ApplyLists { announce } => self.apply_lists(announce),
+            Output::ApplyLists { announce } => {
+                let Some(read) = self.lists.take() else {
+                    return;
+                };
+                let (catalog, outbox) = (&self.s.catalog, &self.s.outbox);
+                let tools = lists::apply(read, catalog, self.s.index, &self.s.spec.tools, outbox);
+                if announce {
+                    let info = self.session.as_ref().map(|s| s.info());
+                    state_log::connected(name, info, tools);
+                }
+            }
             Output::Answer(ticket, answer) => {
                 if let Some(reply) = self.replies.remove(&ticket) {
                     let error = self.connect_error.as_ref();
@@ -258,49 +259,11 @@ impl Driver {
                 }
             }
             Output::Hide(hidden) => {
-                if write(&self.s.catalog).set_hidden(self.s.index, hidden) {
-                    self.s
-                        .outbox
-                        .notify("notifications/tools/list_changed", Value::Null);
-                }
+                lists::hide(&self.s.catalog, self.s.index, hidden, &self.s.outbox);
             }
-            Output::Auth(effect) => {
-                let text = texts::auth_log(&effect, &self.s.spec.transport);
-                log::log!(effect.level, "{}", redact(&text));
+            output @ (Output::Auth(_) | Output::StateChanged { .. } | Output::Hung) => {
+                self.notes.log(name, &self.s.spec, output)
             }
-            Output::StateChanged {
-                from,
-                to,
-                reason,
-                retry_in,
-            } => {
-                let context = state_log::Context {
-                    name,
-                    last_error: self.last_error.as_deref(),
-                    death: self.death.take(),
-                    park_probe: self.s.spec.breaker.park_probe,
-                };
-                state_log::state_changed(context, from, to, reason, retry_in);
-            }
-            Output::Hung => {
-                state_log::hung(name);
-                self.last_error = Some("the server stopped answering".into());
-            }
-        }
-    }
-
-    fn apply_lists(&mut self, announce: bool) {
-        let Some(lists) = self.lists.take() else {
-            return;
-        };
-        let index = self.s.index;
-        let (changed, tools) = lists.apply(&mut write(&self.s.catalog), index, &self.s.spec.tools);
-        if announce {
-            let info = self.session.as_ref().map(|s| s.info());
-            state_log::connected(&self.s.name, info, tools);
-        }
-        for method in changed {
-            self.s.outbox.notify(method, Value::Null);
         }
     }
 
@@ -320,12 +283,4 @@ impl Driver {
         }
         self.closers.wait(CLOSE_GRACE);
     }
-}
-
-fn read(catalog: &RwLock<Catalog>) -> std::sync::RwLockReadGuard<'_, Catalog> {
-    catalog.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write(catalog: &RwLock<Catalog>) -> std::sync::RwLockWriteGuard<'_, Catalog> {
-    catalog.write().unwrap_or_else(|e| e.into_inner())
 }
