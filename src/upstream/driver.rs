@@ -17,12 +17,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{after, never, select, unbounded, Receiver, Sender};
 use serde_json::Value;
 
-use super::closers::Closers;
+use super::driver_sessions::Sessions;
 use super::error::CallError;
 use super::fault::fault;
 use super::lease::{self, Ask, Command, DriverHandle, Lease, Status};
 use super::lists::{self, Lists};
-use super::session::Session;
 use super::state_log::{self, Notes};
 use super::{agent_setup, errands};
 use crate::machine::session::SlotState;
@@ -51,16 +50,11 @@ pub fn spawn(settings: Settings) -> std::io::Result<(DriverHandle, JoinHandle<()
         tx,
         rx,
         status,
-        session: None,
-        events_open: false,
-        fresh: None,
-        connect_running: false,
-        connect_error: None,
+        sessions: Sessions::default(),
         lists: None,
         replies: HashMap::new(),
         tickets: 0,
         notes: Notes::default(),
-        closers: Closers::default(),
     };
     let thread = std::thread::Builder::new()
         .name(name)
@@ -74,20 +68,12 @@ struct Driver {
     rx: Receiver<Command>,
     status: Arc<Mutex<Status>>,
     machine: Upstream,
-    session: Option<Arc<dyn Session>>,
-    /// The current session's notifications are still readable.
-    events_open: bool,
-    /// A session just connected, until the machine adopts or discards it.
-    fresh: Option<Arc<dyn Session>>,
-    connect_running: bool,
-    /// Why the last connect failed, for the calls that waited for it.
-    connect_error: Option<CallError>,
+    sessions: Sessions,
     /// Lists just read, until the machine says to apply them.
     lists: Option<Lists>,
     replies: HashMap<Ticket, Sender<Lease>>,
     tickets: Ticket,
     notes: Notes,
-    closers: Closers,
 }
 
 impl Driver {
@@ -100,11 +86,7 @@ impl Driver {
                 Some(due) => after(due.saturating_duration_since(Instant::now())),
                 None => never(),
             };
-            let (closed, events) = match &self.session {
-                Some(s) if self.events_open => (s.closed(), s.events()),
-                Some(s) => (s.closed(), never()),
-                None => (never(), never()),
-            };
+            let (closed, events) = self.sessions.watch();
             select! {
                 recv(commands) -> command => match command {
                     Ok(command) => self.command(command),
@@ -113,7 +95,7 @@ impl Driver {
                 recv(closed) -> _ => self.died(),
                 recv(events) -> event => match event {
                     Ok(event) => self.event(&event),
-                    Err(_) => self.events_open = false,
+                    Err(_) => self.sessions.events_ended(),
                 },
                 recv(stop) -> _ => break,
                 recv(timer) -> _ => self.feed(Input::Tick),
@@ -134,10 +116,8 @@ impl Driver {
             }
             Command::Report { generation, report } => Input::Report(generation, report),
             Command::Connected(result) => {
-                self.connect_running = false;
-                let result = result.map(|session| self.fresh = Some(session));
-                let result = result.map_err(|e| self.fault(e, true));
-                Input::Connected(result)
+                let result = self.sessions.connect_ended(result);
+                Input::Connected(result.map_err(|e| self.fault(e, true)))
             }
             Command::Probed(result) => Input::Probed(result.map_err(|e| self.fault(e, false))),
             Command::KeptAlive(result) => {
@@ -151,20 +131,16 @@ impl Driver {
         self.feed(input);
     }
 
-    /// The machine's view of an error, noted for `doctor`, the next
-    /// state-change line and (after a connect) the calls that waited.
+    /// The machine's view of an error, noted for `doctor` and the next
+    /// state-change line.
     fn fault(&mut self, error: CallError, connect: bool) -> Fault {
         self.notes.failed(&self.s.name, &error);
-        let fault = fault(&error, connect);
-        if connect {
-            self.connect_error = Some(error);
-        }
-        fault
+        fault(&error, connect)
     }
 
     /// The current session's transport died by itself.
     fn died(&mut self) {
-        let tail = self.session.as_ref().map(|s| s.stderr_tail());
+        let tail = self.sessions.current().map(|s| s.stderr_tail());
         self.notes.died(tail.unwrap_or_default());
         self.feed(Input::Died);
     }
@@ -199,36 +175,28 @@ impl Driver {
         let list_timeout = self.s.spec.timeout.min(LIST_TIMEOUT);
         match output {
             Output::Connect => {
-                self.connect_running = true;
+                self.sessions.connecting();
                 let (env, shutdown) = (self.s.env.clone(), self.s.shutdown.clone());
                 errands::connect_server(name, &self.s.spec, env, shutdown, tx);
             }
             Output::Adopt(_) => {
-                self.session = self.fresh.take();
-                self.events_open = true;
+                self.sessions.adopt();
                 self.notes.last_error = None;
             }
             Output::Restore(_) => {
-                if let Some(session) = self.session.clone() {
+                if let Some(session) = self.sessions.current().cloned() {
                     let (index, setup) = (self.s.index, &self.s.setup);
                     agent_setup::restore(name, index, setup, session, list_timeout, stop);
                 }
             }
-            Output::Discard => self.fresh.take().into_iter().for_each(|s| s.close()),
-            Output::Close { at_once, .. } => {
-                self.events_open = false;
-                match self.session.take() {
-                    Some(session) if at_once => session.close(),
-                    Some(session) => self.closers.close(name, session),
-                    None => {}
-                }
-            }
+            Output::Discard => self.sessions.discard(),
+            Output::Close { at_once, .. } => self.sessions.close(name, at_once),
             Output::Ping(ping) => {
                 let done = match ping {
                     Ping::Probe => Command::Probed,
                     Ping::KeepAlive => Command::KeptAlive,
                 };
-                match self.session.clone() {
+                match self.sessions.current().cloned() {
                     Some(session) => {
                         let timeout = self.s.spec.connect_timeout;
                         errands::ping(name, session, timeout, stop, tx, done);
@@ -237,7 +205,7 @@ impl Driver {
                 }
             }
             Output::Refresh(generation) => {
-                if let Some(session) = self.session.clone() {
+                if let Some(session) = self.sessions.current().cloned() {
                     errands::refresh(name, session, generation, list_timeout, stop, tx);
                 }
             }
@@ -248,14 +216,14 @@ impl Driver {
                 let (catalog, outbox) = (&self.s.catalog, &self.s.outbox);
                 let tools = lists::apply(read, catalog, self.s.index, &self.s.spec.tools, outbox);
                 if announce {
-                    let info = self.session.as_ref().map(|s| s.info());
+                    let info = self.sessions.current().map(|s| s.info());
                     state_log::connected(name, info, tools);
                 }
             }
             Output::Answer(ticket, answer) => {
                 if let Some(reply) = self.replies.remove(&ticket) {
-                    let error = self.connect_error.as_ref();
-                    lease::send(reply, lease::lease(answer, self.session.as_ref(), error));
+                    let error = self.sessions.connect_error();
+                    lease::send(reply, lease::lease(answer, self.sessions.current(), error));
                 }
             }
             Output::Hide(hidden) => {
@@ -273,7 +241,7 @@ impl Driver {
     fn stop(&mut self) {
         self.feed(Input::Shutdown);
         let deadline = Instant::now() + CONNECT_GRACE;
-        while self.connect_running {
+        while self.sessions.is_connecting() {
             match self.rx.recv_deadline(deadline) {
                 Ok(command @ Command::Connected(_)) => self.command(command),
                 // Asks are dropped unanswered: their callers see "stopped".
@@ -281,6 +249,6 @@ impl Driver {
                 Err(_) => break,
             }
         }
-        self.closers.wait(CLOSE_GRACE);
+        self.sessions.wait_closed(CLOSE_GRACE);
     }
 }

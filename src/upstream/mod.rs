@@ -26,6 +26,7 @@ pub mod catalog;
 pub mod checkup;
 mod closers;
 pub mod driver;
+mod driver_sessions;
 mod driver_settings;
 mod errands;
 mod fault;
