@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::errands;
+use super::helper_threads;
 use super::session::Session;
 
 #[derive(Default)]
@@ -14,7 +14,7 @@ pub(crate) struct Closers(Vec<JoinHandle<()>>);
 impl Closers {
     pub fn close(&mut self, name: &str, session: Arc<dyn Session>) {
         self.0.retain(|h| !h.is_finished());
-        self.0.extend(errands::close(name, session));
+        self.0.extend(helper_threads::close(name, session));
     }
 
     /// Waits up to `grace` in all for the closes under way.

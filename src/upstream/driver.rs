@@ -2,7 +2,7 @@
 //! that feeds the server's machine (`src/machine/upstream.rs`) and carries
 //! out what it asks. Every decision is the machine's; this file only moves
 //! sessions, replies and lists around and starts the helper threads
-//! (`errands.rs`) that do the I/O and report back on the command channel.
+//! (`helper_threads.rs`) that do the I/O and report back on the command channel.
 //! Progress, log notes and resource updates never come here: the
 //! transports hand them to `notices.rs` as they read them.
 //!
@@ -23,7 +23,7 @@ use super::fault::fault;
 use super::lease::{self, Ask, Command, DriverHandle, Lease, Status};
 use super::lists::{self, Lists};
 use super::state_log::{self, Notes};
-use super::{agent_setup, errands};
+use super::{agent_setup, helper_threads};
 use crate::machine::session::SlotState;
 use crate::machine::upstream::{Fault, Input, Output, Ping, Ticket, Upstream};
 use crate::redact::clip;
@@ -177,7 +177,7 @@ impl Driver {
             Output::Connect => {
                 self.sessions.connecting();
                 let (env, shutdown) = (self.s.env.clone(), self.s.shutdown.clone());
-                errands::connect_server(name, &self.s.spec, env, shutdown, tx);
+                helper_threads::connect_server(name, &self.s.spec, env, shutdown, tx);
             }
             Output::Adopt(_) => {
                 self.sessions.adopt();
@@ -199,14 +199,14 @@ impl Driver {
                 match self.sessions.current().cloned() {
                     Some(session) => {
                         let timeout = self.s.spec.connect_timeout;
-                        errands::ping(name, session, timeout, stop, tx, done);
+                        helper_threads::ping(name, session, timeout, stop, tx, done);
                     }
                     None => drop(tx.send(done(Err(CallError::Closed)))),
                 }
             }
             Output::Refresh(generation) => {
                 if let Some(session) = self.sessions.current().cloned() {
-                    errands::refresh(name, session, generation, list_timeout, stop, tx);
+                    helper_threads::refresh(name, session, generation, list_timeout, stop, tx);
                 }
             }
             Output::ApplyLists { announce } => {
