@@ -629,6 +629,8 @@ fn help_goes_to_stdout_with_exit_zero() {
         "MOLECULE_MAILBOX_DIR",
         "MOLECULE_MAILBOX_KERNEL",
         "MOLECULE_IDLE_GOAL",
+        "MOLECULE_MCP_STARTUP_WAIT_SECS",
+        "MOLECULE_MCP_KEEPALIVE_SECS",
     ] {
         assert!(
             out.stdout.contains(word),

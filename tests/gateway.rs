@@ -28,6 +28,8 @@ mod names;
 mod recovery;
 #[path = "gateway/relay.rs"]
 mod relay;
+#[path = "gateway/restore.rs"]
+mod restore;
 #[path = "gateway/resume.rs"]
 mod resume;
 #[path = "gateway/seed003.rs"]

@@ -30,6 +30,9 @@ Environment:
   CONFIGS_DIR                     state directory; default /configs when writable,
                                   else $HOME/.molecule-workspace
   MOLECULE_MCP_SERVERS            upstream MCP servers file (as --servers)
+  MOLECULE_MCP_STARTUP_WAIT_SECS  how long the first lists wait for upstreams still
+                                  connecting, default 10 (0: no wait)
+  MOLECULE_MCP_KEEPALIVE_SECS     idle time before an upstream is pinged, default 180
   MOLECULE_MCP_ATTACHMENT_DIRS    directories send_message_to_user may attach files
                                   from, colon-separated; default: the working
                                   directory and the system temp directory

@@ -132,6 +132,11 @@ pub enum Reason {
     ParkProbe,
     /// Parked → half-open because someone asked for the server.
     Revive,
+    /// Half-open → open when a call's probe failed before the scheduled
+    /// one was due: the cooldown it interrupted goes on.
+    CalledProbeFailed {
+        class: FailureClass,
+    },
     /// Half-open → open (or back to parked, when reviving).
     ProbeFailed {
         class: FailureClass,
@@ -191,9 +196,12 @@ enum Phase {
     Open {
         until: Instant,
     },
-    /// `reviving` is the park being tested, if the probe came from parked.
+    /// `reviving` is the park being tested, if the probe came from parked;
+    /// `resume` the cooldown a call's probe interrupted: its failure goes
+    /// back to it instead of counting towards the park.
     HalfOpen {
         reviving: Option<ParkReason>,
+        resume: Option<Instant>,
     },
     Parked {
         reason: ParkReason,
@@ -247,8 +255,8 @@ impl Breaker {
                 }
             }
             Event::ProbeFailed(class) => {
-                if let Phase::HalfOpen { reviving } = self.phase {
-                    self.probe_failed(class, reviving, now, &mut effects);
+                if let Phase::HalfOpen { reviving, resume } = self.phase {
+                    self.probe_failed(class, reviving, resume, now, &mut effects);
                 }
             }
             Event::ReviveRequested => {
@@ -257,8 +265,8 @@ impl Breaker {
                 }
             }
             Event::ProbeNow => {
-                if let Phase::Open { .. } = self.phase {
-                    self.half_open(Reason::Called, &mut effects);
+                if let Phase::Open { until } = self.phase {
+                    self.half_open(Reason::Called, Some(until), &mut effects);
                 }
             }
             Event::ParkForAuth => self.park(ParkReason::Auth, Reason::Auth, now, &mut effects),
@@ -317,7 +325,15 @@ impl Breaker {
     /// The park a running probe is trying to lift, if any.
     pub fn reviving(&self) -> Option<ParkReason> {
         match self.phase {
-            Phase::HalfOpen { reviving } => reviving,
+            Phase::HalfOpen { reviving, .. } => reviving,
+            _ => None,
+        }
+    }
+
+    /// The cooldown a running call's probe interrupted, if it is one.
+    pub fn resume(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::HalfOpen { resume, .. } => resume,
             _ => None,
         }
     }
@@ -365,6 +381,7 @@ impl Breaker {
         &mut self,
         class: FailureClass,
         reviving: Option<ParkReason>,
+        resume: Option<Instant>,
         now: Instant,
         effects: &mut Vec<Effect>,
     ) {
@@ -372,6 +389,21 @@ impl Breaker {
             return self.close(Reason::ProbeSucceeded, effects);
         }
         self.count_failure();
+        // Only the scheduled probes count towards the park: a server that
+        // is called during a short outage would otherwise park (and lose its
+        // tools) after park_after seconds instead of the doubling schedule.
+        // A call's probe that outlived the cooldown took the scheduled
+        // probe's place and counts as it.
+        if let Some(until) = resume.filter(|until| now < *until && class != FailureClass::Permanent)
+        {
+            self.phase = Phase::Open { until };
+            effects.push(Effect::StateChanged {
+                from: State::HalfOpen,
+                to: State::Open,
+                reason: Reason::CalledProbeFailed { class },
+            });
+            return;
+        }
         self.failed_probes = self.failed_probes.saturating_add(1);
         let failed_probes = self.failed_probes;
         if class == FailureClass::Permanent {
@@ -397,7 +429,7 @@ impl Breaker {
     fn tick(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         match self.phase {
             Phase::Open { until } if now >= until => {
-                self.half_open(Reason::CooldownElapsed, effects)
+                self.half_open(Reason::CooldownElapsed, None, effects)
             }
             Phase::Parked { reason, next_probe } if now >= next_probe => {
                 self.revive(reason, Reason::ParkProbe, effects)
@@ -406,8 +438,11 @@ impl Breaker {
         }
     }
 
-    fn half_open(&mut self, reason: Reason, effects: &mut Vec<Effect>) {
-        self.phase = Phase::HalfOpen { reviving: None };
+    fn half_open(&mut self, reason: Reason, resume: Option<Instant>, effects: &mut Vec<Effect>) {
+        self.phase = Phase::HalfOpen {
+            reviving: None,
+            resume,
+        };
         effects.push(Effect::StateChanged {
             from: State::Open,
             to: State::HalfOpen,
@@ -469,6 +504,7 @@ impl Breaker {
     fn revive(&mut self, park: ParkReason, reason: Reason, effects: &mut Vec<Effect>) {
         self.phase = Phase::HalfOpen {
             reviving: Some(park),
+            resume: None,
         };
         effects.push(Effect::StateChanged {
             from: State::Parked(park),
@@ -545,6 +581,9 @@ impl fmt::Display for Reason {
             Reason::Called => f.write_str("a call is waiting"),
             Reason::ParkProbe => f.write_str("periodic probe"),
             Reason::Revive => f.write_str("revive requested"),
+            Reason::CalledProbeFailed { class } => {
+                write!(f, "a call's probe failed ({class})")
+            }
             Reason::ProbeFailed {
                 class,
                 failed_probes,

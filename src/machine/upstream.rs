@@ -146,6 +146,10 @@ pub enum Output {
     Adopt(Generation),
     /// Close the session that just connected: nobody takes it.
     Discard,
+    /// Make on the new current session what the agent set up on the
+    /// server's earlier ones (its subscriptions, its logging level): a
+    /// restarted server has forgotten them.
+    Restore(Generation),
     /// Close the current session (ending a child's process group), in the
     /// background unless `at_once` (shutdown).
     Close {
@@ -732,6 +736,7 @@ impl Upstream {
                 }
                 SlotEffect::Release(generation) => {
                     self.outputs.push_back(Output::Adopt(generation));
+                    self.outputs.push_back(Output::Restore(generation));
                     for t in std::mem::take(&mut self.held) {
                         self.answer(t, Answer::Go(generation));
                     }

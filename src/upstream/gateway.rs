@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+use super::agent_setup::AgentSetup;
 use super::call::{self, Failure, Request};
 use super::catalog::Catalog;
 use super::config::{ServerEntry, ServerSpec};
@@ -56,14 +57,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Besides the connect timeout, how long a call waits for its lease.
 const LEASE_SLACK: Duration = Duration::from_secs(2);
 
-/// How long telling an upstream that the roots changed waits for its
-/// driver to admit it (a busy driver answers within milliseconds).
-const ROOTS_ADMIT_WAIT: Duration = Duration::from_secs(5);
-
 pub struct Gateway {
     upstreams: Vec<Upstream>,
     catalog: Arc<RwLock<Catalog>>,
     progress: ProgressRelay,
+    /// The agent's subscriptions and logging level, told again to a new
+    /// session.
+    setup: AgentSetup,
     /// To the agent: the latest progress of a call before its result.
     outbox: Outbox,
     shutdown: Shutdown,
@@ -125,6 +125,7 @@ impl Gateway {
         let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);
         let startup_deadline = Instant::now() + startup_wait.min(MAX_STARTUP_WAIT);
         let progress = ProgressRelay::default();
+        let setup = AgentSetup::default();
         super::notices::attach_progress(&progress, &outbox);
         let mut threads = Vec::new();
         let mut upstreams = Vec::new();
@@ -152,7 +153,7 @@ impl Gateway {
                         keepalive,
                         outbox: outbox.clone(),
                         catalog: catalog.clone(),
-                        progress: progress.clone(),
+                        setup: setup.clone(),
                         shutdown: shutdown.clone(),
                     };
                     match driver::spawn(settings) {
@@ -181,6 +182,7 @@ impl Gateway {
         }
         Gateway {
             progress,
+            setup,
             outbox: outbox.clone(),
             upstreams,
             catalog,
@@ -410,20 +412,23 @@ impl Gateway {
     }
 
     /// The agent's roots changed: every connected upstream is told, from a
-    /// thread of its own: admission is a round trip to the driver and an
-    /// HTTP upstream is told by a POST, and this runs on the reading thread.
+    /// thread of its own (an HTTP upstream is told by a POST).
     pub fn roots_changed(&self) {
-        for (_, upstream, driver, _) in self.running() {
+        for (_, upstream, driver, spec) in self.running() {
             let status = driver.status();
             if !status.connected || status.state != State::Closed {
                 continue;
             }
-            let (name, driver) = (upstream.name.clone(), driver.clone());
+            let name = upstream.name.clone();
+            let (driver, wait) = (driver.clone(), spec.connect_timeout.min(LIST_CONNECT_WAIT));
             let told = std::thread::Builder::new()
                 .name(format!("roots-{name}"))
                 .spawn(move || {
-                    let never = crossbeam_channel::never();
-                    let Lease::Go { session, .. } = driver.admit(ROOTS_ADMIT_WAIT, &never) else {
+                    // The lease is asked for here, not on the caller's
+                    // thread: a zero wait there lost the race with the
+                    // driver's answer and nobody was told.
+                    let Lease::Go { session, .. } = driver.admit(wait, &crossbeam_channel::never())
+                    else {
                         return;
                     };
                     let method = "notifications/roots/list_changed";
@@ -444,8 +449,15 @@ impl Gateway {
     pub fn subscribe(&self, method: &str, uri: &str, ctx: &CallContext) -> Result<(), RpcError> {
         let unknown = || RpcError::invalid_params(format!("unknown resource: {uri:.300}"));
         let (index, original) = self.route_uri(uri).ok_or_else(unknown)?;
-        self.single(index, method, json!({"uri": original}), "resources", ctx)
-            .map(|_| ())
+        let subscribe = method == "resources/subscribe";
+        if !subscribe {
+            self.setup.subscribed(index, original, false);
+        }
+        self.single(index, method, json!({"uri": original}), "resources", ctx)?;
+        if subscribe {
+            self.setup.subscribed(index, original, true);
+        }
+        Ok(())
     }
 
     /// `logging/setLevel`: the level relayed to the agent from now on, also
@@ -457,6 +469,7 @@ impl Gateway {
                 crate::mcp::agent::LEVELS.join(", ")
             )));
         }
+        self.setup.set_level(level);
         std::thread::scope(|scope| {
             for (index, upstream, driver, spec) in self.running() {
                 let status = driver.status();

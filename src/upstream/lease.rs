@@ -9,9 +9,11 @@ use std::time::Duration;
 use crossbeam_channel::{after, bounded, select, Receiver, Sender};
 
 use super::error::CallError;
+use super::lists::Lists;
 use super::session::Session;
 use crate::machine::breaker::{Rejection, State};
 use crate::machine::session::Generation;
+use crate::machine::upstream::Answer;
 
 /// What a call gets when it asks for a session.
 #[derive(Clone)]
@@ -30,6 +32,26 @@ pub enum Lease {
 }
 
 pub use crate::machine::upstream::Report;
+
+/// What a driver thread hears: the calls' asks and reports, and the
+/// helper threads' results.
+pub(crate) enum Command {
+    Ask {
+        ask: Ask,
+        reply: Sender<Lease>,
+    },
+    Report {
+        generation: Generation,
+        report: Report,
+    },
+    Connected(Result<Arc<dyn Session>, CallError>),
+    Probed(Result<(), CallError>),
+    KeptAlive(Result<(), CallError>),
+    Refreshed {
+        generation: Generation,
+        lists: Result<Lists, CallError>,
+    },
+}
 
 pub(crate) enum Ask {
     /// A call wants to go through: breaker admission, then a session.
@@ -63,12 +85,12 @@ impl Default for Status {
 /// A cloneable handle on one upstream's driver thread.
 #[derive(Clone)]
 pub struct DriverHandle {
-    asks: Sender<super::driver::Command>,
+    asks: Sender<Command>,
     status: Arc<Mutex<Status>>,
 }
 
 impl DriverHandle {
-    pub(crate) fn new(asks: Sender<super::driver::Command>, status: Arc<Mutex<Status>>) -> Self {
+    pub(crate) fn new(asks: Sender<Command>, status: Arc<Mutex<Status>>) -> Self {
         DriverHandle { asks, status }
     }
 
@@ -85,9 +107,7 @@ impl DriverHandle {
 
     pub fn report(&self, generation: Generation, report: Report) {
         // A driver that is gone has nothing left to learn.
-        let _ = self
-            .asks
-            .send(super::driver::Command::Report { generation, report });
+        let _ = self.asks.send(Command::Report { generation, report });
     }
 
     pub fn status(&self) -> Status {
@@ -99,11 +119,7 @@ impl DriverHandle {
 
     fn ask(&self, ask: Ask, wait: Duration, cancel: &Receiver<()>) -> Lease {
         let (reply, answer) = bounded(1);
-        if self
-            .asks
-            .send(super::driver::Command::Ask { ask, reply })
-            .is_err()
-        {
+        if self.asks.send(Command::Ask { ask, reply }).is_err() {
             return Lease::Stopped;
         }
         wait_for(&answer, wait, cancel)
@@ -115,6 +131,35 @@ fn wait_for(answer: &Receiver<Lease>, wait: Duration, cancel: &Receiver<()>) -> 
         recv(answer) -> lease => lease.unwrap_or(Lease::Stopped),
         recv(cancel) -> _ => Lease::Failed(CallError::Cancelled),
         recv(after(wait)) -> _ => Lease::Failed(CallError::Timeout),
+    }
+}
+
+/// The lease for the machine's answer: `session` is the current one,
+/// `connect_error` why the last connect failed.
+pub(crate) fn lease(
+    answer: Answer,
+    session: Option<&Arc<dyn Session>>,
+    connect_error: Option<&CallError>,
+) -> Lease {
+    match (answer, session) {
+        (Answer::Go(generation), Some(session)) => Lease::Go {
+            session: session.clone(),
+            generation,
+        },
+        (Answer::Reject(rejection), _) => Lease::Rejected(rejection),
+        (Answer::ConnectFailed, _) => {
+            Lease::Failed(connect_error.cloned().unwrap_or(CallError::Closed))
+        }
+        (Answer::Stopped, _) => Lease::Stopped,
+        (Answer::Go(_) | Answer::Closed, _) => Lease::Failed(CallError::Closed),
+    }
+}
+
+/// Publishes what `doctor` and the error texts see of the driver.
+pub(crate) fn publish(cell: &Mutex<Status>, status: Status) {
+    match cell.lock() {
+        Ok(mut s) => *s = status,
+        Err(e) => *e.into_inner() = status,
     }
 }
 

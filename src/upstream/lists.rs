@@ -1,10 +1,13 @@
 //! What a list refresh read from one server, and how it enters the
 //! catalog.
 
+use std::sync::RwLock;
+
 use serde_json::Value;
 
 use super::catalog::{Catalog, ListKind};
 use super::config::ToolFilter;
+use crate::mcp::outbox::Outbox;
 
 /// What a refresh found; `None` for a list the server does not offer (or
 /// an optional one it failed to answer: the previous contents stand).
@@ -51,4 +54,39 @@ impl Lists {
         }
         (changed, catalog.tool_count(index))
     }
+}
+
+/// Puts `lists` into the shared catalog as server `index`'s and tells the
+/// agent which lists changed; returns the server's tool count.
+pub(crate) fn apply(
+    lists: Lists,
+    catalog: &RwLock<Catalog>,
+    index: usize,
+    filter: &ToolFilter,
+    outbox: &Outbox,
+) -> usize {
+    let (changed, tools) = lists.apply(&mut write(catalog), index, filter);
+    for method in changed {
+        outbox.notify(method, Value::Null);
+    }
+    tools
+}
+
+/// Takes server `index`'s tools out of `tools/list` (or back in), telling
+/// the agent when that changed the list.
+pub(crate) fn hide(catalog: &RwLock<Catalog>, index: usize, hidden: bool, outbox: &Outbox) {
+    if write(catalog).set_hidden(index, hidden) {
+        outbox.notify("notifications/tools/list_changed", Value::Null);
+    }
+}
+
+pub(crate) fn tool_count(catalog: &RwLock<Catalog>, index: usize) -> usize {
+    match catalog.read() {
+        Ok(c) => c.tool_count(index),
+        Err(e) => e.into_inner().tool_count(index),
+    }
+}
+
+fn write(catalog: &RwLock<Catalog>) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+    catalog.write().unwrap_or_else(|e| e.into_inner())
 }

@@ -19,13 +19,18 @@ pub mod stdio;
 mod stdout_reader;
 
 // The driver side: breakers, sessions, aggregation.
+pub mod agent_setup;
 pub mod beside;
 mod call;
 pub mod catalog;
 pub mod checkup;
+mod closers;
 pub mod driver;
-mod errands;
+mod driver_sessions;
+mod driver_settings;
+mod fault;
 pub mod gateway;
+mod helper_threads;
 pub mod lease;
 mod lists;
 pub mod naming;

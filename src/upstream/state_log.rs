@@ -6,11 +6,73 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::config::ServerSpec;
+use super::error::CallError;
 use crate::machine::breaker::{Reason, State};
+use crate::machine::upstream::Output;
 use crate::redact::redact;
 
+/// What the driver remembers for its log lines and `doctor`: the last
+/// failure and a dead child's last stderr lines.
+#[derive(Default)]
+pub(crate) struct Notes {
+    /// Short and redacted.
+    pub last_error: Option<String>,
+    death: Option<String>,
+}
+
+impl Notes {
+    /// A failure of a connect, ping or list read.
+    pub fn failed(&mut self, name: &str, error: &CallError) {
+        log::debug!("upstream {name}: {}", redact(&error.to_string()));
+        if let Some(text) = super::fault::last_error(error) {
+            self.last_error = Some(text);
+        }
+    }
+
+    /// The session's transport closed by itself; `tail`: a child's stderr.
+    pub fn died(&mut self, tail: Vec<String>) {
+        if !tail.is_empty() {
+            self.death = Some(tail.join(" | "));
+        }
+        if self.last_error.is_none() {
+            self.last_error = Some("the connection closed (the server process exited?)".into());
+        }
+    }
+
+    /// The log line of a machine output that is one (auth escalation,
+    /// breaker state change, hung child); other outputs are not.
+    pub fn log(&mut self, name: &str, spec: &ServerSpec, output: Output) {
+        match output {
+            Output::Auth(effect) => {
+                let text = super::texts::auth_log(&effect, &spec.transport);
+                log::log!(effect.level, "{}", redact(&text));
+            }
+            Output::StateChanged {
+                from,
+                to,
+                reason,
+                retry_in,
+            } => {
+                let context = Context {
+                    name,
+                    last_error: self.last_error.as_deref(),
+                    death: self.death.take(),
+                    park_probe: spec.breaker.park_probe,
+                };
+                state_changed(context, from, to, reason, retry_in);
+            }
+            Output::Hung => {
+                hung(name);
+                self.last_error = Some("the server stopped answering".into());
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What the line about a state change may add.
-pub(crate) struct Context<'a> {
+struct Context<'a> {
     pub name: &'a str,
     /// The last failure, short and redacted.
     pub last_error: Option<&'a str>,
@@ -21,7 +83,7 @@ pub(crate) struct Context<'a> {
 
 /// One line per state change: warnings for open and parked, info when the
 /// server is back.
-pub(crate) fn state_changed(
+fn state_changed(
     c: Context<'_>,
     from: State,
     to: State,
@@ -41,8 +103,8 @@ pub(crate) fn state_changed(
         State::Open => {
             let wait = retry_in.unwrap_or_default().as_secs_f64();
             format!(
-                "upstream {name}: unreachable ({reason}){error}; calls are refused for about \
-                 {wait:.1} s, then one probe{death}"
+                "upstream {name}: unreachable ({reason}){error}; the next scheduled probe is in \
+                 about {wait:.1} s, but a call probes it sooner (at most once a second){death}"
             )
         }
         State::Parked(park) => format!(
@@ -67,7 +129,7 @@ pub(crate) fn connected(name: &str, info: Option<&Value>, tools: usize) {
     log::info!("upstream {name}: connected{info}; {tools} tool(s) offered");
 }
 
-pub(crate) fn hung(name: &str) {
+fn hung(name: &str) {
     log::warn!(
         "upstream {name}: the server process is running but no longer answers; it is ended \
          and started again by the next probe"

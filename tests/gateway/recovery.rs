@@ -81,3 +81,44 @@ fn a_call_to_a_server_that_is_back_probes_at_once_instead_of_waiting_out_the_coo
     }
     assert!(echoed(&answer, "b"), "{answer}\n{}", gw.child.stderr());
 }
+
+#[test]
+fn a_dead_server_that_keeps_being_called_is_not_parked_by_the_calls_probes() {
+    let first = launch::HttpFixture::start(&[]);
+    // Only the scheduled probes (none within the test: the cooldown is 120 s)
+    // count towards parkAfter; the calls' own probes must not park it.
+    let breaker = json!({"threshold": 1, "cooldownSecs": 120, "maxCooldownSecs": 120,
+                         "parkAfter": 2, "parkProbeSecs": 600});
+    let servers = json!({"web": with(json!({"url": first.url}), "breaker", breaker)});
+    let mut gw = Gateway::start("gw-called-dead", servers, &[]);
+    assert!(gw.wait_tool("web__echo", true));
+    drop(first);
+
+    for n in 0..4 {
+        std::thread::sleep(Duration::from_millis(1100));
+        let answer = gw.call("web__echo", json!({"text": "x"}));
+        assert!(is_error(&answer), "call {n}: {answer}");
+    }
+    assert!(
+        gw.child.stderr().matches("a call's probe failed").count() >= 2,
+        "the calls did not probe:\n{}",
+        gw.child.stderr()
+    );
+    // The log says what happens: a call does not wait out the cooldown.
+    assert!(
+        gw.child
+            .stderr()
+            .contains("but a call probes it sooner (at most once a second)"),
+        "{}",
+        gw.child.stderr()
+    );
+    assert!(
+        !gw.child.stderr().contains("upstream web: parked"),
+        "the calls' probes parked the server:\n{}",
+        gw.child.stderr()
+    );
+    assert!(
+        gw.tool_names().iter().any(|t| t == "web__echo"),
+        "the tools left tools/list during the outage"
+    );
+}

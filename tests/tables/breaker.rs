@@ -25,6 +25,7 @@ impl Model for Guard {
             "closed failures=2",
             "open until@0.55s failures=3",
             "half-open failures=3",
+            "half-open called resume@0.55s failures=3",
             "half-open failures=12 probes=9",
             "parked(permanent) probe@60s failures=1",
             "half-open reviving parked(permanent) failures=1",
@@ -67,6 +68,7 @@ impl Model for Guard {
             ("closed", "tick due"),
             ("closed failures=2", "tick due"),
             ("half-open failures=3", "tick due"),
+            ("half-open called resume@0.55s failures=3", "tick due"),
             ("half-open failures=12 probes=9", "tick due"),
             (
                 "half-open reviving parked(permanent) failures=1",
@@ -147,6 +149,9 @@ impl Model for Guard {
         if let Some(reason) = m.reviving() {
             s.push_str(&format!(" reviving parked({})", park(reason)));
         }
+        if let Some(resume) = m.resume() {
+            s.push_str(&format!(" called resume{}", clock.at(resume)));
+        }
         if m.failures() > 0 {
             s.push_str(&format!(" failures={}", m.failures()));
         }
@@ -216,6 +221,7 @@ pub fn reason(r: Reason) -> String {
             class: c,
             failed_probes,
         } => format!("probe failed {} #{failed_probes}", class(c)),
+        Reason::CalledProbeFailed { class: c } => format!("called probe failed {}", class(c)),
         Reason::ProbesExhausted { failed_probes } => format!("probes exhausted {failed_probes}"),
         Reason::Permanent => "permanent".into(),
         Reason::Auth => "auth".into(),

@@ -62,7 +62,7 @@ impl Model for Composite {
             "closed connecting g1 held=1 auth=1 reconnected",
             "open until@0.55s failures=1 empty g1",
             "half-open failures=1 connecting g1 probe=connect probed@0.55s",
-            "half-open failures=1 connecting g1 probe=connect probed@0s waiting=1 until@2s",
+            "half-open called resume@0.55s failures=1 connecting g1 probe=connect probed@0s waiting=1 until@2s",
             "half-open failures=3 live g1 probe=ping probed@0.55s",
             "parked(auth) probe@60s connecting g1 held=1 auth=3 reconnected",
             "parked(permanent) probe@60s failures=1 empty g0",
@@ -343,6 +343,7 @@ fn render_output(output: &Output) -> String {
         Output::Connect => "Connect".into(),
         Output::Adopt(g) => format!("Adopt(g{g})"),
         Output::Discard => "Discard".into(),
+        Output::Restore(g) => format!("Restore(g{g})"),
         Output::Close {
             generation,
             at_once: false,

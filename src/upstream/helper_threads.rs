@@ -9,9 +9,9 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
-use super::config::TransportSpec;
-use super::driver::Command;
+use super::config::{ServerSpec, TransportSpec};
 use super::error::CallError;
+use super::lease::Command;
 use super::lists::Lists;
 use super::session::{self, Session};
 use crate::config::EnvMap;
@@ -22,10 +22,32 @@ use crate::shutdown::Shutdown;
 /// handing out cursors must not keep us reading forever.
 const MAX_PAGES: usize = 50;
 
+/// Connects `spec` with its `${VAR}`s expanded now (a rotated secret is
+/// picked up); an unset variable is a configuration error for this server,
+/// reported like any failed connect.
+pub(crate) fn connect_server(
+    name: &str,
+    spec: &ServerSpec,
+    env: Arc<EnvMap>,
+    shutdown: Shutdown,
+    tx: Sender<Command>,
+) {
+    match spec.transport.expanded(&env) {
+        Ok(transport) => connect(name, transport, env, spec.connect_timeout, shutdown, tx),
+        Err(reason) => {
+            let error = CallError::Spawn {
+                detail: format!("configuration: {reason}"),
+                permanent: true,
+            };
+            let _ = tx.send(Command::Connected(Err(error)));
+        }
+    }
+}
+
 /// Starts the transport and the handshake. A session that arrives after
 /// shutdown started, or that nobody takes, is closed here: a connect must
 /// never leave a child behind.
-pub(crate) fn connect(
+fn connect(
     name: &str,
     spec: TransportSpec,
     env: Arc<EnvMap>,
