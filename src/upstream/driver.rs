@@ -24,8 +24,9 @@ use super::lease::{self, Ask, Command, DriverHandle, Lease, Status};
 use super::lists::{self, Lists};
 use super::state_log::{self, Notes};
 use super::{agent_setup, helper_threads};
-use crate::machine::session::SlotState;
-use crate::machine::upstream::{Fault, Input, Output, Ping, Ticket, Upstream};
+use crate::machine::breaker::FailureClass;
+use crate::machine::session::{Generation, SlotState};
+use crate::machine::upstream::{Fault, Input, Output, Ping, Report, Ticket, Upstream};
 use crate::redact::clip;
 
 pub use super::driver_settings::Settings;
@@ -114,7 +115,10 @@ impl Driver {
                     Ask::Renew(generation) => Input::Renew(self.tickets, generation),
                 }
             }
-            Command::Report { generation, report } => Input::Report(generation, report),
+            Command::Report { generation, report } => {
+                self.lost_by_a_call(generation, &report);
+                Input::Report(generation, report)
+            }
             Command::Connected(result) => {
                 let result = self.sessions.connect_ended(result);
                 Input::Connected(result.map_err(|e| self.fault(e, true)))
@@ -136,6 +140,18 @@ impl Driver {
     fn fault(&mut self, error: CallError, connect: bool) -> Fault {
         self.notes.failed(&self.s.name, &error);
         fault(&error, connect)
+    }
+
+    /// A call that lost the current session's connection usually reports
+    /// before the transport's own end is seen: keep the dying child's last
+    /// words for the state-change line all the same.
+    fn lost_by_a_call(&mut self, generation: Generation, report: &Report) {
+        let live = self.machine.slot().state() == SlotState::Live
+            && self.machine.slot().generation() == generation;
+        if live && *report == Report::Failure(FailureClass::Transport) {
+            let tail = self.sessions.current().map(|s| s.stderr_tail());
+            self.notes.died(tail.unwrap_or_default());
+        }
     }
 
     /// The current session's transport died by itself.
