@@ -20,4 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 tar -xzf "$dist/$name.tar.gz" -C "$tmp"
 [ -x "$tmp/$name/molecule-mcp" ] || fail "molecule-mcp in the tarball is not executable"
 check_version "$tmp/$name/molecule-mcp" "$version"
-echo "ok: $dist/$name.tar.gz (molecule-mcp: $(stat -c %s "$tmp/$name/molecule-mcp") bytes)"
+size=$(stat -c %s "$tmp/$name/molecule-mcp")
+# The shipped binary's size goal: 4 MiB, stripped, rustls included.
+[ "$size" -le $((4 * 1024 * 1024)) ] || fail "molecule-mcp is $size bytes, over the 4 MiB goal"
+echo "ok: $dist/$name.tar.gz (molecule-mcp: $size bytes)"
