@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::sim::{Reply, Simulator};
-use support::{Child, TempDir};
+use support::{tool_is_error as is_error, tool_text as text, Child, TempDir};
+
+/// The `CallToolResult` of a call that must not be a JSON-RPC error.
+fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
+    child.call_tool(name, arguments, SOON + SOON)
+}
 
 const WS: &str = "5a1d2c3b-1111-4222-8333-444455556666";
 const TOKEN: &str = "tok-runtime-bb-0f1e2d3c4b5a6978";
@@ -34,27 +39,6 @@ fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> Child {
     let mut child = Child::spawn(home.path(), &vars);
     child.initialize("runtime-tools-test");
     child
-}
-
-/// The `CallToolResult` of a call that must not be a JSON-RPC error.
-fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
-    let params = json!({"name": name, "arguments": arguments});
-    let answer = match child.request("tools/call", params, SOON + SOON) {
-        Some(answer) => answer,
-        None => panic!("no answer to {name}; stderr:\n{}", child.stderr()),
-    };
-    match answer.get("result") {
-        Some(r) if r.is_object() => r.clone(),
-        _ => panic!("{name} answered without a result: {answer}"),
-    }
-}
-
-fn text(result: &Value) -> &str {
-    result["content"][0]["text"].as_str().unwrap_or_default()
-}
-
-fn is_error(result: &Value) -> bool {
-    result.get("isError") == Some(&json!(true))
 }
 
 fn ok(child: &mut Child, name: &str, arguments: Value) -> Value {

@@ -7,7 +7,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::sim::{Peer, Reply, Simulator};
-use support::{Child, TempDir};
+use support::{tool_is_error as is_error, tool_text as text, Child, TempDir};
+
+fn call_raw(child: &mut Child, name: &str, arguments: Value) -> Value {
+    child.call_tool_raw(name, arguments, SOON + SOON)
+}
+
+/// The `CallToolResult` of a call that must not be a JSON-RPC error.
+fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
+    child.call_tool(name, arguments, SOON + SOON)
+}
 
 const WS: &str = "7e1d2c3b-1111-4222-8333-444455556666";
 const PEER: &str = "7e1d2c3b-9999-4888-8777-666655554444";
@@ -36,32 +45,6 @@ fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> (Child, Val
     let mut child = Child::spawn(home.path(), &vars);
     let result = child.initialize("tools-test");
     (child, result)
-}
-
-/// The whole answer to a `tools/call`.
-fn call_raw(child: &mut Child, name: &str, arguments: Value) -> Value {
-    let params = json!({"name": name, "arguments": arguments});
-    match child.request("tools/call", params, SOON + SOON) {
-        Some(answer) => answer,
-        None => panic!("no answer to {name}; stderr:\n{}", child.stderr()),
-    }
-}
-
-/// The `CallToolResult` of a call that must not be a JSON-RPC error.
-fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
-    let answer = call_raw(child, name, arguments);
-    match answer.get("result") {
-        Some(r) if r.is_object() => r.clone(),
-        _ => panic!("{name} answered without a result: {answer}"),
-    }
-}
-
-fn text(result: &Value) -> &str {
-    result["content"][0]["text"].as_str().unwrap_or_default()
-}
-
-fn is_error(result: &Value) -> bool {
-    result.get("isError") == Some(&json!(true))
 }
 
 fn no_token_in(child: &Child, seen: &str) {

@@ -185,6 +185,25 @@ impl Child {
         self.wait_answer(&json!(id), timeout)
     }
 
+    /// The JSON-RPC answer to a `tools/call`; panics, quoting stderr, when
+    /// none comes within `timeout`.
+    pub fn call_tool_raw(&mut self, name: &str, arguments: Value, timeout: Duration) -> Value {
+        let params = json!({"name": name, "arguments": arguments});
+        match self.request("tools/call", params, timeout) {
+            Some(answer) => answer,
+            None => panic!("no answer to {name}; stderr:\n{}", self.stderr()),
+        }
+    }
+
+    /// The `CallToolResult` of a call that must not be a JSON-RPC error.
+    pub fn call_tool(&mut self, name: &str, arguments: Value, timeout: Duration) -> Value {
+        let answer = self.call_tool_raw(name, arguments, timeout);
+        match answer.get("result") {
+            Some(r) if r.is_object() => r.clone(),
+            _ => panic!("{name} answered without a result: {answer}"),
+        }
+    }
+
     /// Waits for the answer with this id; other lines are kept.
     pub fn wait_answer(&mut self, id: &Value, timeout: Duration) -> Option<Value> {
         let answer = |line: &str| {
@@ -269,4 +288,14 @@ impl Drop for Child {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The first text of a `CallToolResult` ("" when there is none).
+pub fn tool_text(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+/// Whether a `CallToolResult` says the tool failed.
+pub fn tool_is_error(result: &Value) -> bool {
+    result.get("isError") == Some(&json!(true))
 }

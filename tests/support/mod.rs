@@ -12,7 +12,7 @@ mod tempdir;
 #[allow(unused_imports)]
 pub use binary::bin;
 #[allow(unused_imports)]
-pub use child::Child;
+pub use child::{tool_is_error, tool_text, Child};
 #[allow(unused_imports)]
 pub use tempdir::TempDir;
 
