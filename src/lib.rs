@@ -19,6 +19,7 @@ pub mod redact;
 pub mod service;
 pub mod shutdown;
 pub mod statefile;
+pub mod sync;
 #[cfg(test)]
 mod test_clock;
 pub mod tools;

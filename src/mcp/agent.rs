@@ -11,14 +11,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use serde_json::{json, Map, Value};
 
 use super::jsonrpc::METHOD_NOT_FOUND;
 use super::outbox::Outbox;
+
+use crate::sync::{lock, wait_while};
 
 /// What the agent said at `initialize`.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,10 +92,6 @@ fn rank(level: &str) -> Option<usize> {
     LEVELS.iter().position(|l| *l == level)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Agent {
     /// Where requests to the agent are written; the first one set stays.
     pub fn attach(&self, outbox: &Outbox) {
@@ -117,18 +115,7 @@ impl Agent {
     /// `None` at once when no agent is served (doctor).
     pub fn declared(&self, wait: Duration) -> Option<Declared> {
         self.outbox.get()?;
-        let deadline = Instant::now() + wait;
-        let mut declared = lock(&self.declared);
-        while declared.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            declared = match self.changed.wait_timeout(declared, left) {
-                Ok((guard, _)) => guard,
-                Err(e) => e.into_inner().0,
-            };
-        }
+        let declared = wait_while(&self.changed, lock(&self.declared), wait, |d| d.is_none());
         declared.clone()
     }
 

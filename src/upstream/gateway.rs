@@ -31,6 +31,7 @@ use crate::mcp::jsonrpc::{
 use crate::mcp::outbox::Outbox;
 use crate::redact::redact;
 use crate::shutdown::Shutdown;
+use crate::sync::{lock, read};
 
 /// Idle time after which a healthy upstream is pinged (gateway.md §5).
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(180);
@@ -561,10 +562,7 @@ impl Gateway {
     /// and waits, bounded, for their sessions to close.
     pub fn shutdown(&self) {
         self.shutdown.trigger();
-        let threads = match self.threads.lock() {
-            Ok(mut t) => std::mem::take(&mut *t),
-            Err(e) => std::mem::take(&mut *e.into_inner()),
-        };
+        let threads = std::mem::take(&mut *lock(&self.threads));
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         for handle in threads {
             while !handle.is_finished() && Instant::now() < deadline {
@@ -587,10 +585,7 @@ impl Gateway {
     }
 
     fn read_catalog<T>(&self, f: impl FnOnce(&Catalog) -> T) -> T {
-        match self.catalog.read() {
-            Ok(c) => f(&c),
-            Err(e) => f(&e.into_inner()),
-        }
+        f(&read(&self.catalog))
     }
 
     /// The server, upstream tool name and replayability behind `name`: a

@@ -20,6 +20,8 @@ use super::http_exchange::{Endpoint, Post};
 use super::jsonrpc_client;
 use super::session::Session;
 
+use crate::sync::lock;
+
 /// The helper's own timeout exceeds the caller's by this much, so that the
 /// caller, which tells the server, is the one that times out.
 const HELPER_MARGIN: Duration = Duration::from_millis(500);
@@ -190,10 +192,7 @@ impl Session for HttpSession {
         if self.closing.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.closed_tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        lock(&self.closed_tx).take();
         self.endpoint.delete_session(DELETE_TIMEOUT);
     }
 

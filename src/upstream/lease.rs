@@ -14,6 +14,7 @@ use super::session::Session;
 use crate::machine::breaker::{Rejection, State};
 use crate::machine::session::Generation;
 use crate::machine::upstream::Answer;
+use crate::sync::lock;
 
 /// What a call gets when it asks for a session.
 #[derive(Clone)]
@@ -111,10 +112,7 @@ impl DriverHandle {
     }
 
     pub fn status(&self) -> Status {
-        self.status
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        lock(&self.status).clone()
     }
 
     fn ask(&self, ask: Ask, wait: Duration, cancel: &Receiver<()>) -> Lease {
@@ -157,10 +155,7 @@ pub(crate) fn lease(
 
 /// Publishes what `doctor` and the error texts see of the driver.
 pub(crate) fn publish(cell: &Mutex<Status>, status: Status) {
-    match cell.lock() {
-        Ok(mut s) => *s = status,
-        Err(e) => *e.into_inner() = status,
-    }
+    *lock(cell) = status;
 }
 
 /// Where the driver sends a lease; a reply nobody waits for any more is
