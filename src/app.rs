@@ -136,7 +136,7 @@ pub fn run(config: Config) -> i32 {
     shutdown.trigger();
     let upstreams = gateway.map(|gateway| std::thread::spawn(move || gateway.shutdown()));
     let _ = served.recv_timeout(SERVER_GRACE);
-    join_bounded(threads, JOIN_GRACE);
+    crate::threads::join_within(threads, JOIN_GRACE);
     // Upstream children are ended (and reaped) before we exit, and so is
     // anything they left behind.
     if let Some(upstreams) = upstreams {
@@ -318,18 +318,6 @@ fn remember_secrets(config: &Config) {
     for ws in &platform.workspaces {
         if let Ok(token) = ws.token.current() {
             redact::register_secret(token.expose());
-        }
-    }
-}
-
-fn join_bounded(threads: Vec<JoinHandle<()>>, grace: Duration) {
-    let deadline = Instant::now() + grace;
-    for handle in threads {
-        while !handle.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if handle.is_finished() {
-            let _ = handle.join();
         }
     }
 }

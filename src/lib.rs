@@ -22,5 +22,6 @@ pub mod statefile;
 pub mod sync;
 #[cfg(test)]
 mod test_clock;
+pub mod threads;
 pub mod tools;
 pub mod upstream;

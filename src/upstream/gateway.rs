@@ -563,15 +563,7 @@ impl Gateway {
     pub fn shutdown(&self) {
         self.shutdown.trigger();
         let threads = std::mem::take(&mut *lock(&self.threads));
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        for handle in threads {
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            }
-        }
+        crate::threads::join_within(threads, SHUTDOWN_GRACE);
     }
 
     fn running(&self) -> impl Iterator<Item = (usize, &Upstream, &DriverHandle, &ServerSpec)> {
