@@ -17,6 +17,7 @@ use super::session::{self, Session};
 use crate::config::EnvMap;
 use crate::mcp::jsonrpc::METHOD_NOT_FOUND;
 use crate::shutdown::Shutdown;
+use crate::threads::{self, Refused};
 
 /// Pages read from one list before the rest is ignored: a server that keeps
 /// handing out cursors must not keep us reading forever.
@@ -234,19 +235,20 @@ pub(crate) fn close(name: &str, session: Arc<dyn Session>) -> Option<JoinHandle<
     }
 }
 
+/// Every helper holds a place in the process-wide budget of helper
+/// threads: a server that hangs each probe cannot make us start threads
+/// without end.
 fn spawn(
     name: &str,
     what: &str,
     work: impl FnOnce() + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("upstream-{what}-{name}"))
-        .spawn(work)
+) -> Result<JoinHandle<()>, Refused> {
+    threads::spawn(format!("upstream-{what}-{name}"), None, work)
 }
 
-fn thread_error(e: std::io::Error) -> CallError {
+fn thread_error(refused: Refused) -> CallError {
     CallError::Transport {
-        detail: format!("cannot start a helper thread: {e}"),
+        detail: format!("cannot start a helper thread: {refused}"),
         sent: false,
     }
 }

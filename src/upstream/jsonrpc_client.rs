@@ -58,15 +58,15 @@ pub fn answer_or_relay(
         deliver(answer_server_request(&id, &method));
         return true;
     }
-    let spawned = std::thread::Builder::new()
-        .name("relay".into())
-        .spawn(move || {
-            let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
-            deliver(match asked {
-                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-            });
+    // The agent may take minutes to answer: each waiting relay holds a
+    // place in the budget of helper threads.
+    let spawned = crate::threads::spawn("relay".into(), None, move || {
+        let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
+        deliver(match asked {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
         });
+    });
     spawned.is_ok()
 }
 
