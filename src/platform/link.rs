@@ -3,7 +3,7 @@
 //! shutdown, feeds it what happened, and carries out the effects.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,6 @@ use log::{info, log, warn};
 
 use super::http::Client;
 use super::registry::{self, Answer, Diagnosis};
-use super::state_names;
 use crate::config::{Secret, Workspace, AUTH_TOKEN_FILE};
 use crate::machine::auth;
 use crate::machine::heartbeat::{self as hb, Effect, Event, Failure, Heartbeat, Outcome, State};
@@ -66,13 +65,14 @@ enum First {
 /// `name_<first 8 of id>` when several workspaces share the directory (the
 /// full id when another workspace shares those 8 characters).
 pub fn state_file(settings: &Settings, name: &str, workspace_id: &str) -> PathBuf {
-    if settings.multi {
-        let ids: Vec<&str> = settings.workspace_ids.iter().map(String::as_str).collect();
-        let suffix = state_names::suffix(workspace_id, &ids);
-        settings.configs_dir.join(format!("{name}_{suffix}"))
-    } else {
-        settings.configs_dir.join(name)
-    }
+    let ids: Vec<&str> = settings.workspace_ids.iter().map(String::as_str).collect();
+    statefile::of_workspace(
+        &settings.configs_dir,
+        name,
+        workspace_id,
+        settings.multi,
+        &ids,
+    )
 }
 
 pub fn spawn(
@@ -390,11 +390,4 @@ fn seed(id: &str) -> u64 {
         .fold(nanos ^ u64::from(std::process::id()), |h, b| {
             h.rotate_left(5) ^ u64::from(b)
         })
-}
-
-/// For doctor: does this path's directory accept a state file?
-pub fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(".molecule-mcp-write-check");
-    statefile::write_atomic(&probe, b"ok")?;
-    std::fs::remove_file(&probe)
 }
