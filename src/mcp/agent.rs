@@ -17,7 +17,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use serde_json::{json, Map, Value};
 
-use super::jsonrpc::METHOD_NOT_FOUND;
+use super::jsonrpc::{INTERNAL_ERROR, METHOD_NOT_FOUND};
 use super::outbox::Outbox;
 
 use crate::sync::{lock, wait_while};
@@ -174,7 +174,7 @@ impl Agent {
             ));
         }
         let Some(outbox) = self.outbox.get() else {
-            return Err(error(-32603, "no client is connected"));
+            return Err(error(INTERNAL_ERROR, "no client is connected"));
         };
         let id = format!("molecule-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = bounded(1);
@@ -187,14 +187,14 @@ impl Agent {
             select! {
                 recv(rx) -> answer => match answer {
                     Ok(answer) => outcome(answer),
-                    Err(_) => Err(error(-32603, "the client went away")),
+                    Err(_) => Err(error(INTERNAL_ERROR, "the client went away")),
                 },
-                recv(cancel) -> _ => Err(error(-32603, "the request was cancelled")),
-                default(timeout) => Err(error(-32603, &format!(
+                recv(cancel) -> _ => Err(error(INTERNAL_ERROR, "the request was cancelled")),
+                default(timeout) => Err(error(INTERNAL_ERROR, &format!(
                     "the client did not answer {method} within {} s", timeout.as_secs()))),
             }
         } else {
-            Err(error(-32603, "the client's output is closed"))
+            Err(error(INTERNAL_ERROR, "the client's output is closed"))
         };
         if lock(&self.waiting).remove(&id).is_some() && outcome.is_err() {
             // Tell the agent to stop working on what nobody waits for.
@@ -268,7 +268,7 @@ fn outcome(answer: Value) -> Result<Value, Value> {
     }
     match answer.get("error").filter(|e| e.is_object()) {
         Some(e) => Err(e.clone()),
-        None => Err(error(-32603, "the client's answer had no result")),
+        None => Err(error(INTERNAL_ERROR, "the client's answer had no result")),
     }
 }
 

@@ -7,14 +7,9 @@ use serde_json::Value;
 
 use crate::machine::breaker::FailureClass;
 
-/// JSON-RPC codes that say the caller asked for something the server does
-/// not offer or with arguments it rejects: the server itself is fine.
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-/// Codes that say the server (or our framing) is in trouble.
-const INTERNAL_ERROR: i64 = -32603;
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
+use crate::mcp::jsonrpc::{
+    INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+};
 
 /// Phrases servers use, inside a JSON-RPC error, for a transport session
 /// they no longer know (gateway.md §3). Matched case-insensitively.
@@ -98,6 +93,8 @@ impl CallError {
                 FailureClass::Permanent
             }
             CallError::Http { .. } => FailureClass::Server,
+            // The server (or its framing) in trouble, or the caller asked
+            // for something it does not offer: the server itself is fine.
             CallError::Rpc { code, .. } => match *code {
                 INTERNAL_ERROR | PARSE_ERROR | INVALID_REQUEST => FailureClass::Server,
                 METHOD_NOT_FOUND | INVALID_PARAMS => FailureClass::CallerError,

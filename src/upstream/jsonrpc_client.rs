@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::CallError;
 
+use crate::mcp::jsonrpc::METHOD_NOT_FOUND;
 use crate::sync::lock;
 
 /// `{"jsonrpc":"2.0","id":..,"method":..,"params":..}`; `params` left out
@@ -83,7 +84,7 @@ pub fn answer_server_request(id: &Value, method: &str) -> Value {
         json!({
             "jsonrpc": "2.0",
             "id": id,
-            "error": {"code": -32601, "message": format!("Method not found: {}", short(method))},
+            "error": {"code": METHOD_NOT_FOUND, "message": format!("Method not found: {}", short(method))},
         })
     }
 }
