@@ -16,6 +16,7 @@ pub mod machine;
 pub mod mcp;
 pub mod platform;
 pub mod redact;
+pub mod seed;
 pub mod service;
 pub mod shutdown;
 pub mod statefile;

@@ -15,7 +15,6 @@ use super::registry::{self, Answer, Diagnosis};
 use crate::config::{Secret, Workspace, AUTH_TOKEN_FILE};
 use crate::machine::auth;
 use crate::machine::heartbeat::{self as hb, Effect, Event, Failure, Heartbeat, Outcome, State};
-use crate::machine::XorShift;
 use crate::redact;
 use crate::statefile;
 
@@ -120,7 +119,8 @@ impl Link {
         let mut machine = Heartbeat::new(
             self.ws.id.clone(),
             config,
-            Box::new(XorShift::new(seed(&self.ws.id))),
+            // Many agents started together spread their beats.
+            crate::seed::jitter(self.ws.id.as_bytes()),
         );
         let mut pending: VecDeque<Effect> = machine.handle(Event::Start, Instant::now()).into();
         let mut first = First::Pending;
@@ -378,16 +378,4 @@ impl Link {
             ),
         }
     }
-}
-
-/// A per-workspace seed, so many agents started together spread their beats.
-fn seed(id: &str) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    id.bytes()
-        .fold(nanos ^ u64::from(std::process::id()), |h, b| {
-            h.rotate_left(5) ^ u64::from(b)
-        })
 }
