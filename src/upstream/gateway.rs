@@ -32,6 +32,7 @@ use crate::mcp::outbox::Outbox;
 use crate::redact::redact;
 use crate::shutdown::Shutdown;
 use crate::sync::{lock, read};
+use crate::tools::result::failure;
 
 /// Idle time after which a healthy upstream is pinged (gateway.md §5).
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(180);
@@ -249,7 +250,7 @@ impl Gateway {
         let (driver, spec) = match &upstream.kind {
             Kind::Running { driver, spec } => (driver, spec),
             Kind::Misconfigured(reason) => {
-                return Ok(texts::tool_error(&misconfigured(&upstream.name, reason)))
+                return Ok(failure(redact(&misconfigured(&upstream.name, reason))))
             }
             Kind::Disabled => {
                 return Err(RpcError::invalid_params(format!(
@@ -285,10 +286,10 @@ impl Gateway {
                 }
                 Ok(result)
             }
-            Ok(_) => Ok(texts::tool_error(&format!(
+            Ok(_) => Ok(failure(redact(&format!(
                 "{}: {what} answered with something that is not a tool result; retrying will not help.",
                 upstream.name
-            ))),
+            )))),
             Err(Failure::Error {
                 error: CallError::Rpc {
                     code, message, data, ..
@@ -306,7 +307,7 @@ impl Gateway {
                     _ => error,
                 })
             }
-            Err(failure) => Ok(texts::tool_error(&self.failure_text(index, &what, &failure))),
+            Err(failed) => Ok(failure(redact(&self.failure_text(index, &what, &failed)))),
         }
     }
 
