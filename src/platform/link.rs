@@ -37,7 +37,7 @@ pub struct Settings {
 
 /// What a link tells the process.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
+pub enum LinkReport {
     /// The first register was refused: the process must exit 3.
     RegisterRefused {
         workspace: String,
@@ -79,7 +79,7 @@ pub fn spawn(
     settings: Settings,
     client: Client,
     shutdown: Receiver<()>,
-    reports: Sender<Report>,
+    reports: Sender<LinkReport>,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("link-{}", ws.id.chars().take(8).collect::<String>());
     std::thread::Builder::new().name(name).spawn(move || {
@@ -100,7 +100,7 @@ struct Link {
     ws: Workspace,
     settings: Settings,
     client: Client,
-    reports: Sender<Report>,
+    reports: Sender<LinkReport>,
     /// The body snippet of the last failed answer, for the warning.
     last_snippet: String,
     /// The first escalation waits for the diagnosis that follows it, so the
@@ -175,7 +175,7 @@ impl Link {
 
     fn report_first_register(&self, first: &mut First) {
         *first = First::Reported;
-        let _ = self.reports.send(Report::FirstRegisterDone {
+        let _ = self.reports.send(LinkReport::FirstRegisterDone {
             workspace: self.ws.id.clone(),
         });
     }
@@ -266,7 +266,7 @@ impl Link {
                 None
             }
             Effect::FatalRegister { status } => {
-                let _ = self.reports.send(Report::RegisterRefused {
+                let _ = self.reports.send(LinkReport::RegisterRefused {
                     workspace: id.clone(),
                     status,
                     snippet: std::mem::take(&mut self.last_snippet),
