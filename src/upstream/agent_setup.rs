@@ -80,18 +80,16 @@ pub(crate) fn restore(
         return;
     }
     let server = name.to_string();
-    let spawned = std::thread::Builder::new()
-        .name(format!("upstream-restore-{name}"))
-        .spawn(move || {
-            for (method, params) in requests {
-                if let Err(e) = session.request(method, params, timeout, &stop) {
-                    log::debug!(
-                        "upstream {server}: {method} on the new session failed: {}",
-                        redact(&e.to_string())
-                    );
-                }
+    let spawned = crate::threads::spawn(format!("upstream-restore-{name}"), None, move || {
+        for (method, params) in requests {
+            if let Err(e) = session.request(method, params, timeout, &stop) {
+                log::debug!(
+                    "upstream {server}: {method} on the new session failed: {}",
+                    redact(&e.to_string())
+                );
             }
-        });
+        }
+    });
     if spawned.is_err() {
         log::debug!("upstream {name}: no thread to restore the agent's setup");
     }

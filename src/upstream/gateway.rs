@@ -423,21 +423,19 @@ impl Gateway {
             }
             let name = upstream.name.clone();
             let (driver, wait) = (driver.clone(), spec.connect_timeout.min(LIST_CONNECT_WAIT));
-            let told = std::thread::Builder::new()
-                .name(format!("roots-{name}"))
-                .spawn(move || {
-                    // The lease is asked for here, not on the caller's
-                    // thread: a zero wait there lost the race with the
-                    // driver's answer and nobody was told.
-                    let Lease::Go { session, .. } = driver.admit(wait, &crossbeam_channel::never())
-                    else {
-                        return;
-                    };
-                    let method = "notifications/roots/list_changed";
-                    if let Err(e) = session.notify(method, Value::Null) {
-                        log::debug!("upstream {name}: telling it the roots changed failed: {e}");
-                    }
-                });
+            let told = crate::threads::spawn(format!("roots-{name}"), None, move || {
+                // The lease is asked for here, not on the caller's
+                // thread: a zero wait there lost the race with the
+                // driver's answer and nobody was told.
+                let Lease::Go { session, .. } = driver.admit(wait, &crossbeam_channel::never())
+                else {
+                    return;
+                };
+                let method = "notifications/roots/list_changed";
+                if let Err(e) = session.notify(method, Value::Null) {
+                    log::debug!("upstream {name}: telling it the roots changed failed: {e}");
+                }
+            });
             if told.is_err() {
                 log::debug!(
                     "upstream {}: no thread to tell it the roots changed",
