@@ -71,10 +71,15 @@ pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// Does `dir` take a state file? Permission bits do not tell (root ignores
-/// them, mounts can be read-only), so one is written and removed.
+/// them, mounts can be read-only), so one is created and removed (no
+/// fsync: nothing is kept).
 pub fn probe_writable(dir: &Path) -> io::Result<()> {
     let probe = dir.join(format!(".molecule-mcp-write-check-{}", std::process::id()));
-    write_atomic(&probe, b"ok")?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&probe)?;
     fs::remove_file(&probe)
 }
 
