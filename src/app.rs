@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::mcp::handler::Handler;
 use crate::mcp::server::{Server, ServerOptions};
 use crate::platform::http::Client;
-use crate::platform::link::{self, Report, Settings};
+use crate::platform::link::{self, LinkReport, Settings};
 use crate::redact;
 use crate::service::Service;
 use crate::shutdown::{self, Shutdown};
@@ -136,7 +136,7 @@ pub fn run(config: Config) -> i32 {
     shutdown.trigger();
     let upstreams = gateway.map(|gateway| std::thread::spawn(move || gateway.shutdown()));
     let _ = served.recv_timeout(SERVER_GRACE);
-    join_bounded(threads, JOIN_GRACE);
+    crate::threads::join_within(threads, JOIN_GRACE);
     // Upstream children are ended (and reaped) before we exit, and so is
     // anything they left behind.
     if let Some(upstreams) = upstreams {
@@ -169,7 +169,7 @@ fn load_servers(config: &Config) -> Result<Option<Vec<ServerEntry>>, i32> {
 /// workspaces whose first register was answered.
 fn wait_for_end(
     shutdown: &Shutdown,
-    reports: &Receiver<Report>,
+    reports: &Receiver<LinkReport>,
     served: &Receiver<()>,
     registered: &mut HashSet<String>,
 ) -> i32 {
@@ -181,11 +181,11 @@ fn wait_for_end(
             recv(served) -> _ => return 0,
             recv(stop) -> _ => return 0,
             recv(report_rx) -> msg => match msg {
-                Ok(Report::RegisterRefused { workspace, status, snippet }) => {
+                Ok(LinkReport::RegisterRefused { workspace, status, snippet }) => {
                     error!("{}", refused_message(&workspace, status, &snippet));
                     return EXIT_TOKEN_REFUSED;
                 }
-                Ok(Report::FirstRegisterDone { workspace }) => {
+                Ok(LinkReport::FirstRegisterDone { workspace }) => {
                     registered.insert(workspace);
                 }
                 // Every link has ended (or none runs): keep serving.
@@ -199,7 +199,7 @@ fn wait_for_end(
 /// workspaces (each bounded by its request timeout, a few seconds of grace
 /// on top) so that a refused token still ends in exit 3 and its message.
 fn first_registers(
-    reports: &Receiver<Report>,
+    reports: &Receiver<LinkReport>,
     links: usize,
     answered: &mut HashSet<String>,
 ) -> i32 {
@@ -207,7 +207,7 @@ fn first_registers(
     while answered.len() < links {
         let left = deadline.saturating_duration_since(Instant::now());
         match reports.recv_timeout(left) {
-            Ok(Report::RegisterRefused {
+            Ok(LinkReport::RegisterRefused {
                 workspace,
                 status,
                 snippet,
@@ -215,7 +215,7 @@ fn first_registers(
                 error!("{}", refused_message(&workspace, status, &snippet));
                 return EXIT_TOKEN_REFUSED;
             }
-            Ok(Report::FirstRegisterDone { workspace }) => {
+            Ok(LinkReport::FirstRegisterDone { workspace }) => {
                 answered.insert(workspace);
             }
             Err(_) => break,
@@ -318,18 +318,6 @@ fn remember_secrets(config: &Config) {
     for ws in &platform.workspaces {
         if let Ok(token) = ws.token.current() {
             redact::register_secret(token.expose());
-        }
-    }
-}
-
-fn join_bounded(threads: Vec<JoinHandle<()>>, grace: Duration) {
-    let deadline = Instant::now() + grace;
-    for handle in threads {
-        while !handle.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if handle.is_finished() {
-            let _ = handle.join();
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crate::config::{Config, EnvMap};
 use crate::platform::http::{self, Call, Client};
-use crate::platform::link::probe_writable;
 use crate::platform::registry;
+use crate::statefile::probe_writable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -111,12 +111,8 @@ fn random_tag() -> String {
         // Not secret, but never the same twice in a process.
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let mixed = nanos
-            ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(32)
-            ^ u64::from(std::process::id()).rotate_left(17);
+        let mixed = crate::seed::from_time_and_pid()
+            ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(17);
         bytes = mixed.to_le_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -16,10 +16,13 @@ pub mod machine;
 pub mod mcp;
 pub mod platform;
 pub mod redact;
+pub mod seed;
 pub mod service;
 pub mod shutdown;
 pub mod statefile;
+pub mod sync;
 #[cfg(test)]
 mod test_clock;
+pub mod threads;
 pub mod tools;
 pub mod upstream;

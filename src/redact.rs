@@ -12,6 +12,8 @@
 use std::ops::Range;
 use std::sync::{Mutex, OnceLock};
 
+use crate::sync::lock;
+
 /// What a secret is replaced with.
 pub const MASK: &str = "[redacted]";
 
@@ -53,7 +55,7 @@ pub fn register_secret(secret: &str) {
     let escaped = serde_json::to_string(secret).unwrap_or_default();
     let escaped = escaped.trim_matches('"');
     // A panic elsewhere while holding the lock must not disable redaction.
-    let mut known = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let mut known = lock(registry());
     for form in [secret, escaped] {
         if !form.is_empty() && !known.iter().any(|k| k == form) {
             known.push(form.to_string());
@@ -340,7 +342,7 @@ fn url_passwords(text: &str, hidden: &mut Vec<Range<usize>>) {
 }
 
 fn registered_values(text: &str, hidden: &mut Vec<Range<usize>>) {
-    let known = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let known = lock(registry());
     for secret in known.iter() {
         for (at, _) in text.match_indices(secret.as_str()) {
             hidden.push(at..at + secret.len());

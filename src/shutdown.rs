@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::sync::lock;
+
 /// The trigger side; cloneable, and the first `trigger` wins.
 #[derive(Clone)]
 pub struct Shutdown {
@@ -29,9 +31,7 @@ impl Shutdown {
 
     /// Starts shutdown; idempotent.
     pub fn trigger(&self) {
-        if let Ok(mut s) = self.sender.lock() {
-            s.take();
-        }
+        lock(&self.sender).take();
     }
 
     /// A receiver that becomes ready (disconnected) once shutdown starts.
@@ -40,7 +40,7 @@ impl Shutdown {
     }
 
     pub fn is_triggered(&self) -> bool {
-        self.sender.lock().map(|s| s.is_none()).unwrap_or(true)
+        lock(&self.sender).is_none()
     }
 }
 

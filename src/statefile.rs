@@ -1,13 +1,87 @@
-//! State files written so that a crash, a kill or a full disk never leaves a
-//! truncated one: temp file in the same directory, fsync, rename, fsync dir.
+//! State files: their names in `CONFIGS_DIR`, and writes so that a crash,
+//! a kill or a full disk never leaves a truncated one (temp file in the
+//! same directory, fsync, rename, fsync dir; mode 0600).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The file `name` of one workspace: `name` itself when the workspace has
+/// the directory to itself, `name_<suffix>` when several workspaces share
+/// it (see [`suffix`]).
+pub fn of_workspace(
+    dir: &Path,
+    name: &str,
+    workspace_id: &str,
+    shared: bool,
+    all_ids: &[&str],
+) -> PathBuf {
+    if shared {
+        dir.join(format!("{name}_{}", suffix(workspace_id, all_ids)))
+    } else {
+        dir.join(name)
+    }
+}
+
+/// `<stem><full workspace id><ext>`: for files that must keep their name
+/// whether or not the directory is shared, and that no two ids may share
+/// (ids may differ only past their 100th character).
+pub fn by_full_id(dir: &Path, stem: &str, workspace_id: &str, ext: &str) -> PathBuf {
+    dir.join(format!("{stem}{workspace_id}{ext}"))
+}
+
+/// The suffix that tells a workspace's files apart: the first 8
+/// characters of its id, or the full id when another configured workspace
+/// shares those 8 characters (two links or pollers must never write the
+/// same file).
+pub fn suffix(workspace_id: &str, all_ids: &[&str]) -> String {
+    let first8 = |id: &str| -> String { id.chars().take(8).collect() };
+    let short = first8(workspace_id);
+    let shared = all_ids.iter().filter(|id| first8(id) == short).count() > 1;
+    if shared {
+        workspace_id.to_string()
+    } else {
+        short
+    }
+}
+
+/// Renames an unreadable state file to `<name>.corrupt-<unix seconds>` so
+/// an operator can look at it and a fresh file can take its place.
+pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let mut target = path.with_file_name(format!("{name}.corrupt-{secs}"));
+    let mut n = 1;
+    while target.exists() && n < 100 {
+        target = path.with_file_name(format!("{name}.corrupt-{secs}-{n}"));
+        n += 1;
+    }
+    fs::rename(path, &target)?;
+    Ok(target)
+}
+
+/// Does `dir` take a state file? Permission bits do not tell (root ignores
+/// them, mounts can be read-only), so one is created and removed (no
+/// fsync: nothing is kept).
+pub fn probe_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".molecule-mcp-write-check-{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&probe)?;
+    fs::remove_file(&probe)
+}
 
 /// Replaces `path` with `bytes` atomically, mode 0600. On failure the old file
 /// is untouched and no temp file is left behind.
@@ -123,6 +197,55 @@ fn temp_writer(name: &str) -> Option<u32> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn shared_prefixes_fall_back_to_the_full_id() {
+        let a = "abcdefgh-1111";
+        assert_eq!(suffix(a, &[a, "zzzzzzzz-2222"]), "abcdefgh");
+        assert_eq!(suffix(a, &[a]), "abcdefgh");
+        assert_eq!(suffix(a, &[a, "abcdefgh-3333"]), "abcdefgh-1111");
+        assert_eq!(suffix("short", &["short", "other"]), "short");
+    }
+
+    #[test]
+    fn workspace_files_get_a_suffix_only_in_a_shared_directory() {
+        let d = Path::new("/c");
+        let (a, b) = ("abcdefgh-1111", "zzzzzzzz-2222");
+        assert_eq!(of_workspace(d, ".token", a, false, &[a]), d.join(".token"));
+        assert_eq!(
+            of_workspace(d, ".token", a, true, &[a, b]),
+            d.join(".token_abcdefgh")
+        );
+        assert_eq!(
+            by_full_id(d, ".q_", a, ".json"),
+            d.join(".q_abcdefgh-1111.json")
+        );
+    }
+
+    #[test]
+    fn move_aside_keeps_the_content_under_a_new_name() {
+        let dir = temp_dir("aside");
+        let p = dir.join("q.json");
+        fs::write(&p, "junk").unwrap();
+        let moved = move_aside(&p).unwrap();
+        assert!(!p.exists());
+        assert!(moved
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("q.json.corrupt-"));
+        assert_eq!(fs::read_to_string(&moved).unwrap(), "junk");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_write_probe_leaves_nothing_and_fails_where_nothing_can_be_written() {
+        let dir = temp_dir("probe");
+        probe_writable(&dir).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        assert!(probe_writable(&dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!(

@@ -134,21 +134,8 @@ pub fn distrust(dir: &Path) -> Option<String> {
     ))
 }
 
-/// Permission bits do not tell (root ignores them, mounts can be read-only),
-/// so try: create a file and remove it.
 fn writable(dir: &Path) -> bool {
-    let probe = dir.join(format!(".molecule-mcp-probe-{}", std::process::id()));
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = fs::remove_file(&probe);
-            true
-        }
-        Err(_) => false,
-    }
+    crate::statefile::probe_writable(dir).is_ok()
 }
 
 #[cfg(test)]

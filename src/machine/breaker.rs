@@ -46,7 +46,7 @@ impl Default for Config {
 
 /// How a call or probe ended, as far as the breaker cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
+pub enum Ending {
     /// The connection is gone: child exited, connection refused or reset.
     /// Opens a closed breaker at once.
     Transport,
@@ -57,23 +57,20 @@ pub enum FailureClass {
     /// endpoint, config error. Parks at once.
     Permanent,
     /// A tool result with `isError: true`: the server answered, a success.
-    ToolError,
+    AnsweredToolError,
     /// JSON-RPC -32601/-32602: the server answered, a success.
-    CallerError,
+    AnsweredInvalidCall,
     /// The caller gave up: no verdict on the server (but a cancelled probe
     /// counts as failed, so a breaker never waits on a probe forever).
     Cancelled,
 }
 
-impl FailureClass {
+impl Ending {
     /// Whether this counts against the server.
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            FailureClass::Transport
-                | FailureClass::Timeout
-                | FailureClass::Server
-                | FailureClass::Permanent
+            Ending::Transport | Ending::Timeout | Ending::Server | Ending::Permanent
         )
     }
 }
@@ -100,11 +97,11 @@ pub enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     CallSucceeded,
-    CallFailed(FailureClass),
+    CallFailed(Ending),
     /// Time passed; the shell sends it when `next_deadline()` is reached.
     Tick,
     ProbeSucceeded,
-    ProbeFailed(FailureClass),
+    ProbeFailed(Ending),
     ReviveRequested,
     /// A call wants the server while it cools down: probe now instead of
     /// at the end of the cooldown (the composite machine decides how often).
@@ -123,7 +120,7 @@ pub enum Reason {
     /// Closed → open: `count` consecutive failures, the last of class `last`.
     Failures {
         count: u32,
-        last: FailureClass,
+        last: Ending,
     },
     CooldownElapsed,
     /// Open → half-open early because a call wants the server.
@@ -135,11 +132,11 @@ pub enum Reason {
     /// Half-open → open when a call's probe failed before the scheduled
     /// one was due: the cooldown it interrupted goes on.
     CalledProbeFailed {
-        class: FailureClass,
+        class: Ending,
     },
     /// Half-open → open (or back to parked, when reviving).
     ProbeFailed {
-        class: FailureClass,
+        class: Ending,
         failed_probes: u32,
     },
     /// Half-open → parked after `park_after` failed probes.
@@ -347,13 +344,13 @@ impl Breaker {
         matches!(self.phase, Phase::HalfOpen { .. })
     }
 
-    fn call_failed(&mut self, class: FailureClass, now: Instant, effects: &mut Vec<Effect>) {
+    fn call_failed(&mut self, class: Ending, now: Instant, effects: &mut Vec<Effect>) {
         match class {
-            FailureClass::ToolError | FailureClass::CallerError => {
+            Ending::AnsweredToolError | Ending::AnsweredInvalidCall => {
                 self.close(Reason::CallSucceeded, effects)
             }
-            FailureClass::Cancelled => {}
-            FailureClass::Permanent => {
+            Ending::Cancelled => {}
+            Ending::Permanent => {
                 let parked = ParkReason::Permanent;
                 if !matches!(self.phase, Phase::Parked { reason, .. } if reason == parked) {
                     self.count_failure();
@@ -362,10 +359,10 @@ impl Breaker {
             }
             // Outside closed, a late failure of a call admitted earlier says
             // nothing new: the cooldown, the probe or the park decides.
-            FailureClass::Transport | FailureClass::Timeout | FailureClass::Server => {
+            Ending::Transport | Ending::Timeout | Ending::Server => {
                 if self.phase == Phase::Closed {
                     self.count_failure();
-                    if class == FailureClass::Transport || self.failures >= self.config.threshold {
+                    if class == Ending::Transport || self.failures >= self.config.threshold {
                         let reason = Reason::Failures {
                             count: self.failures,
                             last: class,
@@ -379,13 +376,16 @@ impl Breaker {
 
     fn probe_failed(
         &mut self,
-        class: FailureClass,
+        class: Ending,
         reviving: Option<ParkReason>,
         resume: Option<Instant>,
         now: Instant,
         effects: &mut Vec<Effect>,
     ) {
-        if matches!(class, FailureClass::ToolError | FailureClass::CallerError) {
+        if matches!(
+            class,
+            Ending::AnsweredToolError | Ending::AnsweredInvalidCall
+        ) {
             return self.close(Reason::ProbeSucceeded, effects);
         }
         self.count_failure();
@@ -394,8 +394,7 @@ impl Breaker {
         // tools) after park_after seconds instead of the doubling schedule.
         // A call's probe that outlived the cooldown took the scheduled
         // probe's place and counts as it.
-        if let Some(until) = resume.filter(|until| now < *until && class != FailureClass::Permanent)
-        {
+        if let Some(until) = resume.filter(|until| now < *until && class != Ending::Permanent) {
             self.phase = Phase::Open { until };
             effects.push(Effect::StateChanged {
                 from: State::HalfOpen,
@@ -406,7 +405,7 @@ impl Breaker {
         }
         self.failed_probes = self.failed_probes.saturating_add(1);
         let failed_probes = self.failed_probes;
-        if class == FailureClass::Permanent {
+        if class == Ending::Permanent {
             self.park(ParkReason::Permanent, Reason::Permanent, now, effects);
         } else if let Some(park) = reviving {
             let reason = Reason::ProbeFailed {
@@ -556,16 +555,16 @@ impl fmt::Display for ParkReason {
     }
 }
 
-impl fmt::Display for FailureClass {
+impl fmt::Display for Ending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            FailureClass::Transport => "connection lost",
-            FailureClass::Timeout => "timeout",
-            FailureClass::Server => "server error",
-            FailureClass::Permanent => "permanent failure",
-            FailureClass::ToolError => "tool error",
-            FailureClass::CallerError => "invalid call",
-            FailureClass::Cancelled => "cancelled",
+            Ending::Transport => "connection lost",
+            Ending::Timeout => "timeout",
+            Ending::Server => "server error",
+            Ending::Permanent => "permanent failure",
+            Ending::AnsweredToolError => "tool error",
+            Ending::AnsweredInvalidCall => "invalid call",
+            Ending::Cancelled => "cancelled",
         })
     }
 }
@@ -613,7 +612,7 @@ mod tests {
     }
 
     fn open_at(m: &mut Breaker, now: Instant) {
-        m.handle(Event::CallFailed(FailureClass::Transport), now);
+        m.handle(Event::CallFailed(Ending::Transport), now);
         assert_eq!(m.state(), State::Open);
     }
 
@@ -627,7 +626,7 @@ mod tests {
             gaps.push(due - now);
             now = due;
             assert!(m.handle(Event::Tick, now).contains(&Effect::StartProbe));
-            m.handle(Event::ProbeFailed(FailureClass::Timeout), now);
+            m.handle(Event::ProbeFailed(Ending::Timeout), now);
         }
         gaps
     }
@@ -680,7 +679,7 @@ mod tests {
             let effects = m.handle(Event::Tick, now);
             assert!(effects.contains(&Effect::StartProbe));
             assert!(!effects.contains(&Effect::HideTools), "hidden once only");
-            let effects = m.handle(Event::ProbeFailed(FailureClass::Transport), now);
+            let effects = m.handle(Event::ProbeFailed(Ending::Transport), now);
             assert!(!effects.contains(&Effect::HideTools));
             let next = m.next_deadline().expect("parked is never final");
             assert_eq!(next - now, Duration::from_secs(60));
@@ -732,17 +731,12 @@ mod tests {
     fn stale_probe_results_are_ignored() {
         let t0 = test_epoch();
         let mut m = breaker(0.5);
-        for event in [
-            Event::ProbeSucceeded,
-            Event::ProbeFailed(FailureClass::Server),
-        ] {
+        for event in [Event::ProbeSucceeded, Event::ProbeFailed(Ending::Server)] {
             assert!(m.handle(event, t0).is_empty());
             assert_eq!(m.state(), State::Closed);
         }
         open_at(&mut m, t0);
-        assert!(m
-            .handle(Event::ProbeFailed(FailureClass::Server), t0)
-            .is_empty());
+        assert!(m.handle(Event::ProbeFailed(Ending::Server), t0).is_empty());
         assert_eq!(m.failed_probes(), 0);
     }
 
@@ -758,24 +752,24 @@ mod tests {
             park_probe: Duration::MAX,
         };
         let mut m = Breaker::new(config, Box::new(Fixed(0.9)));
-        m.handle(Event::CallFailed(FailureClass::Timeout), t0);
+        m.handle(Event::CallFailed(Ending::Timeout), t0);
         assert_eq!(m.state(), State::Open);
         m.handle(Event::Tick, t0);
-        m.handle(Event::ProbeFailed(FailureClass::Timeout), t0);
+        m.handle(Event::ProbeFailed(Ending::Timeout), t0);
         assert_eq!(m.state(), State::Parked(ParkReason::Probes));
         assert!(m.next_deadline().is_some());
     }
 
     #[test]
-    fn failure_classes_that_count() {
-        use FailureClass::*;
+    fn endings_that_count() {
+        use Ending::*;
         let counted: Vec<bool> = [
             Transport,
             Timeout,
             Server,
             Permanent,
-            ToolError,
-            CallerError,
+            AnsweredToolError,
+            AnsweredInvalidCall,
             Cancelled,
         ]
         .iter()
@@ -793,12 +787,12 @@ mod tests {
         assert_eq!(State::HalfOpen.to_string(), "half-open");
         let reason = Reason::Failures {
             count: 3,
-            last: FailureClass::Timeout,
+            last: Ending::Timeout,
         };
         assert_eq!(reason.to_string(), "3 failures in a row, the last: timeout");
         let reason = Reason::Failures {
             count: 1,
-            last: FailureClass::Transport,
+            last: Ending::Transport,
         };
         assert_eq!(reason.to_string(), "connection lost");
     }

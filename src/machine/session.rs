@@ -20,7 +20,7 @@
 //! Tables: `spec/session.table` (the slot) and `spec/session_call.table`
 //! (the attempt).
 
-use super::breaker::FailureClass;
+use super::breaker::Ending;
 use std::fmt;
 
 /// A session's generation: 0 before the first connect, then one more per
@@ -60,7 +60,7 @@ pub enum SlotEvent {
     /// The running connect produced a session.
     Connected,
     /// The running connect failed.
-    ConnectFailed(FailureClass),
+    ConnectFailed(Ending),
     Shutdown,
 }
 
@@ -77,7 +77,7 @@ pub enum SlotEffect {
     /// The connect succeeded: everyone held gets this generation.
     Release(Generation),
     /// The connect failed: everyone held gets the failure.
-    Fail(FailureClass),
+    Fail(Ending),
     /// Tell the asker there is no session and none will come (stopped).
     Refuse,
     /// A session arrived after shutdown: close it at once.
@@ -214,13 +214,13 @@ pub enum Outcome {
     /// have run.
     Lost { sent: bool },
     /// Any other failure, with its breaker class.
-    Failed(FailureClass),
+    Failed(Ending),
     /// The server rejected our credentials (HTTP 401/403).
     Auth,
     /// The driver handed us a fresh session.
     Renewed,
     /// The driver's reconnect failed (it counted the failure itself).
-    RenewFailed(FailureClass),
+    RenewFailed(Ending),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +244,7 @@ pub enum Decision {
     Retry,
     /// Give the caller the error; the breaker hears one failure of `class`
     /// (unless `counted`: the driver already counted the failed reconnect).
-    Fail { class: FailureClass, counted: bool },
+    Fail { class: Ending, counted: bool },
     /// The request may have run: the caller is told the outcome is
     /// uncertain; the breaker hears a lost connection.
     Uncertain,
@@ -282,14 +282,12 @@ impl Attempt {
             }
             // An expiry of the retried request: the fresh session is gone
             // too, which is the server failing, not the session aging.
-            (S::Retrying, O::Expired) => fail(FailureClass::Server),
+            (S::Retrying, O::Expired) => fail(Ending::Server),
             // The retry of a replayable request died too: it has had its one
             // replay.
-            (S::Retrying, O::Lost { sent: true }) if self.replayable => {
-                fail(FailureClass::Transport)
-            }
+            (S::Retrying, O::Lost { sent: true }) if self.replayable => fail(Ending::Transport),
             (S::First | S::Retrying, O::Lost { sent: true }) => Decision::Uncertain,
-            (S::First | S::Retrying, O::Lost { sent: false }) => fail(FailureClass::Transport),
+            (S::First | S::Retrying, O::Lost { sent: false }) => fail(Ending::Transport),
             (_, O::Failed(class)) => fail(class),
             (S::First | S::Retrying | S::Renewing, O::Auth) => Decision::AuthRejected,
             (S::Renewing, O::Renewed) => return self.go(S::Retrying, Decision::Retry),
@@ -320,7 +318,7 @@ impl Attempt {
     }
 }
 
-fn fail(class: FailureClass) -> Decision {
+fn fail(class: Ending) -> Decision {
     Decision::Fail {
         class,
         counted: false,
@@ -391,10 +389,10 @@ mod tests {
             Outcome::Expired,
             Outcome::Lost { sent: true },
             Outcome::Lost { sent: false },
-            Outcome::Failed(FailureClass::Timeout),
+            Outcome::Failed(Ending::Timeout),
             Outcome::Auth,
             Outcome::Renewed,
-            Outcome::RenewFailed(FailureClass::Transport),
+            Outcome::RenewFailed(Ending::Transport),
         ];
         // Every sequence of four outcomes: the attempt never asks for a
         // second renewal, so no request is sent more than twice.

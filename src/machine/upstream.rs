@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::auth::{self, AuthEscalation};
-use super::breaker::{self, Admission, Breaker, Event, FailureClass, Reason, Rejection, State};
+use super::breaker::{self, Admission, Breaker, Ending, Event, Reason, Rejection, State};
 use super::later;
 use super::session::{Generation, Slot, SlotEffect, SlotEvent, SlotState};
 use super::Jitter;
@@ -61,7 +61,7 @@ impl Default for Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
     Success,
-    Failure(FailureClass),
+    Failure(Ending),
     /// HTTP 401/403.
     Auth(u16),
 }
@@ -78,14 +78,14 @@ pub enum Fault {
     Closed,
     /// Anything else, with its breaker class (`Transport`: the connection
     /// is gone).
-    Failed(FailureClass),
+    Failed(Ending),
 }
 
 impl Fault {
     /// The breaker's view; `None` for what is not the server's doing.
-    fn class(self) -> Option<FailureClass> {
+    fn class(self) -> Option<Ending> {
         match self {
-            Fault::Expired => Some(FailureClass::Server),
+            Fault::Expired => Some(Ending::Server),
             Fault::Auth(_) | Fault::Closed => None,
             Fault::Failed(class) => Some(class),
         }
@@ -414,8 +414,8 @@ impl Upstream {
             Report::Failure(class) if !class.is_failure() || current => {
                 if current {
                     self.timeouts = match class {
-                        FailureClass::Timeout => self.timeouts.saturating_add(1),
-                        FailureClass::Cancelled => self.timeouts,
+                        Ending::Timeout => self.timeouts.saturating_add(1),
+                        Ending::Cancelled => self.timeouts,
                         _ => 0,
                     };
                 }
@@ -436,7 +436,7 @@ impl Upstream {
     fn hung(&mut self, generation: Generation) {
         self.outputs.push_back(Output::Hung);
         self.slot_event(SlotEvent::Closed { generation }, None);
-        self.breaker_event(Event::CallFailed(FailureClass::Transport));
+        self.breaker_event(Event::CallFailed(Ending::Transport));
     }
 
     fn connected(&mut self) {
@@ -462,7 +462,7 @@ impl Upstream {
     }
 
     fn connect_failed(&mut self, fault: Fault) {
-        let class = fault.class().unwrap_or(FailureClass::Transport);
+        let class = fault.class().unwrap_or(Ending::Transport);
         let was = self.slot.state();
         self.slot_event(SlotEvent::ConnectFailed(class), None);
         if self.stopping || was != SlotState::Connecting {
@@ -475,12 +475,12 @@ impl Upstream {
             Fault::Auth(status) => {
                 let moving = self.auth_failed(status);
                 if probing {
-                    self.breaker_event(Event::ProbeFailed(FailureClass::Server));
+                    self.breaker_event(Event::ProbeFailed(Ending::Server));
                 } else if !moving {
                     // No reconnect and no park: without a session nothing
                     // would call the server again, so the breaker opens and
                     // its probes keep counting.
-                    self.breaker_event(Event::CallFailed(FailureClass::Transport));
+                    self.breaker_event(Event::CallFailed(Ending::Transport));
                 }
             }
             _ if probing => self.breaker_event(Event::ProbeFailed(class)),
@@ -488,8 +488,8 @@ impl Upstream {
             // connection it opens the breaker at once, so the probe keeps
             // trying (a closed breaker without a session would wait for
             // calls to tools it never listed).
-            _ if class == FailureClass::Permanent => self.breaker_event(Event::CallFailed(class)),
-            _ => self.breaker_event(Event::CallFailed(FailureClass::Transport)),
+            _ if class == Ending::Permanent => self.breaker_event(Event::CallFailed(class)),
+            _ => self.breaker_event(Event::CallFailed(Ending::Transport)),
         }
     }
 
@@ -517,12 +517,12 @@ impl Upstream {
             Ok(()) => return self.breaker_event(Event::ProbeSucceeded),
             Err(fault) => fault,
         };
-        let hung = self.config.restart_hung && fault == Fault::Failed(FailureClass::Timeout);
+        let hung = self.config.restart_hung && fault == Fault::Failed(Ending::Timeout);
         if hung {
             self.outputs.push_back(Output::Hung);
         }
         let expired = fault == Fault::Expired;
-        if expired || hung || fault == Fault::Failed(FailureClass::Transport) {
+        if expired || hung || fault == Fault::Failed(Ending::Transport) {
             // The session pinged is gone (a restarted HTTP server knows no
             // old session id; a dead or hung child answers nothing): the
             // next connect starts from scratch.
@@ -545,7 +545,7 @@ impl Upstream {
         if let Fault::Auth(status) = fault {
             self.auth_failed(status);
         }
-        let class = fault.class().unwrap_or(FailureClass::Server);
+        let class = fault.class().unwrap_or(Ending::Server);
         self.breaker_event(Event::ProbeFailed(class));
     }
 
@@ -570,7 +570,7 @@ impl Upstream {
                 self.slot_event(SlotEvent::Closed { generation: pinged }, None);
                 self.slot_event(SlotEvent::Need, None);
             }
-            Fault::Failed(FailureClass::Timeout) if self.config.restart_hung => self.hung(pinged),
+            Fault::Failed(Ending::Timeout) if self.config.restart_hung => self.hung(pinged),
             _ => {
                 if let Some(class) = fault.class() {
                     self.breaker_event(Event::CallFailed(class));
@@ -625,7 +625,7 @@ impl Upstream {
         let generation = self.slot.generation();
         self.slot_event(SlotEvent::Closed { generation }, None);
         if !self.stopping {
-            self.breaker_event(Event::CallFailed(FailureClass::Transport));
+            self.breaker_event(Event::CallFailed(Ending::Transport));
         }
     }
 
@@ -790,7 +790,7 @@ mod tests {
         let mut m = machine(true);
         let t = epoch();
         for input in [
-            Input::Probed(Err(Fault::Failed(FailureClass::Timeout))),
+            Input::Probed(Err(Fault::Failed(Ending::Timeout))),
             Input::KeptAlive(Err(Fault::Expired)),
             Input::Refreshed(0, Ok(())),
             Input::Died,
@@ -843,8 +843,8 @@ mod tests {
                 let fault = [
                     Fault::Expired,
                     Fault::Auth(401),
-                    Fault::Failed(FailureClass::Timeout),
-                    Fault::Failed(FailureClass::Transport),
+                    Fault::Failed(Ending::Timeout),
+                    Fault::Failed(Ending::Transport),
                 ][(pick % 4) as usize];
                 let input = match pick {
                     0 | 1 => {
@@ -855,7 +855,7 @@ mod tests {
                         tickets += 1;
                         Input::Renew(tickets, generation)
                     }
-                    3 => Input::Report(generation, Report::Failure(FailureClass::Timeout)),
+                    3 => Input::Report(generation, Report::Failure(Ending::Timeout)),
                     4 => Input::Connected(Ok(())),
                     5 => Input::Connected(Err(fault)),
                     6 => Input::Probed(Ok(())),

@@ -11,14 +11,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use serde_json::{json, Map, Value};
 
-use super::jsonrpc::METHOD_NOT_FOUND;
+use super::jsonrpc::{INTERNAL_ERROR, METHOD_NOT_FOUND};
 use super::outbox::Outbox;
+
+use crate::sync::{lock, wait_while};
 
 /// What the agent said at `initialize`.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,10 +92,6 @@ fn rank(level: &str) -> Option<usize> {
     LEVELS.iter().position(|l| *l == level)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Agent {
     /// Where requests to the agent are written; the first one set stays.
     pub fn attach(&self, outbox: &Outbox) {
@@ -117,18 +115,7 @@ impl Agent {
     /// `None` at once when no agent is served (doctor).
     pub fn declared(&self, wait: Duration) -> Option<Declared> {
         self.outbox.get()?;
-        let deadline = Instant::now() + wait;
-        let mut declared = lock(&self.declared);
-        while declared.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            declared = match self.changed.wait_timeout(declared, left) {
-                Ok((guard, _)) => guard,
-                Err(e) => e.into_inner().0,
-            };
-        }
+        let declared = wait_while(&self.changed, lock(&self.declared), wait, |d| d.is_none());
         declared.clone()
     }
 
@@ -187,7 +174,7 @@ impl Agent {
             ));
         }
         let Some(outbox) = self.outbox.get() else {
-            return Err(error(-32603, "no client is connected"));
+            return Err(error(INTERNAL_ERROR, "no client is connected"));
         };
         let id = format!("molecule-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = bounded(1);
@@ -200,14 +187,14 @@ impl Agent {
             select! {
                 recv(rx) -> answer => match answer {
                     Ok(answer) => outcome(answer),
-                    Err(_) => Err(error(-32603, "the client went away")),
+                    Err(_) => Err(error(INTERNAL_ERROR, "the client went away")),
                 },
-                recv(cancel) -> _ => Err(error(-32603, "the request was cancelled")),
-                default(timeout) => Err(error(-32603, &format!(
+                recv(cancel) -> _ => Err(error(INTERNAL_ERROR, "the request was cancelled")),
+                default(timeout) => Err(error(INTERNAL_ERROR, &format!(
                     "the client did not answer {method} within {} s", timeout.as_secs()))),
             }
         } else {
-            Err(error(-32603, "the client's output is closed"))
+            Err(error(INTERNAL_ERROR, "the client's output is closed"))
         };
         if lock(&self.waiting).remove(&id).is_some() && outcome.is_err() {
             // Tell the agent to stop working on what nobody waits for.
@@ -281,7 +268,7 @@ fn outcome(answer: Value) -> Result<Value, Value> {
     }
     match answer.get("error").filter(|e| e.is_object()) {
         Some(e) => Err(e.clone()),
-        None => Err(error(-32603, "the client's answer had no result")),
+        None => Err(error(INTERNAL_ERROR, "the client's answer had no result")),
     }
 }
 

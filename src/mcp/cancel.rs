@@ -3,6 +3,8 @@
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::sync::lock;
+
 /// Why a request was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelReason {
@@ -44,11 +46,7 @@ impl CancelToken {
         if self.inner.reason.set(reason).is_err() {
             return false;
         }
-        let mut wake = self
-            .inner
-            .wake
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut wake = lock(&self.inner.wake);
         wake.take();
         true
     }

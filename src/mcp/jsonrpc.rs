@@ -11,6 +11,10 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// The implementation-defined range's first code: the server cannot take the
 /// request now (too many in flight), though the request itself is fine.
 pub const SERVER_BUSY: i64 = -32000;
+/// An upstream's answer could not be carried to the client (too large or
+/// too deep); the class the breaker gives it counts nothing against the
+/// server.
+pub const UNCARRIABLE: i64 = -32001;
 
 /// A JSON-RPC error object. Its message goes to the client, so it never
 /// carries secrets or the content of the request.

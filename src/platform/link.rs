@@ -3,7 +3,7 @@
 //! shutdown, feeds it what happened, and carries out the effects.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,11 +12,9 @@ use log::{info, log, warn};
 
 use super::http::Client;
 use super::registry::{self, Answer, Diagnosis};
-use super::state_names;
 use crate::config::{Secret, Workspace, AUTH_TOKEN_FILE};
 use crate::machine::auth;
 use crate::machine::heartbeat::{self as hb, Effect, Event, Failure, Heartbeat, Outcome, State};
-use crate::machine::XorShift;
 use crate::redact;
 use crate::statefile;
 
@@ -39,7 +37,7 @@ pub struct Settings {
 
 /// What a link tells the process.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
+pub enum LinkReport {
     /// The first register was refused: the process must exit 3.
     RegisterRefused {
         workspace: String,
@@ -66,13 +64,14 @@ enum First {
 /// `name_<first 8 of id>` when several workspaces share the directory (the
 /// full id when another workspace shares those 8 characters).
 pub fn state_file(settings: &Settings, name: &str, workspace_id: &str) -> PathBuf {
-    if settings.multi {
-        let ids: Vec<&str> = settings.workspace_ids.iter().map(String::as_str).collect();
-        let suffix = state_names::suffix(workspace_id, &ids);
-        settings.configs_dir.join(format!("{name}_{suffix}"))
-    } else {
-        settings.configs_dir.join(name)
-    }
+    let ids: Vec<&str> = settings.workspace_ids.iter().map(String::as_str).collect();
+    statefile::of_workspace(
+        &settings.configs_dir,
+        name,
+        workspace_id,
+        settings.multi,
+        &ids,
+    )
 }
 
 pub fn spawn(
@@ -80,7 +79,7 @@ pub fn spawn(
     settings: Settings,
     client: Client,
     shutdown: Receiver<()>,
-    reports: Sender<Report>,
+    reports: Sender<LinkReport>,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("link-{}", ws.id.chars().take(8).collect::<String>());
     std::thread::Builder::new().name(name).spawn(move || {
@@ -101,7 +100,7 @@ struct Link {
     ws: Workspace,
     settings: Settings,
     client: Client,
-    reports: Sender<Report>,
+    reports: Sender<LinkReport>,
     /// The body snippet of the last failed answer, for the warning.
     last_snippet: String,
     /// The first escalation waits for the diagnosis that follows it, so the
@@ -120,7 +119,8 @@ impl Link {
         let mut machine = Heartbeat::new(
             self.ws.id.clone(),
             config,
-            Box::new(XorShift::new(seed(&self.ws.id))),
+            // Many agents started together spread their beats.
+            crate::seed::jitter(self.ws.id.as_bytes()),
         );
         let mut pending: VecDeque<Effect> = machine.handle(Event::Start, Instant::now()).into();
         let mut first = First::Pending;
@@ -175,7 +175,7 @@ impl Link {
 
     fn report_first_register(&self, first: &mut First) {
         *first = First::Reported;
-        let _ = self.reports.send(Report::FirstRegisterDone {
+        let _ = self.reports.send(LinkReport::FirstRegisterDone {
             workspace: self.ws.id.clone(),
         });
     }
@@ -266,7 +266,7 @@ impl Link {
                 None
             }
             Effect::FatalRegister { status } => {
-                let _ = self.reports.send(Report::RegisterRefused {
+                let _ = self.reports.send(LinkReport::RegisterRefused {
                     workspace: id.clone(),
                     status,
                     snippet: std::mem::take(&mut self.last_snippet),
@@ -378,23 +378,4 @@ impl Link {
             ),
         }
     }
-}
-
-/// A per-workspace seed, so many agents started together spread their beats.
-fn seed(id: &str) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    id.bytes()
-        .fold(nanos ^ u64::from(std::process::id()), |h, b| {
-            h.rotate_left(5) ^ u64::from(b)
-        })
-}
-
-/// For doctor: does this path's directory accept a state file?
-pub fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(".molecule-mcp-write-check");
-    statefile::write_atomic(&probe, b"ok")?;
-    std::fs::remove_file(&probe)
 }

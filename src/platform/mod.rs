@@ -4,4 +4,3 @@ pub mod http;
 pub mod inbox;
 pub mod link;
 pub mod registry;
-pub mod state_names;

@@ -15,6 +15,7 @@ use super::route::{success, success_json, Acting};
 use super::Toolbox;
 use crate::mcp::context::CallContext;
 use crate::platform::http::{snippet, Body, Response};
+use crate::sync::lock;
 
 /// Uploads carry up to 50 MiB: more time than an ordinary call.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -111,7 +112,7 @@ fn upload(acting: &Acting<'_>, files: Vec<multipart::FilePart>) -> Result<Vec<Va
     let count = files.len();
     // One upload body in memory at a time: 16 concurrent 50 MiB sends must
     // not hold 16 bodies (a queued one waits for the one being sent).
-    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = lock(&UPLOADS);
     let (content_type, bytes) = multipart::encode(files).map_err(|e| {
         Fault::Tool(format!(
             "send_message_to_user failed: an attachment could not be read ({e}); nothing was sent."

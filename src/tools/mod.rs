@@ -34,7 +34,7 @@ mod plans;
 mod plugins;
 mod registry;
 mod requests;
-mod result;
+pub mod result;
 mod route;
 mod uuid;
 

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::inbox::move_aside;
 use crate::statefile;
 
 const VERSION: u32 = 1;
@@ -92,7 +91,7 @@ impl Plan {
 }
 
 pub fn path(dir: &Path, workspace_id: &str) -> PathBuf {
-    dir.join(format!(".mcp_goal_{workspace_id}.json"))
+    statefile::by_full_id(dir, ".mcp_goal_", workspace_id, ".json")
 }
 
 /// What a workspace's file holds: `Ok(None)` when it has none yet.
@@ -110,7 +109,7 @@ pub fn load(path: &Path, workspace_id: &str) -> Result<Option<Plan>, String> {
             Err(problem) => problem,
         },
     };
-    let aside = move_aside(path)
+    let aside = statefile::move_aside(path)
         .map(|p| format!("moved aside to {}", p.display()))
         .unwrap_or_else(|e| format!("could not be moved aside: {e}"));
     log::warn!(

@@ -13,6 +13,7 @@ use super::plan_file::{
 use super::result::{json_value, Fault, Outcome};
 use super::Toolbox;
 use crate::mcp::context::CallContext;
+use crate::sync::lock;
 
 pub const CADENCE_MIN: u64 = 300;
 pub const CADENCE_DEFAULT: u64 = 3600;
@@ -41,7 +42,7 @@ fn with_plan(
     let path = plan_file::path(&tools.state_dir, id);
     // Poisoning only means another call panicked mid-change: the file on
     // disk is still whole, so carry on.
-    let _guard = tools.plans.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = lock(&tools.plans);
     let mut plan = match plan_file::load(&path, id).map_err(refuse)? {
         Some(plan) => plan,
         None => seeded(tools, id),

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, select, Receiver};
+use std::sync::{Arc, OnceLock};
+
+use crossbeam_channel::Receiver;
 use serde_json::Value;
 
 use super::errors::Failure;
@@ -13,6 +15,7 @@ use crate::platform::http::{
     self, Body, Call, Client, HttpError, Response, TransportKind, DEFAULT_TIMEOUT,
 };
 use crate::redact;
+use crate::threads::{Budget, Pending, Refused, Waited};
 
 pub struct Acting<'a> {
     pub ws: &'a Workspace,
@@ -79,44 +82,33 @@ impl<'a> Acting<'a> {
         let client = self.client.clone();
         let origin = self.ws.platform_url.clone();
         let ws = self.ws.id.clone();
-        let (tx, rx) = bounded(1);
-        // Each cancelled request leaves its thread running until its own
-        // timeout: bound how many there can be.
-        let Some(slot) = InFlight::take() else {
-            return Err(Failure::Http(HttpError::transport(
-                TransportKind::Local,
-                format!(
-                    "{MAX_IN_FLIGHT} platform requests are already running (cancelled ones \
-                     finish within their timeout); retry in a minute"
-                ),
-            )));
+        let work = move || {
+            let mut call = Call::new(method, url, &origin)
+                .token(&token)
+                .as_workspace(&ws)
+                .timeout(timeout);
+            call.body = body;
+            client.send(call)
         };
-        std::thread::Builder::new()
-            .name("platform-call".into())
-            .spawn(move || {
-                let _slot = slot;
-                let mut call = Call::new(method, url, &origin)
-                    .token(&token)
-                    .as_workspace(&ws)
-                    .timeout(timeout);
-                call.body = body;
-                let _ = tx.send(client.send(call));
-            })
-            .map_err(|e| {
-                Failure::Http(HttpError::transport(
-                    TransportKind::Local,
-                    format!("could not start the request: {e}"),
-                ))
+        // Each cancelled request leaves its thread running until its own
+        // timeout: the platform's calls have a group of places of their own.
+        let pending = Pending::start("platform-call".into(), Some(platform_places()), work)
+            .map_err(|refused| {
+                let detail = match refused {
+                    Refused::NoThread(e) => format!("could not start the request: {e}"),
+                    full => format!(
+                        "{full} (cancelled ones finish within their timeout); retry in a minute"
+                    ),
+                };
+                Failure::Http(HttpError::transport(TransportKind::Local, detail))
             })?;
-        select! {
-            recv(rx) -> answer => match answer {
-                Ok(result) => result.map_err(Failure::from),
-                Err(_) => Err(Failure::Http(HttpError::transport(
-                    TransportKind::Local,
-                    "the request ended without an answer",
-                ))),
-            },
-            recv(cancel) -> _ => Err(Failure::Cancelled),
+        match pending.wait(None, cancel) {
+            Waited::Done(result) => result.map_err(Failure::from),
+            Waited::Cancelled => Err(Failure::Cancelled),
+            Waited::TimedOut | Waited::Lost => Err(Failure::Http(HttpError::transport(
+                TransportKind::Local,
+                "the request ended without an answer",
+            ))),
         }
     }
 }
@@ -124,27 +116,9 @@ impl<'a> Acting<'a> {
 /// Platform requests running on their own threads, at most.
 const MAX_IN_FLIGHT: usize = 32;
 
-static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// One of the [`MAX_IN_FLIGHT`] places; given back when dropped.
-struct InFlight;
-
-impl InFlight {
-    fn take() -> Option<InFlight> {
-        use std::sync::atomic::Ordering;
-        IN_FLIGHT
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_IN_FLIGHT).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| InFlight)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
+fn platform_places() -> &'static Arc<Budget> {
+    static PLACES: OnceLock<Arc<Budget>> = OnceLock::new();
+    PLACES.get_or_init(|| Budget::new(MAX_IN_FLIGHT))
 }
 
 /// The answer when its status is 2xx, else the failure.
@@ -159,24 +133,4 @@ pub fn success(response: Response) -> Result<Response, Failure> {
 /// The JSON body of a 2xx answer.
 pub fn success_json(response: Response) -> Result<Value, Failure> {
     success(response)?.json().map_err(Failure::from)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detached_requests_are_bounded_and_places_come_back() {
-        let mut held = Vec::new();
-        while let Some(slot) = InFlight::take() {
-            held.push(slot);
-            assert!(held.len() <= MAX_IN_FLIGHT, "the bound does not hold");
-        }
-        assert!(InFlight::take().is_none());
-        held.pop();
-        assert!(
-            InFlight::take().is_some(),
-            "a dropped place was not given back"
-        );
-    }
 }

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A lower-case UUID v4 (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`).
 pub fn v4() -> String {
@@ -38,11 +37,8 @@ fn random_bytes() -> [u8; 16] {
 /// unpredictable, which ids and boundaries do not need.
 fn fallback_bytes() -> [u8; 16] {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let high = splitmix(nanos ^ u64::from(std::process::id()).rotate_left(32));
+    let high = splitmix(crate::seed::from_time_and_pid());
     let low = splitmix(high ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&high.to_le_bytes());

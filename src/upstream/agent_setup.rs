@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::session::Session;
 use crate::redact::redact;
+use crate::sync::lock;
 
 #[derive(Clone, Default)]
 pub struct AgentSetup(Arc<Mutex<Setup>>);
@@ -27,12 +28,12 @@ struct Setup {
 
 impl AgentSetup {
     pub fn set_level(&self, level: &str) {
-        self.lock().level = Some(level.to_string());
+        lock(&self.0).level = Some(level.to_string());
     }
 
     /// Records a subscription the server accepted, or its end.
     pub fn subscribed(&self, server: usize, uri: &str, subscribed: bool) {
-        let mut setup = self.lock();
+        let mut setup = lock(&self.0);
         let key = (server, uri.to_string());
         if subscribed {
             setup.subscriptions.insert(key);
@@ -42,7 +43,7 @@ impl AgentSetup {
     }
 
     fn of(&self, server: usize) -> (Option<String>, Vec<String>) {
-        let setup = self.lock();
+        let setup = lock(&self.0);
         let uris = setup
             .subscriptions
             .range((server, String::new())..)
@@ -50,10 +51,6 @@ impl AgentSetup {
             .map(|(_, uri)| uri.clone())
             .collect();
         (setup.level.clone(), uris)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Setup> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -83,18 +80,16 @@ pub(crate) fn restore(
         return;
     }
     let server = name.to_string();
-    let spawned = std::thread::Builder::new()
-        .name(format!("upstream-restore-{name}"))
-        .spawn(move || {
-            for (method, params) in requests {
-                if let Err(e) = session.request(method, params, timeout, &stop) {
-                    log::debug!(
-                        "upstream {server}: {method} on the new session failed: {}",
-                        redact(&e.to_string())
-                    );
-                }
+    let spawned = crate::threads::spawn(format!("upstream-restore-{name}"), None, move || {
+        for (method, params) in requests {
+            if let Err(e) = session.request(method, params, timeout, &stop) {
+                log::debug!(
+                    "upstream {server}: {method} on the new session failed: {}",
+                    redact(&e.to_string())
+                );
             }
-        });
+        }
+    });
     if spawned.is_err() {
         log::debug!("upstream {name}: no thread to restore the agent's setup");
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::error::CallError;
 use super::lease::{DriverHandle, Lease, Report};
 use super::session::Session;
-use crate::machine::breaker::{FailureClass, Rejection};
+use crate::machine::breaker::{Ending, Rejection};
 use crate::machine::session::{Attempt, Decision, Outcome};
 
 /// More decisions than any path through the machine takes (it ends within
@@ -103,7 +103,7 @@ pub fn run(
                 }
                 Lease::Failed(error) => {
                     outcome =
-                        Outcome::RenewFailed(error.connect_class().unwrap_or(FailureClass::Server));
+                        Outcome::RenewFailed(error.connect_ending().unwrap_or(Ending::Server));
                     result = Err(error);
                 }
                 Lease::Rejected(_) | Lease::Stopped => return Err(Failure::Stopped),
@@ -122,7 +122,7 @@ pub fn run(
                 });
             }
             Decision::Uncertain => {
-                handle.report(generation, Report::Failure(FailureClass::Transport));
+                handle.report(generation, Report::Failure(Ending::Transport));
                 return Err(Failure::Uncertain);
             }
             Decision::AuthRejected => {
@@ -171,7 +171,7 @@ fn classify(result: &Result<Value, CallError>) -> Outcome {
         // run, like any request lost in flight.
         Err(CallError::Closed) => Outcome::Lost { sent: true },
         Err(CallError::Auth { .. }) => Outcome::Auth,
-        Err(error) => Outcome::Failed(error.breaker_class().unwrap_or(FailureClass::Server)),
+        Err(error) => Outcome::Failed(error.breaker_ending().unwrap_or(Ending::Server)),
     }
 }
 
@@ -179,7 +179,7 @@ fn classify(result: &Result<Value, CallError>) -> Outcome {
 /// server failure.
 fn judge(method: &str, value: &Value) -> Report {
     if method == "tools/call" && value.get("isError").and_then(Value::as_bool) == Some(true) {
-        Report::Failure(FailureClass::ToolError)
+        Report::Failure(Ending::AnsweredToolError)
     } else {
         Report::Success
     }
@@ -222,26 +222,26 @@ mod tests {
         });
         assert_eq!(
             classify(&in_rpc),
-            Outcome::Failed(FailureClass::CallerError)
+            Outcome::Failed(Ending::AnsweredInvalidCall)
         );
         // One bad answer on a live session is no reason to park.
         assert_eq!(
             classify(&Err(CallError::protocol("the answer is too large"))),
-            Outcome::Failed(FailureClass::Server)
+            Outcome::Failed(Ending::Server)
         );
         // Too many of our own requests running: not the server's failure.
         assert_eq!(
             classify(&Err(CallError::Busy {
                 detail: "64 running".into()
             })),
-            Outcome::Failed(FailureClass::Cancelled)
+            Outcome::Failed(Ending::Cancelled)
         );
         let unrelated = Err(CallError::Rpc {
             code: -32603,
             message: "Tool execution failed".into(),
             data: None,
         });
-        assert_eq!(classify(&unrelated), Outcome::Failed(FailureClass::Server));
+        assert_eq!(classify(&unrelated), Outcome::Failed(Ending::Server));
         let lost = Err(CallError::Transport {
             detail: "eof".into(),
             sent: true,
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(classify(&Ok(json!({}))), Outcome::Answered);
         assert_eq!(
             classify(&Err(CallError::Cancelled)),
-            Outcome::Failed(FailureClass::Cancelled)
+            Outcome::Failed(Ending::Cancelled)
         );
     }
 
@@ -268,7 +268,7 @@ mod tests {
         let no = json!({"content": [], "isError": true});
         assert_eq!(
             judge("tools/call", &no),
-            Report::Failure(FailureClass::ToolError)
+            Report::Failure(Ending::AnsweredToolError)
         );
         assert_eq!(
             judge("tools/call", &json!({"content": []})),

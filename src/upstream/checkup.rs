@@ -69,18 +69,12 @@ pub fn run(entries: &[ServerEntry], env: &EnvMap) -> Vec<Checkup> {
             cancel.clone(),
             done_tx.clone(),
         );
-        let spawned = std::thread::Builder::new()
-            .name(format!("doctor-{name}"))
-            .spawn(move || {
-                let checkup = check_one(&name, &spec, &env, &cancel);
-                let _ = done_tx.send((index, checkup));
-            });
-        if let Err(e) = spawned {
-            results[index] = Some(fail(
-                &entry.name,
-                format!("cannot start a thread: {e}"),
-                "try again",
-            ));
+        let spawned = crate::threads::spawn(format!("doctor-{name}"), None, move || {
+            let checkup = check_one(&name, &spec, &env, &cancel);
+            let _ = done_tx.send((index, checkup));
+        });
+        if let Err(refused) = spawned {
+            results[index] = Some(fail(&entry.name, refused.to_string(), "try again"));
         }
     }
     drop(done_tx);

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::helper_threads;
 use super::session::Session;
+use crate::threads::join_within;
 
 #[derive(Default)]
 pub(crate) struct Closers(Vec<JoinHandle<()>>);
@@ -19,14 +20,6 @@ impl Closers {
 
     /// Waits up to `grace` in all for the closes under way.
     pub fn wait(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        for handle in self.0.drain(..) {
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            }
-        }
+        join_within(self.0.drain(..), grace);
     }
 }

@@ -2,7 +2,7 @@
 //! that feeds the server's machine (`src/machine/upstream.rs`) and carries
 //! out what it asks. Every decision is the machine's; this file only moves
 //! sessions, replies and lists around and starts the helper threads
-//! (`helper_threads.rs`) that do the I/O and report back on the command channel.
+//! (`helper_threads.rs`) that do the I/O and report back on the driver's channel.
 //! Progress, log notes and resource updates never come here: the
 //! transports hand them to `notices.rs` as they read them.
 //!
@@ -20,11 +20,11 @@ use serde_json::Value;
 use super::driver_sessions::Sessions;
 use super::error::CallError;
 use super::fault::fault;
-use super::lease::{self, Ask, Command, DriverHandle, Lease, Status};
+use super::lease::{self, Ask, DriverHandle, Lease, Status, ToDriver};
 use super::lists::{self, Lists};
 use super::state_log::{self, Notes};
 use super::{agent_setup, helper_threads};
-use crate::machine::breaker::FailureClass;
+use crate::machine::breaker::Ending;
 use crate::machine::session::{Generation, SlotState};
 use crate::machine::upstream::{Fault, Input, Output, Ping, Report, Ticket, Upstream};
 use crate::redact::clip;
@@ -65,8 +65,8 @@ pub fn spawn(settings: Settings) -> std::io::Result<(DriverHandle, JoinHandle<()
 
 struct Driver {
     s: Settings,
-    tx: Sender<Command>,
-    rx: Receiver<Command>,
+    tx: Sender<ToDriver>,
+    rx: Receiver<ToDriver>,
     status: Arc<Mutex<Status>>,
     machine: Upstream,
     sessions: Sessions,
@@ -80,7 +80,7 @@ struct Driver {
 impl Driver {
     fn run(mut self) {
         let stop = self.s.shutdown.signal();
-        let commands = self.rx.clone();
+        let messages = self.rx.clone();
         self.feed(Input::Start);
         loop {
             let timer = match self.machine.poll_timeout() {
@@ -89,8 +89,8 @@ impl Driver {
             };
             let (closed, events) = self.sessions.watch();
             select! {
-                recv(commands) -> command => match command {
-                    Ok(command) => self.command(command),
+                recv(messages) -> message => match message {
+                    Ok(message) => self.received(message),
                     Err(_) => break,
                 },
                 recv(closed) -> _ => self.died(),
@@ -105,9 +105,9 @@ impl Driver {
         self.stop();
     }
 
-    fn command(&mut self, command: Command) {
-        let input = match command {
-            Command::Ask { ask, reply } => {
+    fn received(&mut self, message: ToDriver) {
+        let input = match message {
+            ToDriver::Ask { ask, reply } => {
                 self.tickets += 1;
                 self.replies.insert(self.tickets, reply);
                 match ask {
@@ -115,19 +115,19 @@ impl Driver {
                     Ask::Renew(generation) => Input::Renew(self.tickets, generation),
                 }
             }
-            Command::Report { generation, report } => {
+            ToDriver::Report { generation, report } => {
                 self.lost_by_a_call(generation, &report);
                 Input::Report(generation, report)
             }
-            Command::Connected(result) => {
+            ToDriver::Connected(result) => {
                 let result = self.sessions.connect_ended(result);
                 Input::Connected(result.map_err(|e| self.fault(e, true)))
             }
-            Command::Probed(result) => Input::Probed(result.map_err(|e| self.fault(e, false))),
-            Command::KeptAlive(result) => {
+            ToDriver::Probed(result) => Input::Probed(result.map_err(|e| self.fault(e, false))),
+            ToDriver::KeptAlive(result) => {
                 Input::KeptAlive(result.map_err(|e| self.fault(e, false)))
             }
-            Command::Refreshed { generation, lists } => {
+            ToDriver::Refreshed { generation, lists } => {
                 let result = lists.map(|lists| self.lists = Some(lists));
                 Input::Refreshed(generation, result.map_err(|e| self.fault(e, false)))
             }
@@ -148,7 +148,7 @@ impl Driver {
     fn lost_by_a_call(&mut self, generation: Generation, report: &Report) {
         let live = self.machine.slot().state() == SlotState::Live
             && self.machine.slot().generation() == generation;
-        if live && *report == Report::Failure(FailureClass::Transport) {
+        if live && *report == Report::Failure(Ending::Transport) {
             let tail = self.sessions.current().map(|s| s.stderr_tail());
             self.notes.died(tail.unwrap_or_default());
         }
@@ -209,8 +209,8 @@ impl Driver {
             Output::Close { at_once, .. } => self.sessions.close(name, at_once),
             Output::Ping(ping) => {
                 let done = match ping {
-                    Ping::Probe => Command::Probed,
-                    Ping::KeepAlive => Command::KeptAlive,
+                    Ping::Probe => ToDriver::Probed,
+                    Ping::KeepAlive => ToDriver::KeptAlive,
                 };
                 match self.sessions.current().cloned() {
                     Some(session) => {
@@ -259,7 +259,7 @@ impl Driver {
         let deadline = Instant::now() + CONNECT_GRACE;
         while self.sessions.is_connecting() {
             match self.rx.recv_deadline(deadline) {
-                Ok(command @ Command::Connected(_)) => self.command(command),
+                Ok(message @ ToDriver::Connected(_)) => self.received(message),
                 // Asks are dropped unanswered: their callers see "stopped".
                 Ok(_) => {}
                 Err(_) => break,

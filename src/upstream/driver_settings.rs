@@ -1,14 +1,13 @@
 //! What a driver thread is started with, and the machine it feeds.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::agent_setup::AgentSetup;
 use super::catalog::Catalog;
 use super::config::{ServerSpec, TransportSpec};
 use crate::config::EnvMap;
 use crate::machine::upstream::{self, Upstream};
-use crate::machine::XorShift;
 use crate::mcp::outbox::Outbox;
 use crate::shutdown::Shutdown;
 
@@ -31,19 +30,14 @@ impl Settings {
     /// The server's machine; a stdio server that stops answering is
     /// restarted, an HTTP one is not (its process is not ours).
     pub(crate) fn machine(&self) -> Upstream {
-        // Breakers of servers started together must not probe together.
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ (u64::from(std::process::id()) << 32)
-            ^ self.index as u64;
         let config = upstream::Config {
             breaker: self.spec.breaker,
             keepalive: self.keepalive,
             restart_hung: matches!(self.spec.transport, TransportSpec::Stdio { .. }),
             ..upstream::Config::default()
         };
-        let jitter = Box::new(XorShift::new(seed));
+        // Breakers of servers started together must not probe together.
+        let jitter = crate::seed::jitter(&self.index.to_le_bytes());
         Upstream::new(config, &self.name, jitter, Instant::now())
     }
 }

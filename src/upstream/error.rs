@@ -5,16 +5,11 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::machine::breaker::FailureClass;
+use crate::machine::breaker::Ending;
 
-/// JSON-RPC codes that say the caller asked for something the server does
-/// not offer or with arguments it rejects: the server itself is fine.
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
-/// Codes that say the server (or our framing) is in trouble.
-const INTERNAL_ERROR: i64 = -32603;
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
+use crate::mcp::jsonrpc::{
+    INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+};
 
 /// Phrases servers use, inside a JSON-RPC error, for a transport session
 /// they no longer know (gateway.md §3). Matched case-insensitively.
@@ -78,42 +73,44 @@ impl CallError {
     /// server's doing (auth has its own escalation, a closed session was
     /// closed by us).
     ///
-    /// `Cancelled` is passed on as [`FailureClass::Cancelled`]: the breaker
+    /// `Cancelled` is passed on as [`Ending::Cancelled`]: the breaker
     /// counts nothing for a cancelled call but fails a cancelled probe, so it
     /// needs to see it.
-    pub fn breaker_class(&self) -> Option<FailureClass> {
+    pub fn breaker_ending(&self) -> Option<Ending> {
         let class = match self {
-            CallError::Transport { .. } => FailureClass::Transport,
-            CallError::Timeout => FailureClass::Timeout,
-            CallError::Cancelled => FailureClass::Cancelled,
+            CallError::Transport { .. } => Ending::Transport,
+            CallError::Timeout => Ending::Timeout,
+            CallError::Cancelled => Ending::Cancelled,
             // Reaching the breaker means the re-initialize or the retry
             // after expiry failed too.
-            CallError::SessionExpired { .. } => FailureClass::Server,
+            CallError::SessionExpired { .. } => Ending::Server,
             CallError::Auth { .. } | CallError::Closed => return None,
             // Counts nothing against a call, like a cancel, yet still fails
             // a probe that could not even be sent.
-            CallError::Busy { .. } => FailureClass::Cancelled,
+            CallError::Busy { .. } => Ending::Cancelled,
             // Wrong path or method: the URL is not an MCP endpoint.
             CallError::Http { status: 404, .. } | CallError::Http { status: 405, .. } => {
-                FailureClass::Permanent
+                Ending::Permanent
             }
-            CallError::Http { .. } => FailureClass::Server,
+            CallError::Http { .. } => Ending::Server,
+            // The server (or its framing) in trouble, or the caller asked
+            // for something it does not offer: the server itself is fine.
             CallError::Rpc { code, .. } => match *code {
-                INTERNAL_ERROR | PARSE_ERROR | INVALID_REQUEST => FailureClass::Server,
-                METHOD_NOT_FOUND | INVALID_PARAMS => FailureClass::CallerError,
+                INTERNAL_ERROR | PARSE_ERROR | INVALID_REQUEST => Ending::Server,
+                METHOD_NOT_FOUND | INVALID_PARAMS => Ending::AnsweredInvalidCall,
                 // Application codes (resource not found, ...): the server
                 // answered, so it is alive; the call was the problem.
-                _ => FailureClass::CallerError,
+                _ => Ending::AnsweredInvalidCall,
             },
             // On a live session a malformed or oversized answer is one bad
-            // answer, not proof of a wrong endpoint; see `connect_class`.
-            CallError::Protocol { .. } => FailureClass::Server,
+            // answer, not proof of a wrong endpoint; see `connect_ending`.
+            CallError::Protocol { .. } => Ending::Server,
             CallError::Spawn {
                 permanent: true, ..
-            } => FailureClass::Permanent,
+            } => Ending::Permanent,
             CallError::Spawn {
                 permanent: false, ..
-            } => FailureClass::Transport,
+            } => Ending::Transport,
         };
         Some(class)
     }
@@ -121,16 +118,16 @@ impl CallError {
     /// The class of a failed connect or handshake: there, an answer that
     /// is not MCP means the URL or command is no MCP server, which retrying
     /// cannot mend.
-    pub fn connect_class(&self) -> Option<FailureClass> {
+    pub fn connect_ending(&self) -> Option<Ending> {
         match self {
-            CallError::Protocol { .. } => Some(FailureClass::Permanent),
-            other => other.breaker_class(),
+            CallError::Protocol { .. } => Some(Ending::Permanent),
+            other => other.breaker_ending(),
         }
     }
 
     /// Whether the connection itself is gone, which opens a breaker at once.
     pub fn is_transport_loss(&self) -> bool {
-        self.breaker_class() == Some(FailureClass::Transport)
+        self.breaker_ending() == Some(Ending::Transport)
     }
 
     /// A lost connection after the request was written: the call may have
@@ -251,54 +248,57 @@ mod tests {
     #[test]
     fn breaker_classes() {
         let t = CallError::transport("eof", true);
-        assert_eq!(t.breaker_class(), Some(FailureClass::Transport));
+        assert_eq!(t.breaker_ending(), Some(Ending::Transport));
         assert!(t.is_transport_loss());
         assert!(t.outcome_uncertain());
         assert!(!CallError::transport("refused", false).outcome_uncertain());
+        assert_eq!(CallError::Timeout.breaker_ending(), Some(Ending::Timeout));
         assert_eq!(
-            CallError::Timeout.breaker_class(),
-            Some(FailureClass::Timeout)
-        );
-        assert_eq!(
-            CallError::Cancelled.breaker_class(),
-            Some(FailureClass::Cancelled)
+            CallError::Cancelled.breaker_ending(),
+            Some(Ending::Cancelled)
         );
         let auth = CallError::Auth {
             status: 401,
             detail: String::new(),
         };
-        assert_eq!(auth.breaker_class(), None);
-        assert_eq!(CallError::Closed.breaker_class(), None);
+        assert_eq!(auth.breaker_ending(), None);
+        assert_eq!(CallError::Closed.breaker_ending(), None);
         let http = |status| CallError::Http {
             status,
             detail: String::new(),
         };
-        assert_eq!(http(503).breaker_class(), Some(FailureClass::Server));
-        assert_eq!(http(404).breaker_class(), Some(FailureClass::Permanent));
+        assert_eq!(http(503).breaker_ending(), Some(Ending::Server));
+        assert_eq!(http(404).breaker_ending(), Some(Ending::Permanent));
         let rpc = |code| CallError::Rpc {
             code,
             message: String::new(),
             data: None,
         };
-        assert_eq!(rpc(-32603).breaker_class(), Some(FailureClass::Server));
-        assert_eq!(rpc(-32601).breaker_class(), Some(FailureClass::CallerError));
-        assert_eq!(rpc(-32602).breaker_class(), Some(FailureClass::CallerError));
+        assert_eq!(rpc(-32603).breaker_ending(), Some(Ending::Server));
+        assert_eq!(
+            rpc(-32601).breaker_ending(),
+            Some(Ending::AnsweredInvalidCall)
+        );
+        assert_eq!(
+            rpc(-32602).breaker_ending(),
+            Some(Ending::AnsweredInvalidCall)
+        );
         let missing = CallError::Spawn {
             detail: String::new(),
             permanent: true,
         };
-        assert_eq!(missing.breaker_class(), Some(FailureClass::Permanent));
+        assert_eq!(missing.breaker_ending(), Some(Ending::Permanent));
         assert!(!missing.is_transport_loss());
         assert_eq!(
-            CallError::protocol("html").connect_class(),
-            Some(FailureClass::Permanent)
+            CallError::protocol("html").connect_ending(),
+            Some(Ending::Permanent)
         );
         // One bad answer on a live session does not park the server.
         assert_eq!(
-            CallError::protocol("too large").breaker_class(),
-            Some(FailureClass::Server)
+            CallError::protocol("too large").breaker_ending(),
+            Some(Ending::Server)
         );
-        assert_eq!(http(503).connect_class(), Some(FailureClass::Server));
+        assert_eq!(http(503).connect_ending(), Some(Ending::Server));
     }
 
     #[test]
@@ -306,7 +306,7 @@ mod tests {
         let busy = CallError::Busy {
             detail: "64 requests to this server are still running".into(),
         };
-        assert_eq!(busy.breaker_class(), Some(FailureClass::Cancelled));
+        assert_eq!(busy.breaker_ending(), Some(Ending::Cancelled));
         assert!(!busy.is_transport_loss());
         assert!(!busy.outcome_uncertain());
         assert!(busy.to_string().contains("retry later"), "{busy}");

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use super::rate_limit::{left_out, RateLimit};
 
+use crate::sync::lock;
+
 /// Notifications kept while nobody reads them.
 pub const CAPACITY: usize = 256;
 
@@ -74,7 +76,7 @@ impl EventQueue {
 
     fn count_drop(&self) {
         let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut warn = self.warn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut warn = lock(&self.warn);
         if let Some(skipped) = warn.allow(Instant::now()) {
             log::warn!(
                 "{}: notifications arrive faster than they are handled; dropped the oldest ({total} so far){}",

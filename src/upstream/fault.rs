@@ -3,7 +3,7 @@
 //! `doctor` and the next state-change line.
 
 use super::error::CallError;
-use crate::machine::breaker::FailureClass;
+use crate::machine::breaker::Ending;
 use crate::machine::upstream::Fault;
 use crate::redact::redact;
 
@@ -11,15 +11,15 @@ use crate::redact::redact;
 /// permanent, a lost connection is not).
 pub(crate) fn fault(error: &CallError, connect: bool) -> Fault {
     let class = if connect {
-        error.connect_class()
+        error.connect_ending()
     } else {
-        error.breaker_class()
+        error.breaker_ending()
     };
     match error {
         CallError::SessionExpired { .. } => Fault::Expired,
         CallError::Auth { status, .. } => Fault::Auth(*status),
         CallError::Closed => Fault::Closed,
-        _ => Fault::Failed(class.unwrap_or(FailureClass::Server)),
+        _ => Fault::Failed(class.unwrap_or(Ending::Server)),
     }
 }
 

@@ -31,6 +31,8 @@ use crate::mcp::jsonrpc::{
 use crate::mcp::outbox::Outbox;
 use crate::redact::redact;
 use crate::shutdown::Shutdown;
+use crate::sync::{lock, read};
+use crate::tools::result::failure;
 
 /// Idle time after which a healthy upstream is pinged (gateway.md §5).
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(180);
@@ -248,7 +250,7 @@ impl Gateway {
         let (driver, spec) = match &upstream.kind {
             Kind::Running { driver, spec } => (driver, spec),
             Kind::Misconfigured(reason) => {
-                return Ok(texts::tool_error(&misconfigured(&upstream.name, reason)))
+                return Ok(failure(redact(&misconfigured(&upstream.name, reason))))
             }
             Kind::Disabled => {
                 return Err(RpcError::invalid_params(format!(
@@ -284,10 +286,10 @@ impl Gateway {
                 }
                 Ok(result)
             }
-            Ok(_) => Ok(texts::tool_error(&format!(
+            Ok(_) => Ok(failure(redact(&format!(
                 "{}: {what} answered with something that is not a tool result; retrying will not help.",
                 upstream.name
-            ))),
+            )))),
             Err(Failure::Error {
                 error: CallError::Rpc {
                     code, message, data, ..
@@ -305,7 +307,7 @@ impl Gateway {
                     _ => error,
                 })
             }
-            Err(failure) => Ok(texts::tool_error(&self.failure_text(index, &what, &failure))),
+            Err(failed) => Ok(failure(redact(&self.failure_text(index, &what, &failed)))),
         }
     }
 
@@ -421,21 +423,19 @@ impl Gateway {
             }
             let name = upstream.name.clone();
             let (driver, wait) = (driver.clone(), spec.connect_timeout.min(LIST_CONNECT_WAIT));
-            let told = std::thread::Builder::new()
-                .name(format!("roots-{name}"))
-                .spawn(move || {
-                    // The lease is asked for here, not on the caller's
-                    // thread: a zero wait there lost the race with the
-                    // driver's answer and nobody was told.
-                    let Lease::Go { session, .. } = driver.admit(wait, &crossbeam_channel::never())
-                    else {
-                        return;
-                    };
-                    let method = "notifications/roots/list_changed";
-                    if let Err(e) = session.notify(method, Value::Null) {
-                        log::debug!("upstream {name}: telling it the roots changed failed: {e}");
-                    }
-                });
+            let told = crate::threads::spawn(format!("roots-{name}"), None, move || {
+                // The lease is asked for here, not on the caller's
+                // thread: a zero wait there lost the race with the
+                // driver's answer and nobody was told.
+                let Lease::Go { session, .. } = driver.admit(wait, &crossbeam_channel::never())
+                else {
+                    return;
+                };
+                let method = "notifications/roots/list_changed";
+                if let Err(e) = session.notify(method, Value::Null) {
+                    log::debug!("upstream {name}: telling it the roots changed failed: {e}");
+                }
+            });
             if told.is_err() {
                 log::debug!(
                     "upstream {}: no thread to tell it the roots changed",
@@ -561,19 +561,8 @@ impl Gateway {
     /// and waits, bounded, for their sessions to close.
     pub fn shutdown(&self) {
         self.shutdown.trigger();
-        let threads = match self.threads.lock() {
-            Ok(mut t) => std::mem::take(&mut *t),
-            Err(e) => std::mem::take(&mut *e.into_inner()),
-        };
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        for handle in threads {
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            }
-        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        crate::threads::join_within(threads, SHUTDOWN_GRACE);
     }
 
     fn running(&self) -> impl Iterator<Item = (usize, &Upstream, &DriverHandle, &ServerSpec)> {
@@ -587,10 +576,7 @@ impl Gateway {
     }
 
     fn read_catalog<T>(&self, f: impl FnOnce(&Catalog) -> T) -> T {
-        match self.catalog.read() {
-            Ok(c) => f(&c),
-            Err(e) => f(&e.into_inner()),
-        }
+        f(&read(&self.catalog))
     }
 
     /// The server, upstream tool name and replayability behind `name`: a

@@ -1,6 +1,6 @@
 //! The short-lived helper threads a driver sends out so that it never
 //! blocks on I/O itself: connect, probe, keep-alive, list refresh, close.
-//! Each reports back on the driver's command channel and ends.
+//! Each reports back on the driver's channel and ends.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,12 +11,13 @@ use serde_json::{json, Value};
 
 use super::config::{ServerSpec, TransportSpec};
 use super::error::CallError;
-use super::lease::Command;
+use super::lease::ToDriver;
 use super::lists::Lists;
 use super::session::{self, Session};
 use crate::config::EnvMap;
 use crate::mcp::jsonrpc::METHOD_NOT_FOUND;
 use crate::shutdown::Shutdown;
+use crate::threads::{self, Refused};
 
 /// Pages read from one list before the rest is ignored: a server that keeps
 /// handing out cursors must not keep us reading forever.
@@ -30,7 +31,7 @@ pub(crate) fn connect_server(
     spec: &ServerSpec,
     env: Arc<EnvMap>,
     shutdown: Shutdown,
-    tx: Sender<Command>,
+    tx: Sender<ToDriver>,
 ) {
     match spec.transport.expanded(&env) {
         Ok(transport) => connect(name, transport, env, spec.connect_timeout, shutdown, tx),
@@ -39,7 +40,7 @@ pub(crate) fn connect_server(
                 detail: format!("configuration: {reason}"),
                 permanent: true,
             };
-            let _ = tx.send(Command::Connected(Err(error)));
+            let _ = tx.send(ToDriver::Connected(Err(error)));
         }
     }
 }
@@ -53,7 +54,7 @@ fn connect(
     env: Arc<EnvMap>,
     timeout: Duration,
     shutdown: Shutdown,
-    tx: Sender<Command>,
+    tx: Sender<ToDriver>,
 ) {
     let server = name.to_string();
     let fallback = tx.clone();
@@ -64,17 +65,17 @@ fn connect(
                 session.close();
             }
             // The driver may still wait for the connect to end.
-            let _ = tx.send(Command::Connected(Err(CallError::Closed)));
+            let _ = tx.send(ToDriver::Connected(Err(CallError::Closed)));
             return;
         }
-        if let Err(crossbeam_channel::SendError(Command::Connected(Ok(session)))) =
-            tx.send(Command::Connected(result))
+        if let Err(crossbeam_channel::SendError(ToDriver::Connected(Ok(session)))) =
+            tx.send(ToDriver::Connected(result))
         {
             session.close();
         }
     });
     if let Err(e) = spawned {
-        let _ = fallback.send(Command::Connected(Err(thread_error(e))));
+        let _ = fallback.send(ToDriver::Connected(Err(thread_error(e))));
     }
 }
 
@@ -85,8 +86,8 @@ pub(crate) fn ping(
     session: Arc<dyn Session>,
     timeout: Duration,
     stop: Receiver<()>,
-    tx: Sender<Command>,
-    done: fn(Result<(), CallError>) -> Command,
+    tx: Sender<ToDriver>,
+    done: fn(Result<(), CallError>) -> ToDriver,
 ) {
     let fallback = tx.clone();
     let spawned = spawn(name, "ping", move || {
@@ -113,15 +114,15 @@ pub(crate) fn refresh(
     generation: u64,
     timeout: Duration,
     stop: Receiver<()>,
-    tx: Sender<Command>,
+    tx: Sender<ToDriver>,
 ) {
     let fallback = tx.clone();
     let spawned = spawn(name, "lists", move || {
         let lists = read_lists(session.as_ref(), timeout, &stop);
-        let _ = tx.send(Command::Refreshed { generation, lists });
+        let _ = tx.send(ToDriver::Refreshed { generation, lists });
     });
     if let Err(e) = spawned {
-        let _ = fallback.send(Command::Refreshed {
+        let _ = fallback.send(ToDriver::Refreshed {
             generation,
             lists: Err(thread_error(e)),
         });
@@ -234,19 +235,20 @@ pub(crate) fn close(name: &str, session: Arc<dyn Session>) -> Option<JoinHandle<
     }
 }
 
+/// Every helper holds a place in the process-wide budget of helper
+/// threads: a server that hangs each probe cannot make us start threads
+/// without end.
 fn spawn(
     name: &str,
     what: &str,
     work: impl FnOnce() + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("upstream-{what}-{name}"))
-        .spawn(work)
+) -> Result<JoinHandle<()>, Refused> {
+    threads::spawn(format!("upstream-{what}-{name}"), None, work)
 }
 
-fn thread_error(e: std::io::Error) -> CallError {
+fn thread_error(refused: Refused) -> CallError {
     CallError::Transport {
-        detail: format!("cannot start a helper thread: {e}"),
+        detail: format!("cannot start a helper thread: {refused}"),
         sent: false,
     }
 }

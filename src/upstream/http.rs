@@ -7,7 +7,7 @@
 //! timeout is the call's, plus a moment.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -19,6 +19,9 @@ use super::error::CallError;
 use super::http_exchange::{Endpoint, Post};
 use super::jsonrpc_client;
 use super::session::Session;
+use crate::threads::{Budget, Pending, Refused};
+
+use crate::sync::lock;
 
 /// The helper's own timeout exceeds the caller's by this much, so that the
 /// caller, which tells the server, is the one that times out.
@@ -37,21 +40,12 @@ pub struct HttpSession {
     closing: Arc<AtomicBool>,
     /// Request threads still running, including those of calls given up on
     /// (cancelled or timed out), which run on to their own deadline.
-    helpers: Arc<AtomicUsize>,
+    helpers: Arc<Budget>,
 }
 
 /// Request threads one HTTP session may have running at once: an agent
 /// that keeps cancelling calls to a stuck server must not pile them up.
 const MAX_HELPERS: usize = 64;
-
-/// Gives a helper's place back when its thread ends.
-struct HelperPlace(Arc<AtomicUsize>);
-
-impl Drop for HelperPlace {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 impl HttpSession {
     /// Checks the URL and headers (already `${VAR}`-expanded); connects
@@ -75,7 +69,7 @@ impl HttpSession {
             closed,
             info: OnceLock::new(),
             closing: Arc::new(AtomicBool::new(false)),
-            helpers: Arc::new(AtomicUsize::new(0)),
+            helpers: Budget::new(MAX_HELPERS),
         })
     }
 
@@ -122,30 +116,33 @@ impl Session for HttpSession {
             id,
             initialize: method == "initialize",
         };
-        if self.helpers.fetch_add(1, Ordering::SeqCst) >= MAX_HELPERS {
-            self.helpers.fetch_sub(1, Ordering::SeqCst);
-            return Err(CallError::Busy {
-                detail: format!("{MAX_HELPERS} requests to this server are still running"),
-            });
-        }
-        let place = HelperPlace(self.helpers.clone());
         let endpoint = self.endpoint.clone();
-        let (tx, answer) = bounded(1);
-        let helper = thread::Builder::new()
-            .name(format!("http-{}", self.endpoint.name))
-            .spawn(move || {
-                let _place = place;
-                let outcome = endpoint.post(&body, post, timeout.saturating_add(HELPER_MARGIN));
-                let _ = tx.send(outcome);
-            });
-        if helper.is_err() {
-            return Err(CallError::transport(
-                "no thread could be started for the request",
-                false,
-            ));
-        }
+        let pending = Pending::start(
+            format!("http-{}", self.endpoint.name),
+            Some(&self.helpers),
+            move || endpoint.post(&body, post, timeout.saturating_add(HELPER_MARGIN)),
+        );
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(Refused::NoThread(_)) => {
+                return Err(CallError::transport(
+                    "no thread could be started for the request",
+                    false,
+                ))
+            }
+            Err(Refused::GroupFull { places }) => {
+                return Err(CallError::Busy {
+                    detail: format!("{places} requests to this server are still running"),
+                })
+            }
+            Err(Refused::AllFull { places }) => {
+                return Err(CallError::Busy {
+                    detail: format!("{places} requests to our servers are still running"),
+                })
+            }
+        };
         select! {
-            recv(answer) -> got => match got {
+            recv(pending.answer()) -> got => match got {
                 Ok(outcome) => outcome.and_then(|result| {
                     result.ok_or_else(|| CallError::protocol("the server sent no answer"))
                 }),
@@ -190,10 +187,7 @@ impl Session for HttpSession {
         if self.closing.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.closed_tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        lock(&self.closed_tx).take();
         self.endpoint.delete_session(DELETE_TIMEOUT);
     }
 

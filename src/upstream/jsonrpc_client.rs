@@ -10,6 +10,9 @@ use serde_json::{json, Map, Value};
 
 use super::error::CallError;
 
+use crate::mcp::jsonrpc::METHOD_NOT_FOUND;
+use crate::sync::lock;
+
 /// `{"jsonrpc":"2.0","id":..,"method":..,"params":..}`; `params` left out
 /// when null, as servers may reject `"params": null`.
 pub fn request(id: u64, method: &str, params: Value) -> Value {
@@ -56,15 +59,15 @@ pub fn answer_or_relay(
         deliver(answer_server_request(&id, &method));
         return true;
     }
-    let spawned = std::thread::Builder::new()
-        .name("relay".into())
-        .spawn(move || {
-            let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
-            deliver(match asked {
-                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-            });
+    // The agent may take minutes to answer: each waiting relay holds a
+    // place in the budget of helper threads.
+    let spawned = crate::threads::spawn("relay".into(), None, move || {
+        let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
+        deliver(match asked {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
         });
+    });
     spawned.is_ok()
 }
 
@@ -81,7 +84,7 @@ pub fn answer_server_request(id: &Value, method: &str) -> Value {
         json!({
             "jsonrpc": "2.0",
             "id": id,
-            "error": {"code": -32601, "message": format!("Method not found: {}", short(method))},
+            "error": {"code": METHOD_NOT_FOUND, "message": format!("Method not found: {}", short(method))},
         })
     }
 }
@@ -178,15 +181,10 @@ impl Pending {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        // A panic elsewhere must not wedge every later call.
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Where the answer to `id` will arrive; fails when the connection is
     /// already gone.
     pub fn register(&self, id: u64) -> Result<Receiver<Outcome>, CallError> {
-        let mut table = self.lock();
+        let mut table = lock(&self.table);
         if let Some(ended) = &table.ended {
             return Err(not_sent(ended));
         }
@@ -198,7 +196,7 @@ impl Pending {
     /// Marks `id` as about to be written; `false` when nobody waits for it
     /// any more (timed out or cancelled before its turn), so it is skipped.
     pub fn mark_sent(&self, id: u64) -> bool {
-        match self.lock().waiting.get_mut(&id) {
+        match lock(&self.table).waiting.get_mut(&id) {
             Some(waiter) => {
                 waiter.sent = true;
                 true
@@ -209,7 +207,7 @@ impl Pending {
 
     /// Delivers an outcome; `false` when nobody waits for `id`.
     pub fn complete(&self, id: u64, outcome: Outcome) -> bool {
-        let waiter = self.lock().waiting.remove(&id);
+        let waiter = lock(&self.table).waiting.remove(&id);
         match waiter {
             Some(waiter) => {
                 // The waiter may have just given up; that is fine.
@@ -222,7 +220,10 @@ impl Pending {
 
     /// Stops waiting for `id`. `Some(sent)` when it was still waiting.
     pub fn remove(&self, id: u64) -> Option<bool> {
-        self.lock().waiting.remove(&id).map(|waiter| waiter.sent)
+        lock(&self.table)
+            .waiting
+            .remove(&id)
+            .map(|waiter| waiter.sent)
     }
 
     /// The connection is gone: every waiting request fails with `error`
@@ -230,7 +231,7 @@ impl Pending {
     /// every later one. The first end wins.
     pub fn end(&self, error: CallError) {
         let waiting: Vec<Waiter> = {
-            let mut table = self.lock();
+            let mut table = lock(&self.table);
             if table.ended.is_none() {
                 table.ended = Some(error.clone());
             }
@@ -249,12 +250,12 @@ impl Pending {
     }
 
     pub fn is_ended(&self) -> bool {
-        self.lock().ended.is_some()
+        lock(&self.table).ended.is_some()
     }
 
     #[cfg(test)]
     pub fn waiting(&self) -> usize {
-        self.lock().waiting.len()
+        lock(&self.table).waiting.len()
     }
 }
 

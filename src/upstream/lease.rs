@@ -1,6 +1,6 @@
 //! The worker's side of a driver: ask for a session (a lease), report how
 //! the call went. Every ask is a small request/reply over the driver's
-//! command channel; the driver answers at once unless a connect is running,
+//! channel ([`ToDriver`]); the driver answers at once unless a connect is running,
 //! and then when it ends.
 
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use super::session::Session;
 use crate::machine::breaker::{Rejection, State};
 use crate::machine::session::Generation;
 use crate::machine::upstream::Answer;
+use crate::sync::lock;
 
 /// What a call gets when it asks for a session.
 #[derive(Clone)]
@@ -35,7 +36,7 @@ pub use crate::machine::upstream::Report;
 
 /// What a driver thread hears: the calls' asks and reports, and the
 /// helper threads' results.
-pub(crate) enum Command {
+pub(crate) enum ToDriver {
     Ask {
         ask: Ask,
         reply: Sender<Lease>,
@@ -85,12 +86,12 @@ impl Default for Status {
 /// A cloneable handle on one upstream's driver thread.
 #[derive(Clone)]
 pub struct DriverHandle {
-    asks: Sender<Command>,
+    asks: Sender<ToDriver>,
     status: Arc<Mutex<Status>>,
 }
 
 impl DriverHandle {
-    pub(crate) fn new(asks: Sender<Command>, status: Arc<Mutex<Status>>) -> Self {
+    pub(crate) fn new(asks: Sender<ToDriver>, status: Arc<Mutex<Status>>) -> Self {
         DriverHandle { asks, status }
     }
 
@@ -107,19 +108,16 @@ impl DriverHandle {
 
     pub fn report(&self, generation: Generation, report: Report) {
         // A driver that is gone has nothing left to learn.
-        let _ = self.asks.send(Command::Report { generation, report });
+        let _ = self.asks.send(ToDriver::Report { generation, report });
     }
 
     pub fn status(&self) -> Status {
-        self.status
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        lock(&self.status).clone()
     }
 
     fn ask(&self, ask: Ask, wait: Duration, cancel: &Receiver<()>) -> Lease {
         let (reply, answer) = bounded(1);
-        if self.asks.send(Command::Ask { ask, reply }).is_err() {
+        if self.asks.send(ToDriver::Ask { ask, reply }).is_err() {
             return Lease::Stopped;
         }
         wait_for(&answer, wait, cancel)
@@ -157,10 +155,7 @@ pub(crate) fn lease(
 
 /// Publishes what `doctor` and the error texts see of the driver.
 pub(crate) fn publish(cell: &Mutex<Status>, status: Status) {
-    match cell.lock() {
-        Ok(mut s) => *s = status,
-        Err(e) => *e.into_inner() = status,
-    }
+    *lock(cell) = status;
 }
 
 /// Where the driver sends a lease; a reply nobody waits for any more is

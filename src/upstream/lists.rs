@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::catalog::{Catalog, ListKind};
 use super::config::ToolFilter;
 use crate::mcp::outbox::Outbox;
+use crate::sync::{read, write};
 
 /// What a refresh found; `None` for a list the server does not offer (or
 /// an optional one it failed to answer: the previous contents stand).
@@ -81,12 +82,5 @@ pub(crate) fn hide(catalog: &RwLock<Catalog>, index: usize, hidden: bool, outbox
 }
 
 pub(crate) fn tool_count(catalog: &RwLock<Catalog>, index: usize) -> usize {
-    match catalog.read() {
-        Ok(c) => c.tool_count(index),
-        Err(e) => e.into_inner().tool_count(index),
-    }
-}
-
-fn write(catalog: &RwLock<Catalog>) -> std::sync::RwLockWriteGuard<'_, Catalog> {
-    catalog.write().unwrap_or_else(|e| e.into_inner())
+    read(catalog).tool_count(index)
 }

@@ -12,6 +12,7 @@ use super::naming;
 use super::progress::ProgressRelay;
 use crate::mcp::agent::agent;
 use crate::mcp::outbox::Outbox;
+use crate::sync::lock;
 
 /// The gateway's progress relay and where it writes.
 static PROGRESS: OnceLock<(ProgressRelay, Outbox)> = OnceLock::new();
@@ -30,7 +31,7 @@ fn mapped() -> &'static Mutex<HashSet<String>> {
 
 /// Says whether `server`'s URIs are mapped (set once per server at start).
 pub fn set_mapped(server: &str, maps_uris: bool) {
-    let mut set = mapped().lock().unwrap_or_else(|e| e.into_inner());
+    let mut set = lock(mapped());
     if maps_uris {
         set.insert(server.to_string());
     } else {
@@ -59,10 +60,7 @@ pub fn relay(server: &str, event: &Value) -> bool {
         }
         Some("notifications/resources/updated") => {
             let mut params = params;
-            let maps = mapped()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(server);
+            let maps = lock(mapped()).contains(server);
             if let Some(uri) = params.get("uri").and_then(Value::as_str) {
                 if maps {
                     params["uri"] = Value::String(naming::expose_uri(server, uri));

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, RecvTimeoutError, Sender};
 
+use crate::sync::lock;
+
 type Job = (Command, Sender<io::Result<Child>>);
 
 /// How often exited orphans are reaped.
@@ -30,10 +32,7 @@ static SERVERS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
 
 /// Called by a server's reaper thread once it has waited for it.
 pub fn forget(pid: u32) {
-    SERVERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&pid);
+    lock(&SERVERS).remove(&pid);
 }
 
 /// Starts `command` so that the child dies with this process.
@@ -71,7 +70,7 @@ pub fn spawn_tied(mut command: Command) -> io::Result<Child> {
 fn spawner() -> Option<&'static Sender<Job>> {
     static SPAWNER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
     static STARTING: Mutex<()> = Mutex::new(());
-    let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = lock(&STARTING);
     SPAWNER
         .get_or_init(|| {
             let (jobs, queue) = unbounded::<Job>();
@@ -83,10 +82,7 @@ fn spawner() -> Option<&'static Sender<Job>> {
                             let spawned = command.spawn();
                             // Known before any reaping below can see it exit.
                             if let Ok(child) = &spawned {
-                                SERVERS
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .insert(child.id());
+                                lock(&SERVERS).insert(child.id());
                             }
                             let _ = reply.send(spawned);
                         }
@@ -151,7 +147,7 @@ pub fn sweep(grace: Duration) {
 /// as subreaper), so none lingers as a zombie while we run.
 fn reap_orphans() {
     let me = std::process::id();
-    let servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let servers = lock(&SERVERS).clone();
     for (pid, (ppid, state)) in processes() {
         if ppid != me || state != 'Z' || servers.contains(&pid) {
             continue;

@@ -10,14 +10,11 @@
 use serde_json::Value;
 
 use super::error::CallError;
+use crate::mcp::jsonrpc::UNCARRIABLE;
 
 /// The deepest answer carried. Far beyond any real result; shallow enough
 /// for the recursive parse, serialization and drop on a 2 MiB stack.
 pub const MAX_DEPTH: usize = 1000;
-
-/// A JSON-RPC application code: the call's answer could not be carried,
-/// and the class the breaker gives it counts nothing against the server.
-const UNCARRIABLE: i64 = -32001;
 
 pub enum Parsed {
     Json(Value),

@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::mcp::outbox::Outbox;
+use crate::sync::lock;
 
 /// Notes per second per call, in the long run.
 pub const RATE: f64 = 10.0;
@@ -142,10 +143,7 @@ impl ProgressRelay {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Call>) -> T) -> T {
-        match self.active.lock() {
-            Ok(mut active) => f(&mut active),
-            Err(e) => f(&mut e.into_inner()),
-        }
+        f(&mut lock(&self.active))
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::lines::{Line, LineReader};
+use crate::sync::{lock, wait_while};
 
 /// Lines kept for the log line when the server dies.
 pub const KEPT_LINES: usize = 20;
@@ -36,31 +37,23 @@ impl StderrTail {
 
     #[cfg(test)]
     pub fn lines(&self) -> Vec<String> {
-        self.lock().lines.iter().cloned().collect()
+        lock(&self.lines).lines.iter().cloned().collect()
     }
 
     /// The last lines of a server whose process ended: its last words may
     /// still be in the pipe when its stdout closes (two threads read the
     /// two pipes), so this waits up to `wait` for stderr to close too.
     pub fn last_words(&self, wait: Duration) -> Vec<String> {
-        let kept = self.lock();
-        let (kept, _) = self
-            .ended
-            .wait_timeout_while(kept, wait, |k| !k.ended)
-            .unwrap_or_else(|e| e.into_inner());
+        let kept = wait_while(&self.ended, lock(&self.lines), wait, |k| !k.ended);
         kept.lines.iter().cloned().collect()
     }
 
     fn push(&self, line: String) {
-        let mut kept = self.lock();
+        let mut kept = lock(&self.lines);
         if kept.lines.len() == KEPT_LINES {
             kept.lines.pop_front();
         }
         kept.lines.push_back(line);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reads `stderr` until it closes.
@@ -76,7 +69,7 @@ impl StderrTail {
             log::debug!("{name} stderr: {text}");
             self.push(text);
         }
-        self.lock().ended = true;
+        lock(&self.lines).ended = true;
         self.ended.notify_all();
     }
 }

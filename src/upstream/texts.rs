@@ -2,8 +2,6 @@
 //! through, and what the operator reads about upstream credentials. Short,
 //! redacted, and each says whether to retry now, later, or not at all.
 
-use serde_json::{json, Value};
-
 use super::call::Failure;
 use super::config::TransportSpec;
 use super::error::CallError;
@@ -13,11 +11,6 @@ use crate::redact::redact;
 
 /// How much of a last error a refusal quotes.
 const QUOTE: usize = 160;
-
-/// A `CallToolResult` with `isError`.
-pub fn tool_error(text: &str) -> Value {
-    json!({"content": [{"type": "text", "text": redact(text)}], "isError": true})
-}
 
 /// Why the breaker refused a call to `server`.
 pub fn rejection(server: &str, rejection: Rejection, last_error: Option<&str>) -> String {
@@ -283,12 +276,5 @@ mod tests {
             variables("a ${A} b ${B_2} ${} ${bad-name} ${C"),
             ["A", "B_2"]
         );
-    }
-
-    #[test]
-    fn tool_errors_are_error_results() {
-        let v = tool_error("nope");
-        assert_eq!(v["isError"], json!(true));
-        assert_eq!(v["content"][0]["text"], json!("nope"));
     }
 }

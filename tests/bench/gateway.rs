@@ -422,7 +422,7 @@ fn old_schedule(outage: Duration, seed: u64) -> Duration {
             let event = if at >= back {
                 breaker::Event::ProbeSucceeded
             } else {
-                breaker::Event::ProbeFailed(breaker::FailureClass::Transport)
+                breaker::Event::ProbeFailed(breaker::Ending::Transport)
             };
             breaker.handle(event, at);
         }
@@ -440,7 +440,7 @@ fn old_schedule(outage: Duration, seed: u64) -> Duration {
                 return call_at - back;
             }
             breaker.handle(
-                breaker::Event::CallFailed(breaker::FailureClass::Transport),
+                breaker::Event::CallFailed(breaker::Ending::Transport),
                 call_at,
             );
         }

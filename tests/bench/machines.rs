@@ -7,7 +7,7 @@
 //! single hot path.
 
 use molecule_mcp::machine::auth::{self, AuthEscalation};
-use molecule_mcp::machine::breaker::{self, Breaker, FailureClass};
+use molecule_mcp::machine::breaker::{self, Breaker, Ending};
 use molecule_mcp::machine::heartbeat::{self, Heartbeat, Outcome};
 use molecule_mcp::machine::XorShift;
 use std::hint::black_box;
@@ -92,19 +92,19 @@ fn breaker() {
     let mut machine = Breaker::new(breaker::Config::default(), Box::new(XorShift::new(2)));
     let mut now = Instant::now();
     let cycle = [
-        CallFailed(FailureClass::Timeout),
+        CallFailed(Ending::Timeout),
         CallSucceeded,
-        CallFailed(FailureClass::Server),
-        CallFailed(FailureClass::Timeout),
-        CallFailed(FailureClass::Transport),
+        CallFailed(Ending::Server),
+        CallFailed(Ending::Timeout),
+        CallFailed(Ending::Transport),
         Tick,
-        ProbeFailed(FailureClass::Timeout),
+        ProbeFailed(Ending::Timeout),
         Tick,
         ProbeSucceeded,
-        CallFailed(FailureClass::Permanent),
+        CallFailed(Ending::Permanent),
         ReviveRequested,
         ProbeSucceeded,
-        CallFailed(FailureClass::ToolError),
+        CallFailed(Ending::AnsweredToolError),
     ];
     let started = Instant::now();
     let mut n = 0u64;

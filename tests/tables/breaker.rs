@@ -2,7 +2,7 @@
 
 use super::check::{secs, Clock, Model};
 use molecule_mcp::machine::breaker::{
-    Admission, Breaker, Config, Effect, Event, FailureClass, ParkReason, Reason, Rejection, State,
+    Admission, Breaker, Config, Effect, Ending, Event, ParkReason, Reason, Rejection, State,
 };
 use molecule_mcp::machine::Fixed;
 
@@ -41,8 +41,8 @@ impl Model for Guard {
             "call failed timeout",
             "call failed server",
             "call failed permanent",
-            "call failed tool-error",
-            "call failed caller-error",
+            "call failed answered-tool-error",
+            "call failed answered-invalid-call",
             "call failed cancelled",
             "tick early",
             "tick due",
@@ -51,8 +51,8 @@ impl Model for Guard {
             "probe failed timeout",
             "probe failed server",
             "probe failed permanent",
-            "probe failed tool-error",
-            "probe failed caller-error",
+            "probe failed answered-tool-error",
+            "probe failed answered-invalid-call",
             "probe failed cancelled",
             "revive",
             "probe now",
@@ -97,7 +97,7 @@ impl Model for Guard {
                 return Ok(out);
             }
             ["call", "ok"] => Event::CallSucceeded,
-            ["call", "failed", class] => Event::CallFailed(failure_class(class)?),
+            ["call", "failed", class] => Event::CallFailed(ending(class)?),
             ["tick"] | ["tick", "due"] => {
                 clock.jump_to(machine.next_deadline())?;
                 Event::Tick
@@ -111,7 +111,7 @@ impl Model for Guard {
                 return Ok(Vec::new());
             }
             ["probe", "ok"] => Event::ProbeSucceeded,
-            ["probe", "failed", class] => Event::ProbeFailed(failure_class(class)?),
+            ["probe", "failed", class] => Event::ProbeFailed(ending(class)?),
             ["revive"] => Event::ReviveRequested,
             ["probe", "now"] => Event::ProbeNow,
             ["connected"] => Event::Connected,
@@ -166,29 +166,29 @@ impl Model for Guard {
     }
 }
 
-/// A failure class as the tables write it (shared with the session tables).
-pub fn failure_class(word: &str) -> Result<FailureClass, String> {
+/// How a call or probe ended, as the tables write it (shared with the session tables).
+pub fn ending(word: &str) -> Result<Ending, String> {
     Ok(match word {
-        "transport" => FailureClass::Transport,
-        "timeout" => FailureClass::Timeout,
-        "server" => FailureClass::Server,
-        "permanent" => FailureClass::Permanent,
-        "tool-error" => FailureClass::ToolError,
-        "caller-error" => FailureClass::CallerError,
-        "cancelled" => FailureClass::Cancelled,
-        other => return Err(format!("unknown failure class {other:?}")),
+        "transport" => Ending::Transport,
+        "timeout" => Ending::Timeout,
+        "server" => Ending::Server,
+        "permanent" => Ending::Permanent,
+        "answered-tool-error" => Ending::AnsweredToolError,
+        "answered-invalid-call" => Ending::AnsweredInvalidCall,
+        "cancelled" => Ending::Cancelled,
+        other => return Err(format!("unknown ending {other:?}")),
     })
 }
 
-pub fn class(c: FailureClass) -> &'static str {
+pub fn class(c: Ending) -> &'static str {
     match c {
-        FailureClass::Transport => "transport",
-        FailureClass::Timeout => "timeout",
-        FailureClass::Server => "server",
-        FailureClass::Permanent => "permanent",
-        FailureClass::ToolError => "tool-error",
-        FailureClass::CallerError => "caller-error",
-        FailureClass::Cancelled => "cancelled",
+        Ending::Transport => "transport",
+        Ending::Timeout => "timeout",
+        Ending::Server => "server",
+        Ending::Permanent => "permanent",
+        Ending::AnsweredToolError => "answered-tool-error",
+        Ending::AnsweredInvalidCall => "answered-invalid-call",
+        Ending::Cancelled => "cancelled",
     }
 }
 

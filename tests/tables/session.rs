@@ -2,7 +2,7 @@
 //! generation guard) and `spec/session_call.table` (one request's retry
 //! decisions) write them.
 
-use super::breaker::{class as class_name, failure_class};
+use super::breaker::{class as class_name, ending};
 use super::check::{Clock, Model};
 use molecule_mcp::machine::session::{
     Attempt, Decision, Outcome, Slot, SlotEffect, SlotEvent, SlotState, Stage,
@@ -79,7 +79,7 @@ impl Model for SessionSlot {
             "connected" => SlotEvent::Connected,
             "shutdown" => SlotEvent::Shutdown,
             other => match other.strip_prefix("connect failed ") {
-                Some(class) => SlotEvent::ConnectFailed(failure_class(class)?),
+                Some(class) => SlotEvent::ConnectFailed(ending(class)?),
                 None => return Err(format!("unknown slot event {other:?}")),
             },
         };
@@ -146,7 +146,7 @@ impl Model for SessionCall {
             "lost unsent",
             "failed timeout",
             "failed server",
-            "failed caller-error",
+            "failed answered-invalid-call",
             "failed cancelled",
             "auth",
             "renewed",
@@ -185,9 +185,9 @@ impl Model for SessionCall {
             "renewed" => Outcome::Renewed,
             other => {
                 if let Some(class) = other.strip_prefix("renew failed ") {
-                    Outcome::RenewFailed(failure_class(class)?)
+                    Outcome::RenewFailed(ending(class)?)
                 } else if let Some(class) = other.strip_prefix("failed ") {
-                    Outcome::Failed(failure_class(class)?)
+                    Outcome::Failed(ending(class)?)
                 } else {
                     return Err(format!("unknown call event {other:?}"));
                 }

@@ -1,7 +1,7 @@
 //! One upstream's composite machine as `spec/upstream.table` writes it.
 
 use super::auth::{render_effect as auth_effect, SUBJECT};
-use super::breaker::{failure_class, park, reason, state, Guard, JITTER};
+use super::breaker::{ending, park, reason, state, Guard, JITTER};
 use super::check::{secs, Clock, Model};
 use super::session::SessionSlot;
 use molecule_mcp::machine::breaker::Rejection;
@@ -83,7 +83,7 @@ impl Model for Composite {
             "report failed transport",
             "report failed timeout",
             "report failed server",
-            "report failed tool-error",
+            "report failed answered-tool-error",
             "report old failed timeout",
             "report auth 401",
             "connected",
@@ -307,7 +307,7 @@ fn deliverable(m: &Upstream, first: &str) -> Result<(), String> {
 fn report(words: &[&str]) -> Result<Report, String> {
     Ok(match words {
         ["ok"] => Report::Success,
-        ["failed", class] => Report::Failure(failure_class(class)?),
+        ["failed", class] => Report::Failure(ending(class)?),
         ["auth", status] => Report::Auth(status.parse().map_err(|_| format!("status {status:?}"))?),
         _ => return Err(format!("unknown report {words:?}")),
     })
@@ -316,10 +316,10 @@ fn report(words: &[&str]) -> Result<Report, String> {
 fn fault(words: &[&str]) -> Result<Fault, String> {
     Ok(match words {
         ["expired"] => Fault::Expired,
-        ["lost"] => Fault::Failed(molecule_mcp::machine::breaker::FailureClass::Transport),
-        ["timeout"] => Fault::Failed(molecule_mcp::machine::breaker::FailureClass::Timeout),
+        ["lost"] => Fault::Failed(molecule_mcp::machine::breaker::Ending::Transport),
+        ["timeout"] => Fault::Failed(molecule_mcp::machine::breaker::Ending::Timeout),
         ["closed"] => Fault::Closed,
-        ["failed", class] => Fault::Failed(failure_class(class)?),
+        ["failed", class] => Fault::Failed(ending(class)?),
         ["auth", status] | ["failed", "auth", status] => {
             Fault::Auth(status.parse().map_err(|_| format!("status {status:?}"))?)
         }

@@ -3,10 +3,8 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::safe;
-use crate::platform::state_names;
 use crate::statefile;
 
 /// Cursor files hold one row id; anything larger is not ours.
@@ -17,17 +15,13 @@ const MAX_CURSOR_BYTES: usize = 1024;
 /// share their first 8 characters the full id is used instead, so their
 /// pollers never overwrite each other's cursor.
 pub fn cursor_path(dir: &Path, workspace_id: &str, multi: bool, all_ids: &[&str]) -> PathBuf {
-    if !multi {
-        return dir.join(".mcp_inbox_cursor");
-    }
-    let suffix = state_names::suffix(workspace_id, all_ids);
-    dir.join(format!(".mcp_inbox_cursor_{suffix}"))
+    statefile::of_workspace(dir, ".mcp_inbox_cursor", workspace_id, multi, all_ids)
 }
 
 /// The queue file of a workspace, named by its full id in either mode so a
 /// switch between single and multi mode keeps its pending messages.
 pub fn queue_path(dir: &Path, workspace_id: &str) -> PathBuf {
-    dir.join(format!(".mcp_inbox_queue_{workspace_id}.json"))
+    statefile::by_full_id(dir, ".mcp_inbox_queue_", workspace_id, ".json")
 }
 
 /// The stored cursor; `None` when there is none or it is unusable (a
@@ -66,26 +60,6 @@ pub fn delete_cursor(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
-}
-
-/// Renames an unreadable state file to `<name>.corrupt-<unix seconds>` so
-/// an operator can look at it and a fresh file can take its place.
-pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".into());
-    let mut target = path.with_file_name(format!("{name}.corrupt-{secs}"));
-    let mut n = 1;
-    while target.exists() && n < 100 {
-        target = path.with_file_name(format!("{name}.corrupt-{secs}-{n}"));
-        n += 1;
-    }
-    fs::rename(path, &target)?;
-    Ok(target)
 }
 
 #[cfg(test)]
@@ -142,22 +116,6 @@ mod tests {
         delete_cursor(&p).unwrap();
         delete_cursor(&p).unwrap();
         assert!(!p.exists());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn move_aside_keeps_the_content_under_a_new_name() {
-        let dir = crate::config::test_dir("inbox-aside");
-        let p = dir.join("q.json");
-        fs::write(&p, "junk").unwrap();
-        let moved = move_aside(&p).unwrap();
-        assert!(!p.exists());
-        assert!(moved
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("q.json.corrupt-"));
-        assert_eq!(fs::read_to_string(&moved).unwrap(), "junk");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

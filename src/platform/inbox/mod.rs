@@ -40,7 +40,6 @@ mod safe;
 mod state_file;
 mod store;
 
-pub(crate) use files::move_aside;
 pub use message::{Kind, Message, MAX_TEXT_BYTES};
 pub use poller::PollerPlan;
 pub use row::EMPTY_TEXT;

@@ -14,7 +14,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::files;
 use super::message::{cap_text, Message};
 use super::queue::Entry;
 use super::safe;
@@ -140,7 +139,7 @@ pub fn load(path: &Path, workspace_id: &str) -> Contents {
         },
         Err(e) => e.to_string(),
     };
-    match files::move_aside(path) {
+    match crate::statefile::move_aside(path) {
         Ok(moved) => log::warn!(
             "inbox: the queue file {} is unusable ({problem}); moved it to {} and started empty",
             path.display(),

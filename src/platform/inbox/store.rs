@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{after, bounded, never, select, Receiver, Sender};
@@ -16,6 +16,7 @@ use super::queue::{Limits, Queue};
 use super::state_file;
 use crate::config::{Config, Platform};
 use crate::statefile;
+use crate::sync::lock;
 
 /// The outcome of recording a poll's messages.
 #[derive(Debug, Default)]
@@ -171,7 +172,7 @@ impl Inbox {
         let deadline = Instant::now().checked_add(timeout);
         loop {
             let woken = {
-                let st = self.lock();
+                let st = lock(&self.state);
                 if let Some(m) = st.queue.front() {
                     return Some(m.clone());
                 }
@@ -197,16 +198,16 @@ impl Inbox {
 
     /// Up to `limit` pending messages, oldest first.
     pub fn peek(&self, limit: usize) -> Vec<Message> {
-        self.lock().queue.peek(limit)
+        lock(&self.state).queue.peek(limit)
     }
 
     /// How many messages are pending in all.
     pub fn len(&self) -> usize {
-        self.lock().queue.len()
+        lock(&self.state).queue.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lock().queue.is_empty()
+        lock(&self.state).queue.is_empty()
     }
 
     /// Removes a handled message. The removal is on disk before this
@@ -216,7 +217,7 @@ impl Inbox {
     /// carries the removal.
     pub fn pop(&self, activity_id: &str) -> Popped {
         let removed = {
-            let mut st = self.lock();
+            let mut st = lock(&self.state);
             let Some(m) = st.queue.pop(activity_id) else {
                 return Popped::NotPending;
             };
@@ -248,7 +249,7 @@ impl Inbox {
 
     /// The workspace `peer_id` last wrote to, so replies go out through it.
     pub fn peer_workspace(&self, peer_id: &str) -> Option<String> {
-        self.lock().peers.get(peer_id).cloned()
+        lock(&self.state).peers.get(peer_id).cloned()
     }
 
     /// Adds a poll's messages (oldest first) and writes the workspace's
@@ -258,7 +259,7 @@ impl Inbox {
             return Recorded::default();
         }
         let (admitted, dirty) = {
-            let mut st = self.lock();
+            let mut st = lock(&self.state);
             let admitted = st.queue.admit(workspace_id, messages);
             if !admitted.new.is_empty() {
                 st.changed(workspace_id);
@@ -279,7 +280,7 @@ impl Inbox {
     }
 
     pub(crate) fn pending_of(&self, workspace_id: &str) -> usize {
-        self.lock().queue.pending_count(workspace_id)
+        lock(&self.state).queue.pending_count(workspace_id)
     }
 
     pub(crate) fn ack_signal(&self) -> Receiver<()> {
@@ -306,14 +307,14 @@ impl Inbox {
         };
         let _writing = lock(&file.writer);
         let (bytes, revision) = {
-            let st = self.lock();
+            let st = lock(&self.state);
             let (entries, popped) = st.queue.of_workspace(workspace_id);
             let bytes = state_file::encode(workspace_id, &entries, &popped);
             (bytes, st.revisions.get(workspace_id).map_or(0, |r| r.0))
         };
         match statefile::write_atomic(&file.path, &bytes) {
             Ok(()) => {
-                if let Some(r) = self.lock().revisions.get_mut(workspace_id) {
+                if let Some(r) = lock(&self.state).revisions.get_mut(workspace_id) {
                     r.1 = r.1.max(revision);
                 }
                 if file.failing.swap(false, Ordering::Relaxed) {
@@ -336,10 +337,6 @@ impl Inbox {
             }
         }
     }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
 }
 
 impl State {
@@ -354,9 +351,4 @@ impl State {
         self.wake_tx = tx;
         self.wake_rx = rx;
     }
-}
-
-/// A panic elsewhere while holding a lock must not take the inbox down.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

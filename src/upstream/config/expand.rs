@@ -10,6 +10,7 @@ use super::server::{check_url, header_value_ok, secret_env, secret_header};
 use super::TransportSpec;
 use crate::config::EnvMap;
 use crate::redact::{has_token_shape, register_secret};
+use crate::sync::lock;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
@@ -78,7 +79,7 @@ fn warn_credential_in_args(arg: &str, env: &EnvMap) {
         if !named && !has_token_shape(value) {
             return;
         }
-        let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+        let mut warned = lock(&WARNED);
         if warned.insert(name.to_string()) {
             log::warn!(
                 "an upstream server's args hold the value of ${{{name}}}, which looks like a                  credential: every local user can read a process's arguments in                  /proc/<pid>/cmdline. Pass it in the server's \"env\" instead."
