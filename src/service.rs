@@ -59,10 +59,6 @@ impl Handler for Service {
             .unwrap_or_default()
     }
 
-    fn is_instant(&self, tool: &str) -> bool {
-        self.platform.as_ref().is_some_and(|p| p.is_instant(tool))
-    }
-
     /// The tools that wait on the inbox or on a peer for minutes.
     fn call_group(&self, tool: &str) -> Option<String> {
         matches!(tool, "wait_for_message" | "delegate_task").then(|| tool.to_string())

@@ -107,10 +107,6 @@ impl<H: Handler> Handler for Beside<H> {
         tools
     }
 
-    fn is_instant(&self, tool: &str) -> bool {
-        self.is_ours(tool) && self.ours.is_instant(tool)
-    }
-
     fn call_group(&self, tool: &str) -> Option<String> {
         if self.is_ours(tool) {
             self.ours.call_group(tool)
