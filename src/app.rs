@@ -10,15 +10,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, unbounded, Receiver};
 use log::{error, info};
 
+use crate::backend::Backend;
 use crate::config::Config;
 use crate::mcp::handler::Handler;
 use crate::mcp::server::{Server, ServerOptions};
 use crate::platform::http::Client;
 use crate::platform::link::{self, LinkReport, Settings};
 use crate::redact;
-use crate::service::Service;
 use crate::shutdown::{self, Shutdown};
-use crate::upstream::beside::Beside;
 use crate::upstream::config::ServerEntry;
 use crate::upstream::gateway::Gateway;
 use crate::upstream::orphans;
@@ -100,13 +99,8 @@ pub fn run(config: Config) -> i32 {
     drop(reports_tx);
 
     let server = Server::new(ServerOptions::default()).watch_hangup(stdin_hung_up);
-    let service = Arc::new(Service::new(
-        &config,
-        client,
-        server.outbox(),
-        shutdown.clone(),
-    ));
-    threads.extend(service.start_background(&shutdown));
+    let backend = Backend::new(&config, client, server.outbox());
+    threads.extend(backend.start_background(&shutdown));
     let gateway = servers.map(|entries| {
         Arc::new(Gateway::start(
             entries,
@@ -115,10 +109,7 @@ pub fn run(config: Config) -> i32 {
             &shutdown,
         ))
     });
-    let handler: Arc<dyn Handler> = match &gateway {
-        Some(gateway) => Arc::new(Beside::new(service.clone(), gateway.clone())),
-        None => service.clone(),
-    };
+    let handler: Arc<dyn Handler> = Arc::new(backend.with_gateway(gateway.clone()));
     let stdin_ended = Arc::new(AtomicBool::new(false));
     let Some(served) = serve_in_thread(server, handler, shutdown.clone(), stdin_ended.clone())
     else {

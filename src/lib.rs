@@ -5,6 +5,7 @@
 //! everything else is the shell that drives them with threads and blocking I/O.
 
 pub mod app;
+pub mod backend;
 pub mod bounded_json;
 pub mod cli;
 pub mod config;
@@ -17,7 +18,6 @@ pub mod mcp;
 pub mod platform;
 pub mod redact;
 pub mod seed;
-pub mod service;
 pub mod shutdown;
 pub mod statefile;
 pub mod sync;

@@ -227,16 +227,10 @@ impl Handler for TestHandler {
     }
 
     fn list_tools(&self) -> Vec<Value> {
-        [
-            "echo", "slow", "panic", "block", "stuck", "notify", "instant",
-        ]
-        .iter()
-        .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
-        .collect()
-    }
-
-    fn is_instant(&self, tool: &str) -> bool {
-        tool == "instant"
+        ["echo", "slow", "panic", "block", "stuck", "notify", "quick"]
+            .iter()
+            .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
+            .collect()
     }
 
     fn call_tool(
@@ -274,7 +268,7 @@ impl Handler for TestHandler {
                 thread::sleep(Duration::from_millis(millis));
                 Ok(text("done at last"))
             }
-            "instant" => Ok(text("from memory")),
+            "quick" => Ok(text("from memory")),
             "notify" => {
                 ctx.outbox()
                     .notify("notifications/test", json!({"from": "tool"}));
@@ -398,7 +392,7 @@ fn tools_are_listed_and_called_before_initialize_too() {
         .collect();
     assert_eq!(
         names,
-        ["echo", "slow", "panic", "block", "stuck", "notify", "instant"]
+        ["echo", "slow", "panic", "block", "stuck", "notify", "quick"]
     );
     session.call(json!(2), "echo", json!({"say": "hi"}));
     assert_eq!(
@@ -679,16 +673,13 @@ fn ping_initialize_and_cancellation_work_while_every_worker_is_busy() {
 }
 
 #[test]
-fn instant_tools_and_the_tool_list_need_no_free_worker() {
+fn every_tool_call_waits_for_a_worker_but_the_tool_list_does_not() {
     let session = Session::start(options(1));
     session.call(json!(1), "block", json!({}));
     assert!(matches!(session.event(), Event::Started(_)));
-    // The only worker is blocked: these are answered on the reading thread.
-    session.call(json!("now"), "instant", json!({}));
-    assert_eq!(
-        session.next_line()["result"]["content"][0]["text"],
-        json!("from memory")
-    );
+    // The only worker is blocked: even a quick call waits in the queue,
+    // while the list is answered on the reading thread.
+    session.call(json!("queued"), "quick", json!({}));
     session.request(json!("list"), "tools/list", Value::Null);
     let list = session.next_line();
     assert_eq!(list["id"], json!("list"));
@@ -696,6 +687,9 @@ fn instant_tools_and_the_tool_list_need_no_free_worker() {
         .as_array()
         .is_some_and(|t| t.len() == 7));
     session.notify("notifications/cancelled", json!({"requestId": 1}));
+    let queued = session.next_line();
+    assert_eq!(queued["id"], json!("queued"));
+    assert_eq!(queued["result"]["content"][0]["text"], json!("from memory"));
     session.expect_quiet();
 }
 

@@ -36,16 +36,6 @@ pub trait Handler: Send + Sync + 'static {
     /// Waits, bounded, until the first lists are complete.
     fn wait_startup(&self, _ctx: &CallContext) {}
 
-    /// A tool that answers at once from memory (no I/O, no waiting, no
-    /// lock held for long): it runs on the reading thread, which saves the
-    /// hand-off to a worker and back.
-    fn is_instant(&self, _tool: &str) -> bool {
-        false
-    }
-
-    /// A `tools/call`: returns a `CallToolResult` (`content`, and `isError`
-    /// when the tool failed). `Err` only for caller errors such as an unknown
-    /// tool or bad arguments (`-32602`).
     /// What a call of `tool` may wait on for long (one upstream server, the
     /// inbox, a peer), as a name the agent can read. Calls of one group, and
     /// of all groups together, are capped well below the workers, so that
@@ -55,6 +45,9 @@ pub trait Handler: Send + Sync + 'static {
         None
     }
 
+    /// A `tools/call`, always on a worker: returns a `CallToolResult`
+    /// (`content`, and `isError` when the tool failed). `Err` only for caller
+    /// errors such as an unknown tool or bad arguments (`-32602`).
     fn call_tool(
         &self,
         name: &str,

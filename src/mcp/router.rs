@@ -295,19 +295,7 @@ impl Router {
             "tools/list" => {
                 return self.answer(&id, Ok(json!({"tools": self.handler.list_tools()})))
             }
-            "tools/call" => match tool_call(params) {
-                Ok(Work::CallTool { name, arguments }) if self.handler.is_instant(&name) => {
-                    let ctx = CallContext::new(
-                        id.clone(),
-                        progress_token,
-                        CancelToken::new(),
-                        self.outbox.clone(),
-                    );
-                    let outcome = self.handler.call_tool(&name, arguments, &ctx);
-                    return self.answer(&id, outcome);
-                }
-                other => other,
-            },
+            "tools/call" => tool_call(params),
             // Methods of a capability we did not announce do not exist for the client.
             "resources/list"
             | "resources/templates/list"

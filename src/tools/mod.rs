@@ -132,11 +132,6 @@ impl PlatformTools {
             .filter(|t| self.toolbox.offers(t.offered))
     }
 
-    /// Tools that answer from memory alone (see `Handler::is_instant`).
-    pub fn is_instant(&self, name: &str) -> bool {
-        registry::find(name).is_some_and(|t| t.instant)
-    }
-
     pub fn has(&self, name: &str) -> bool {
         self.offered().any(|t| t.name == name)
     }

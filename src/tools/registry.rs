@@ -27,9 +27,6 @@ pub struct Tool {
     required: &'static [&'static str],
     hints: Hints,
     pub offered: Offered,
-    /// Answers from memory alone: no I/O, no waiting (see
-    /// `Handler::is_instant`).
-    pub instant: bool,
     pub run: fn(&Toolbox, &Args, &CallContext) -> Outcome,
 }
 
@@ -137,7 +134,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["workspace_id", "task"],
         hints: WRITE,
         offered: Offered::Always,
-        instant: false,
         run: delegate::delegate_task,
     },
     Tool {
@@ -160,7 +156,6 @@ pub static TOOLS: &[Tool] = &[
             ..WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: delegations::delegate_task_async,
     },
     Tool {
@@ -180,7 +175,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["workspace_id", "task_id"],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: delegations::check_task_status,
     },
     Tool {
@@ -193,7 +187,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: peers::list_peers,
     },
     Tool {
@@ -206,7 +199,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: peers::get_workspace_info,
     },
     Tool {
@@ -222,7 +214,6 @@ pub static TOOLS: &[Tool] = &[
             ..READ
         },
         offered: Offered::Always,
-        instant: true,
         run: identity::get_runtime_identity,
     },
     Tool {
@@ -243,7 +234,6 @@ pub static TOOLS: &[Tool] = &[
             ..WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: identity::update_agent_card,
     },
     Tool {
@@ -261,7 +251,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["message"],
         hints: WRITE,
         offered: Offered::Always,
-        instant: false,
         run: messaging::broadcast_message,
     },
     Tool {
@@ -284,7 +273,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["message"],
         hints: WRITE,
         offered: Offered::Always,
-        instant: false,
         run: messaging::send_message_to_user,
     },
     Tool {
@@ -314,7 +302,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["kind", "title"],
         hints: WRITE,
         offered: Offered::Always,
-        instant: false,
         run: requests::create_request,
     },
     Tool {
@@ -331,7 +318,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["action"],
         hints: WRITE,
         offered: Offered::Always,
-        instant: false,
         run: requests::create_approval,
     },
     Tool {
@@ -352,7 +338,6 @@ pub static TOOLS: &[Tool] = &[
             ..WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: plugins::install_plugin,
     },
     Tool {
@@ -365,7 +350,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: LOCAL_READ,
         offered: Offered::WithDesktop,
-        instant: false,
         run: desktop::desktop_status,
     },
     Tool {
@@ -377,7 +361,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: LOCAL_WRITE,
         offered: Offered::WithDesktop,
-        instant: false,
         run: desktop::desktop_screenshot,
     },
     Tool {
@@ -400,7 +383,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["x", "y"],
         hints: LOCAL_WRITE,
         offered: Offered::WithDesktop,
-        instant: false,
         run: desktop::desktop_click,
     },
     Tool {
@@ -423,7 +405,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["text"],
         hints: LOCAL_WRITE,
         offered: Offered::WithDesktop,
-        instant: false,
         run: desktop::desktop_type,
     },
     Tool {
@@ -435,7 +416,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["keys"],
         hints: LOCAL_WRITE,
         offered: Offered::WithDesktop,
-        instant: false,
         run: desktop::desktop_key,
     },
     Tool {
@@ -446,7 +426,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["url"],
         hints: WRITE,
         offered: Offered::WithDesktop,
-        instant: false,
         run: desktop::desktop_open_url,
     },
     Tool {
@@ -468,7 +447,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: inbox_tools::wait_for_message,
     },
     Tool {
@@ -488,7 +466,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: inbox_tools::inbox_peek,
     },
     Tool {
@@ -506,7 +483,6 @@ pub static TOOLS: &[Tool] = &[
             ..WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: inbox_tools::inbox_pop,
     },
     Tool {
@@ -532,7 +508,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["peer_id"],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: history::chat_history,
     },
     Tool {
@@ -551,7 +526,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["content"],
         hints: WRITE,
         offered: Offered::Always,
-        instant: false,
         run: memory::commit_memory,
     },
     Tool {
@@ -570,7 +544,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: READ,
         offered: Offered::Always,
-        instant: false,
         run: memory::recall_memory,
     },
     Tool {
@@ -582,7 +555,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: LOCAL_READ,
         offered: Offered::Always,
-        instant: false,
         run: plans::goal_get,
     },
     Tool {
@@ -606,7 +578,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["goal"],
         hints: LOCAL_WRITE,
         offered: Offered::Always,
-        instant: false,
         run: plans::goal_set,
     },
     Tool {
@@ -622,7 +593,6 @@ pub static TOOLS: &[Tool] = &[
             ..LOCAL_WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: plans::goal_clear,
     },
     Tool {
@@ -651,7 +621,6 @@ pub static TOOLS: &[Tool] = &[
         required: &[],
         hints: LOCAL_READ,
         offered: Offered::Always,
-        instant: false,
         run: plans::task_list,
     },
     Tool {
@@ -669,7 +638,6 @@ pub static TOOLS: &[Tool] = &[
         required: &["title"],
         hints: LOCAL_WRITE,
         offered: Offered::Always,
-        instant: false,
         run: plans::task_add,
     },
     Tool {
@@ -695,7 +663,6 @@ pub static TOOLS: &[Tool] = &[
             ..LOCAL_WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: plans::task_update,
     },
     Tool {
@@ -715,7 +682,6 @@ pub static TOOLS: &[Tool] = &[
             ..LOCAL_WRITE
         },
         offered: Offered::Always,
-        instant: false,
         run: plans::task_complete,
     },
 ];

@@ -15,7 +15,7 @@ use super::session;
 use crate::config::EnvMap;
 use crate::redact::redact;
 
-/// Besides the longest connect timeout, how long the checkup waits.
+/// How long the checkup waits on top of the longest connect timeout.
 const SLACK: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,7 +56,7 @@ const LIST_CONNECT_WAIT: Duration = Duration::from_secs(5);
 const LIST_PAGES: usize = 20;
 /// How long `shutdown` waits for the drivers to close their sessions.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Besides the connect timeout, how long a call waits for its lease.
+/// How long a call waits for its lease on top of the connect timeout.
 const LEASE_SLACK: Duration = Duration::from_secs(2);
 
 pub struct Gateway {

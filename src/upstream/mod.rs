@@ -20,7 +20,6 @@ mod stdout_reader;
 
 // The driver side: breakers, sessions, aggregation.
 pub mod agent_setup;
-pub mod beside;
 mod call;
 pub mod catalog;
 pub mod checkup;

@@ -92,8 +92,8 @@ impl Peer {
         let id = self.next_id;
         self.next_id += 1;
         let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let _ = writeln!(self.stdin, "{line}");
-        let _ = self.stdin.flush();
+        // One write per line, as hosts send them (see the mcp bench).
+        let _ = self.stdin.write_all(format!("{line}\n").as_bytes());
         id
     }
 
