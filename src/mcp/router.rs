@@ -89,8 +89,7 @@ impl InFlight {
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
-        // A panic elsewhere must not wedge the server.
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.table)
     }
 
     /// Admits a request and queues its job, under one lock so that a
@@ -484,7 +483,7 @@ fn busy_result(group: &str, running: usize) -> Value {
         "Busy: {running} calls to {group:.120} are already running, the most allowed at once so \
          that other tools keep working. Retry when one of them has finished."
     );
-    json!({"content": [{"type": "text", "text": text}], "isError": true})
+    crate::tools::result::failure(text)
 }
 
 fn tool_call(params: Value) -> Result<Work, RpcError> {
