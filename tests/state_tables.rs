@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 use tables::check::{Checker, Model};
 use tables::session::{SessionCall, SessionSlot};
+use tables::startup_wait::Startup;
 use tables::table::{parse, Section, Table};
 use tables::upstream::Composite;
 use tables::{auth::Auth, breaker::Guard, heartbeat::Link, mutate::mutants};
@@ -124,6 +125,16 @@ fn session_call_table_holds() {
 #[test]
 fn upstream_table_holds() {
     assert_table_holds(Composite, "upstream.table");
+}
+
+#[test]
+fn startup_wait_table_holds() {
+    assert_table_holds(Startup, "startup_wait.table");
+}
+
+#[test]
+fn startup_wait_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(Startup, "startup_wait.table");
 }
 
 #[test]

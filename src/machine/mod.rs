@@ -13,6 +13,7 @@ pub mod breaker;
 pub mod heartbeat;
 mod jitter;
 pub mod session;
+pub mod startup_wait;
 pub mod upstream;
 
 pub use jitter::{Fixed, XorShift};

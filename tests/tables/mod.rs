@@ -9,5 +9,6 @@ pub mod check;
 pub mod heartbeat;
 pub mod mutate;
 pub mod session;
+pub mod startup_wait;
 pub mod table;
 pub mod upstream;
