@@ -11,6 +11,7 @@ use molecule_mcp::machine::Fixed;
 use std::path::Path;
 use std::time::Instant;
 use tables::check::{Checker, Model};
+use tables::resumption::Stream;
 use tables::session::{SessionCall, SessionSlot};
 use tables::startup_wait::Startup;
 use tables::table::{parse, Section, Table};
@@ -133,8 +134,18 @@ fn startup_wait_table_holds() {
 }
 
 #[test]
+fn resumption_table_holds() {
+    assert_table_holds(Stream, "resumption.table");
+}
+
+#[test]
 fn startup_wait_table_catches_every_changed_cell() {
     assert_every_mutation_is_caught(Startup, "startup_wait.table");
+}
+
+#[test]
+fn resumption_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(Stream, "resumption.table");
 }
 
 #[test]
