@@ -12,6 +12,7 @@ pub mod auth;
 pub mod breaker;
 pub mod heartbeat;
 mod jitter;
+pub mod progress;
 pub mod resumption;
 pub mod session;
 pub mod startup_wait;

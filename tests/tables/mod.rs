@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod check;
 pub mod heartbeat;
 pub mod mutate;
+pub mod progress;
 pub mod resumption;
 pub mod session;
 pub mod startup_wait;
