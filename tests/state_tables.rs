@@ -11,6 +11,7 @@ use molecule_mcp::machine::Fixed;
 use std::path::Path;
 use std::time::Instant;
 use tables::check::{Checker, Model};
+use tables::log_limit::LogLimit;
 use tables::progress::Progress;
 use tables::resumption::Stream;
 use tables::session::{SessionCall, SessionSlot};
@@ -137,6 +138,16 @@ fn startup_wait_table_holds() {
 #[test]
 fn resumption_table_holds() {
     assert_table_holds(Stream, "resumption.table");
+}
+
+#[test]
+fn log_limit_table_holds() {
+    assert_table_holds(LogLimit, "log_limit.table");
+}
+
+#[test]
+fn log_limit_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(LogLimit, "log_limit.table");
 }
 
 #[test]

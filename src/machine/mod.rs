@@ -12,6 +12,7 @@ pub mod auth;
 pub mod breaker;
 pub mod heartbeat;
 mod jitter;
+pub mod log_limit;
 pub mod progress;
 pub mod resumption;
 pub mod session;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod breaker;
 pub mod check;
 pub mod heartbeat;
+pub mod log_limit;
 pub mod mutate;
 pub mod progress;
 pub mod resumption;
