@@ -11,7 +11,11 @@ use molecule_mcp::machine::Fixed;
 use std::path::Path;
 use std::time::Instant;
 use tables::check::{Checker, Model};
+use tables::log_limit::LogLimit;
+use tables::progress::Progress;
+use tables::resumption::Stream;
 use tables::session::{SessionCall, SessionSlot};
+use tables::startup_wait::Startup;
 use tables::table::{parse, Section, Table};
 use tables::upstream::Composite;
 use tables::{auth::Auth, breaker::Guard, heartbeat::Link, mutate::mutants};
@@ -124,6 +128,46 @@ fn session_call_table_holds() {
 #[test]
 fn upstream_table_holds() {
     assert_table_holds(Composite, "upstream.table");
+}
+
+#[test]
+fn startup_wait_table_holds() {
+    assert_table_holds(Startup, "startup_wait.table");
+}
+
+#[test]
+fn resumption_table_holds() {
+    assert_table_holds(Stream, "resumption.table");
+}
+
+#[test]
+fn log_limit_table_holds() {
+    assert_table_holds(LogLimit, "log_limit.table");
+}
+
+#[test]
+fn log_limit_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(LogLimit, "log_limit.table");
+}
+
+#[test]
+fn progress_table_holds() {
+    assert_table_holds(Progress, "progress.table");
+}
+
+#[test]
+fn progress_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(Progress, "progress.table");
+}
+
+#[test]
+fn startup_wait_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(Startup, "startup_wait.table");
+}
+
+#[test]
+fn resumption_table_catches_every_changed_cell() {
+    assert_every_mutation_is_caught(Stream, "resumption.table");
 }
 
 #[test]

@@ -12,7 +12,11 @@ pub mod auth;
 pub mod breaker;
 pub mod heartbeat;
 mod jitter;
+pub mod log_limit;
+pub mod progress;
+pub mod resumption;
 pub mod session;
+pub mod startup_wait;
 pub mod upstream;
 
 pub use jitter::{Fixed, XorShift};

@@ -5,7 +5,6 @@
 //! `start` returns at once: upstreams connect in the background and their
 //! tools appear, with `notifications/tools/list_changed`, as they come up.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +23,7 @@ use super::progress::{self, ProgressRelay};
 use super::texts;
 use crate::config::EnvMap;
 use crate::machine::breaker::State;
+use crate::machine::startup_wait::{Answer, Ask, Ended, StartupWait};
 use crate::mcp::context::CallContext;
 use crate::mcp::jsonrpc::{
     RpcError, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_BUSY,
@@ -43,8 +43,6 @@ pub const KEEPALIVE_VARIABLE: &str = "MOLECULE_MCP_KEEPALIVE_SECS";
 /// should see every upstream that can come up.
 pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(10);
 pub const STARTUP_WAIT_VARIABLE: &str = "MOLECULE_MCP_STARTUP_WAIT_SECS";
-/// Beyond this a client would give up anyway.
-const MAX_STARTUP_WAIT: Duration = Duration::from_secs(300);
 /// How often a waiting list looks at the upstreams again.
 const STARTUP_POLL: Duration = Duration::from_millis(20);
 /// Lists are answered from every server at once; none may hold the answer
@@ -70,11 +68,9 @@ pub struct Gateway {
     outbox: Outbox,
     shutdown: Shutdown,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The first lists wait until then at most.
-    startup_deadline: Instant,
-    /// Every upstream has made its first connect attempt (or the wait is
-    /// over): lists no longer wait.
-    started: AtomicBool,
+    /// Whether the first lists still wait for upstreams making their first
+    /// connect attempt (spec/startup_wait.table).
+    startup: Mutex<StartupWait>,
 }
 
 struct Upstream {
@@ -125,7 +121,7 @@ impl Gateway {
         let env = Arc::new(env.clone());
         let keepalive = seconds(&env, KEEPALIVE_VARIABLE, DEFAULT_KEEPALIVE, false);
         let startup_wait = seconds(&env, STARTUP_WAIT_VARIABLE, DEFAULT_STARTUP_WAIT, true);
-        let startup_deadline = Instant::now() + startup_wait.min(MAX_STARTUP_WAIT);
+        let startup = StartupWait::new(Instant::now(), startup_wait);
         let progress = ProgressRelay::default();
         let setup = AgentSetup::default();
         super::notices::attach_progress(&progress, &outbox);
@@ -190,29 +186,34 @@ impl Gateway {
             catalog,
             shutdown: shutdown.clone(),
             threads: Mutex::new(threads),
-            startup_deadline,
-            started: AtomicBool::new(false),
+            startup: Mutex::new(startup),
         }
     }
 
     /// Whether some enabled upstream is still making its first connect
     /// attempt (and the start-up wait is not over).
     pub fn startup_pending(&self) -> bool {
-        if self.started.load(Ordering::Relaxed) {
+        let mut startup = self.startup.lock().unwrap_or_else(|e| e.into_inner());
+        if startup.is_over() {
+            // Spares the look at every upstream on each later list.
             return false;
         }
-        let pending = Instant::now() < self.startup_deadline
-            && self.running().any(|(index, _, driver, _)| {
-                let status = driver.status();
-                let tried = self.read_catalog(|c| c.has_listed(index))
-                    || status.last_error.is_some()
-                    || status.state != State::Closed;
-                !tried
-            });
-        if !pending {
-            self.started.store(true, Ordering::Relaxed);
+        let untried = self.running().any(|(index, _, driver, _)| {
+            let status = driver.status();
+            let tried = self.read_catalog(|c| c.has_listed(index))
+                || status.last_error.is_some()
+                || status.state != State::Closed;
+            !tried
+        });
+        match startup.handle(Ask { untried }, Instant::now()) {
+            Answer::Wait => true,
+            Answer::Go(ended) => {
+                if ended == Some(Ended::WaitOver) {
+                    log::debug!("the start-up wait is over with upstreams still connecting");
+                }
+                false
+            }
         }
-        pending
     }
 
     /// Waits until [`Gateway::startup_pending`] is over, or the request is

@@ -14,7 +14,9 @@
 //!   for (1 s when none), a GET with `Last-Event-ID` goes on reading, up to
 //!   5 times within the call's timeout. Without an id, or when the GET is
 //!   refused, the end is a lost connection after sending (outcome
-//!   uncertain).
+//!   uncertain). These decisions, and each request's share of the call's
+//!   timeout, are the machine in `machine::resumption`
+//!   (spec/resumption.table).
 //! - The GET stream for server-initiated messages is opened once the
 //!   session is initialized ([`Endpoint::listen`]); 405 means the server
 //!   offers none. It is reopened (with `Last-Event-ID` when the server gave
@@ -42,6 +44,9 @@ use super::oversized::{self, Parsed};
 use super::rate_limit::{left_out, RateLimit};
 use super::sse;
 use crate::lines::{Line, LineReader, MAX_LINE};
+use crate::machine::resumption::{
+    self, deadline_after, Effect, Event, Failure, Resumption, DEFAULT_RETRY,
+};
 
 /// Answers larger than this are refused.
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -51,10 +56,6 @@ const MAX_REDIRECTS: usize = 5;
 /// Side messages (our answers to the server's requests, cancellations).
 pub const SIDE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_SIDE_POSTS: usize = 16;
-/// How many times one answer's stream is resumed.
-const MAX_RESUMES: usize = 5;
-/// The reconnection delay when the server named none.
-const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 /// One GET stream is reopened after this long even if the server keeps it
 /// open: it bounds how long the listening thread outlives its session.
 const GET_STREAM_SPAN: Duration = Duration::from_secs(300);
@@ -159,8 +160,8 @@ impl Endpoint {
         post: Post,
         timeout: Duration,
     ) -> Result<Option<Value>, CallError> {
-        let deadline = deadline_after(timeout);
-        let (mut response, sent_session) = self.send("POST", Some(body), None, deadline)?;
+        let mut call = Resumption::new(resumption::Config::default(), Instant::now(), timeout);
+        let (mut response, sent_session) = self.send("POST", Some(body), None, call.deadline())?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             // The body only explains; failing to read it changes nothing.
@@ -180,7 +181,7 @@ impl Endpoint {
         }
         let content_type = header_text(&response, "content-type").to_ascii_lowercase();
         let result = if content_type.starts_with("text/event-stream") {
-            self.read_stream(response.into_body(), id, deadline)?
+            self.read_stream(response.into_body(), id, &mut call)?
         } else {
             let bytes = read_body(&mut response, MAX_BODY)?;
             match oversized::parse(&bytes) {
@@ -206,7 +207,8 @@ impl Endpoint {
         if !self.has_session() {
             return;
         }
-        match self.send("DELETE", None, None, deadline_after(timeout)) {
+        let deadline = deadline_after(Instant::now(), timeout);
+        match self.send("DELETE", None, None, deadline) {
             Ok((response, _)) => log::debug!(
                 "{}: session ended (HTTP {})",
                 self.name,
@@ -274,10 +276,9 @@ impl Endpoint {
             if let Some(id) = last_event_id {
                 builder = builder.header("Last-Event-ID", id);
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
+            let Some(remaining) = resumption::remaining(deadline, Instant::now()) else {
                 return Err(CallError::Timeout);
-            }
+            };
             let response = match body {
                 Some(body) => {
                     let request = builder
@@ -386,7 +387,7 @@ impl Endpoint {
         let mut failures = 0;
         while !closing.load(Ordering::SeqCst) && failures < MAX_GET_FAILURES {
             let last_id = parser.last_id().map(String::from);
-            let deadline = deadline_after(GET_STREAM_SPAN);
+            let deadline = deadline_after(Instant::now(), GET_STREAM_SPAN);
             let opened = self.send("GET", None, last_id.as_deref(), deadline);
             let mut response = match opened {
                 Ok((response, _)) => response,
@@ -428,30 +429,35 @@ impl Endpoint {
         self: &Arc<Self>,
         body: Body,
         id: u64,
-        deadline: Instant,
+        call: &mut Resumption,
     ) -> Result<Value, CallError> {
         let mut parser = sse::Parser::new(MAX_LINE);
         let mut body = body;
-        for resumes in 0.. {
+        loop {
             if let Some(answer) = self.read_events(body, &mut parser, id) {
+                call.handle(Event::Answered, Instant::now());
                 return answer;
             }
-            let Some(last_id) = parser.last_id().map(String::from) else {
-                break;
+            let ended = Event::Ended {
+                last_id: parser.last_id().is_some(),
+                retry: parser.retry().map(Duration::from_millis),
             };
-            if resumes == MAX_RESUMES {
-                break;
+            let mut effect = call.handle(ended, Instant::now());
+            while let (None, Some(until)) = (effect, call.next_deadline()) {
+                thread::sleep(until.saturating_duration_since(Instant::now()));
+                effect = call.handle(Event::Tick, Instant::now());
             }
-            let wait = parser.retry().map_or(DEFAULT_RETRY, Duration::from_millis);
-            if Instant::now() + wait >= deadline {
-                return Err(CallError::Timeout);
+            match effect {
+                Some(Effect::Resume) => {}
+                Some(Effect::Fail(failure)) => return Err(stream_failure(failure)),
+                _ => return Err(stream_failure(Failure::Lost)),
             }
-            thread::sleep(wait);
+            let last_id = parser.last_id().unwrap_or_default().to_string();
             log::debug!(
                 "{}: resuming an event stream after event {last_id:.80}",
                 self.name
             );
-            let (mut response, _) = self.send("GET", None, Some(&last_id), deadline)?;
+            let (mut response, _) = self.send("GET", None, Some(&last_id), call.deadline())?;
             let status = response.status().as_u16();
             let content_type = header_text(&response, "content-type").to_ascii_lowercase();
             if status != 200 || !content_type.starts_with("text/event-stream") {
@@ -460,15 +466,14 @@ impl Endpoint {
                     "{}: the stream could not be resumed (HTTP {status})",
                     self.name
                 );
-                break;
+                return Err(match call.handle(Event::Refused, Instant::now()) {
+                    Some(Effect::Fail(failure)) => stream_failure(failure),
+                    _ => stream_failure(Failure::Lost),
+                });
             }
             parser = parser.resumed();
             body = response.into_body();
         }
-        Err(CallError::transport(
-            "the server ended its event stream before answering",
-            true,
-        ))
     }
 
     /// Reads one stream to its end: `Some` with our answer, `None` when it
@@ -561,12 +566,13 @@ impl Endpoint {
     }
 }
 
-/// `timeout` from now; an absurd timeout means no deadline worth keeping.
-fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
-        .unwrap_or(now)
+fn stream_failure(failure: Failure) -> CallError {
+    match failure {
+        Failure::Timeout => CallError::Timeout,
+        Failure::Lost => {
+            CallError::transport("the server ended its event stream before answering", true)
+        }
+    }
 }
 
 fn read_body(response: &mut Response<Body>, limit: u64) -> Result<Vec<u8>, CallError> {

@@ -6,12 +6,10 @@
 //! was not given.
 
 //!
-//! What the agent sees of one call's progress: values that strictly
-//! increase (a replayed call starting again at 1 is not passed on until it
-//! passes what was already reported), at most [`RATE`] notes per second
-//! after a burst of [`BURST`]; a note held back by that limit is replaced
-//! by newer ones and the latest is sent before the call's result
-//! ([`Registration::flush`]).
+//! What the agent sees of one call's progress (strictly increasing values,
+//! a rate limit, the held note sent before the result) is decided by
+//! [`ProgressGate`] (spec/progress.table); here are the tokens and the
+//! notes themselves.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,21 +18,13 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::machine::progress::{ProgressGate, Verdict};
 use crate::mcp::outbox::Outbox;
 use crate::sync::lock;
 
-/// Notes per second per call, in the long run.
-pub const RATE: f64 = 10.0;
-/// Notes that may go out at once before the rate applies.
-pub const BURST: f64 = 10.0;
-
 struct Call {
     agent_token: Value,
-    /// The last progress value accepted.
-    last: Option<f64>,
-    /// Notes that may go out now (a token bucket).
-    allowance: f64,
-    refilled: Instant,
+    gate: ProgressGate,
     /// The latest note held back by the rate.
     held: Option<Value>,
 }
@@ -61,9 +51,10 @@ impl Registration {
     /// Sends the note held back by the rate, if any: called before the
     /// call's result goes out, so the agent has the latest progress first.
     pub fn flush(&self, outbox: &Outbox) {
-        let held = self
-            .relay
-            .with(|active| active.get_mut(&self.token).and_then(|c| c.held.take()));
+        let held = self.relay.with(|active| {
+            let call = active.get_mut(&self.token)?;
+            call.gate.flush().then(|| call.held.take()).flatten()
+        });
         if let Some(note) = held {
             outbox.notify("notifications/progress", note);
         }
@@ -87,9 +78,7 @@ impl ProgressRelay {
                 token.clone(),
                 Call {
                     agent_token: agent_token.clone(),
-                    last: None,
-                    allowance: BURST,
-                    refilled: Instant::now(),
+                    gate: ProgressGate::new(Instant::now()),
                     held: None,
                 },
             );
@@ -113,21 +102,17 @@ impl ProgressRelay {
         let now = Instant::now();
         let note = self.with(|active| {
             let call = active.get_mut(token)?;
-            if call.last.is_some_and(|last| progress <= last) {
+            let verdict = call.gate.offer(progress, now);
+            if verdict == Verdict::Stale {
                 return None;
             }
-            call.last = Some(progress);
             let mut out = json!({"progressToken": call.agent_token.clone()});
             for key in ["progress", "total", "message"] {
                 if let Some(v) = params.get(key) {
                     out[key] = v.clone();
                 }
             }
-            let elapsed = now.saturating_duration_since(call.refilled).as_secs_f64();
-            call.allowance = (call.allowance + elapsed * RATE).min(BURST);
-            call.refilled = now;
-            if call.allowance >= 1.0 {
-                call.allowance -= 1.0;
+            if verdict == Verdict::Send {
                 call.held = None;
                 Some(Some(out))
             } else {

@@ -75,7 +75,7 @@ pub fn connect(
             env,
             cwd,
         } => {
-            let what = stdio::Command {
+            let what = stdio::Spawn {
                 command,
                 args,
                 env,

@@ -1,19 +1,19 @@
 //! The stdio transport: one child process per session, JSON-RPC lines on
 //! its stdin and stdout, its stderr drained into our log.
 //!
-//! Threads per session: a stdin writer (for lines that find the pipe full;
-//! callers write their own otherwise), a stdout reader, a stderr drain and
-//! a reaper. None of them holds the session itself, so dropping the last
-//! handle runs `close()` and nothing outlives it.
+//! Threads per session: a stdin writer (the only one that writes to the
+//! child), a stdout reader, a stderr drain and a reaper. None of them holds
+//! the session itself, so dropping the last handle runs `close()` and
+//! nothing outlives it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 use serde_json::Value;
 
 use super::error::CallError;
@@ -22,15 +22,15 @@ use super::jsonrpc_client::{self, Outcome, Pending};
 use super::process_group::{self, Launch, ProcessGroup};
 use super::session::Session;
 use super::stderr_tail::StderrTail;
-use super::stdin_writer::{self, Outgoing, Stdin};
+use super::stdin_writer::{self, Line, Queues, Writer};
 use super::stdout_reader;
 use crate::config::EnvMap;
 
-/// What the session's threads share.
 /// How long a dead child's stderr may take to close after its stdout did.
 const STDERR_GRACE: Duration = Duration::from_millis(300);
 
-pub struct Link {
+/// What the session's threads share about the child.
+pub struct ChildLink {
     pub name: String,
     pub pending: Pending,
     pub events: EventQueue,
@@ -42,7 +42,7 @@ pub struct Link {
     pub ended: Receiver<()>,
 }
 
-impl Link {
+impl ChildLink {
     /// The connection is gone: waiting and later requests fail with
     /// `error`, and `closed()` becomes ready. The first end wins.
     pub fn end(&self, error: CallError) {
@@ -52,7 +52,7 @@ impl Link {
 }
 
 /// What to start, already `${VAR}`-expanded.
-pub struct Command<'a> {
+pub struct Spawn<'a> {
     pub command: &'a str,
     pub args: &'a [String],
     pub env: &'a BTreeMap<String, String>,
@@ -60,10 +60,9 @@ pub struct Command<'a> {
 }
 
 pub struct StdioSession {
-    link: Arc<Link>,
-    stdin: Arc<Stdin>,
-    /// To the writer thread; `Close` ends it.
-    writer: Sender<Outgoing>,
+    link: Arc<ChildLink>,
+    /// Our requests and notifications, to the writer thread.
+    lines: Sender<Line>,
     group: ProcessGroup,
     events: Receiver<Value>,
     closed: Receiver<()>,
@@ -76,9 +75,9 @@ pub struct StdioSession {
 impl StdioSession {
     /// Starts the server process; `ours` is our own environment, of which
     /// only the harmless part is passed on.
-    pub fn start(name: &str, what: Command<'_>, ours: &EnvMap) -> Result<StdioSession, CallError> {
+    pub fn start(name: &str, what: Spawn<'_>, ours: &EnvMap) -> Result<StdioSession, CallError> {
         let (closed_tx, closed) = bounded::<()>(0);
-        let link = Arc::new(Link {
+        let link = Arc::new(ChildLink {
             name: name.to_string(),
             pending: Pending::new(),
             events: EventQueue::new(name),
@@ -105,30 +104,20 @@ impl StdioSession {
         };
         let spawned = process_group::spawn(launch, on_exit)?;
         let group = spawned.group;
-        let (writer, queue) = unbounded();
+        let (queues, writer) = stdin_writer::queues();
         let stderr = Arc::new(StderrTail::new());
-        let stdin = match Stdin::new(spawned.stdin, link.clone()) {
-            Ok(stdin) => stdin,
-            Err(e) => {
-                group.terminate();
-                return Err(CallError::Spawn {
-                    detail: format!("the server's stdin cannot be set up: {}", e.kind()),
-                    permanent: false,
-                });
-            }
-        };
+        let lines = queues.lines.clone();
         let threads = start_threads(
             name,
             &link,
             &stderr,
-            (stdin.0.clone(), stdin.1, spawned.stdout, spawned.stderr),
-            (writer.clone(), queue),
+            (spawned.stdin, spawned.stdout, spawned.stderr),
+            (queues, writer),
         );
         let session = StdioSession {
             events: link.events.receiver(),
             link,
-            stdin: stdin.0,
-            writer,
+            lines,
             group,
             closed,
             info: OnceLock::new(),
@@ -157,9 +146,10 @@ impl StdioSession {
         let _ = self.info.set(info);
     }
 
-    /// Writes a line, or queues it when the pipe is full; false once closed.
-    fn send(&self, line: String, id: Option<u64>) -> bool {
-        self.stdin.send(line, id)
+    /// Queues a line unless the queue is full (the server stopped reading);
+    /// for messages nobody waits for.
+    fn send_now(&self, text: String) -> bool {
+        self.lines.try_send(Line { text, id: None }).is_ok()
     }
 
     /// Stops waiting for `id` and tells the server, unless the answer won
@@ -178,7 +168,8 @@ impl StdioSession {
                 // closed instead.
                 if sent && method != "initialize" {
                     let notice = jsonrpc_client::cancelled(id, reason);
-                    self.send(notice.to_string(), None);
+                    // A server that reads nothing would not read it either.
+                    self.send_now(notice.to_string());
                 }
                 Err(error)
             }
@@ -188,26 +179,27 @@ impl StdioSession {
 }
 
 type Pipes = (
-    Arc<Stdin>,
-    Receiver<()>,
+    std::process::ChildStdin,
     std::process::ChildStdout,
     std::process::ChildStderr,
 );
 
 fn start_threads(
     name: &str,
-    link: &Arc<Link>,
+    link: &Arc<ChildLink>,
     tail: &Arc<StderrTail>,
-    (stdin, woken, stdout, stderr): Pipes,
-    (writer, queue): (Sender<Outgoing>, Receiver<Outgoing>),
+    (stdin, stdout, stderr): Pipes,
+    (queues, writer): (Queues, Writer),
 ) -> std::io::Result<()> {
+    let writer_link = link.clone();
     thread::Builder::new()
         .name(format!("stdin-{name}"))
-        .spawn(move || stdin_writer::run(stdin, queue, woken))?;
+        .spawn(move || stdin_writer::run(stdin, writer_link, writer))?;
     let reader_link = link.clone();
+    let answers = queues.answers;
     thread::Builder::new()
         .name(format!("stdout-{name}"))
-        .spawn(move || stdout_reader::run(stdout, reader_link, writer))?;
+        .spawn(move || stdout_reader::run(stdout, reader_link, answers))?;
     let tail = tail.clone();
     let owner = name.to_string();
     thread::Builder::new()
@@ -226,11 +218,20 @@ impl Session for StdioSession {
     ) -> Outcome {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let answer = self.link.pending.register(id)?;
-        let line = jsonrpc_client::request(id, method, params).to_string();
-        if !self.send(line, Some(id)) {
+        let text = jsonrpc_client::request(id, method, params).to_string();
+        let deadline = Instant::now().checked_add(timeout);
+        // The queue is full only while the server reads nothing: the wait
+        // for room is part of the call's own timeout.
+        let queued = select! {
+            send(self.lines, Line { text, id: Some(id) }) -> sent => sent.map_err(|_| CallError::Closed),
+            recv(cancel) -> _ => Err(CallError::Cancelled),
+            default(timeout) => Err(CallError::Timeout),
+        };
+        if let Err(error) = queued {
             self.link.pending.remove(id);
-            return Err(CallError::Closed);
+            return Err(error);
         }
+        let timeout = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         select! {
             recv(answer) -> got => got.unwrap_or_else(|_| {
                 Err(CallError::transport("the answer was lost", true))
@@ -248,11 +249,14 @@ impl Session for StdioSession {
                 CallError::transport("the server is gone", false)
             });
         }
-        let line = jsonrpc_client::notification(method, params).to_string();
-        if self.send(line, None) {
-            Ok(())
-        } else {
-            Err(CallError::Closed)
+        let text = jsonrpc_client::notification(method, params).to_string();
+        match self.lines.try_send(Line { text, id: None }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(CallError::transport(
+                "the server does not read its stdin",
+                false,
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(CallError::Closed),
         }
     }
 
@@ -272,9 +276,8 @@ impl Session for StdioSession {
         if self.closing.swap(true, Ordering::SeqCst) {
             return;
         }
+        // The writer closes stdin once the link has ended.
         self.link.end(CallError::Closed);
-        self.stdin.close();
-        let _ = self.writer.send(Outgoing::Close);
         self.group.terminate();
     }
 

@@ -15,27 +15,25 @@ use super::error::CallError;
 use super::jsonrpc_client::{answer_or_relay, classify, Incoming};
 use super::oversized::{self, Parsed};
 use super::rate_limit::{left_out, RateLimit};
-use super::stdin_writer::Outgoing;
-use super::stdio::Link;
+use super::stdin_writer::MAX_QUEUED_ANSWERS;
+use super::stdio::ChildLink;
 use crate::lines::{Line, LineReader, MAX_LINE};
 
-/// Answers to the server's requests that may wait for the writer at once.
-const MAX_QUEUED_ANSWERS: usize = 256;
-
 struct Reader {
-    link: Arc<Link>,
-    writer: Sender<Outgoing>,
+    link: Arc<ChildLink>,
+    /// Our answers to the server's requests, to the stdin writer.
+    answers: Sender<String>,
     garbage: RateLimit,
     strays: RateLimit,
 }
 
 /// Reads until stdout closes, then ends the link: every waiting request
 /// fails and `closed()` becomes ready.
-pub fn run(stdout: impl Read, link: Arc<Link>, writer: Sender<Outgoing>) {
+pub fn run(stdout: impl Read, link: Arc<ChildLink>, answers: Sender<String>) {
     let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), MAX_LINE);
     let mut reader = Reader {
         link,
-        writer,
+        answers,
         garbage: RateLimit::new(),
         strays: RateLimit::new(),
     };
@@ -130,10 +128,10 @@ impl Reader {
                 // Counted from now: a relayed request waits for the agent,
                 // and at most MAX_QUEUED_ANSWERS of them wait at once.
                 self.link.answers_queued.fetch_add(1, Ordering::SeqCst);
-                let (writer, link) = (self.writer.clone(), self.link.clone());
+                let (answers, link) = (self.answers.clone(), self.link.clone());
                 let deliver = move |answer: Value| {
-                    let line = answer.to_string();
-                    if writer.send(Outgoing::Answer { line }).is_err() {
+                    // Never full: it holds as many answers as may be counted.
+                    if answers.try_send(answer.to_string()).is_err() {
                         link.answers_queued.fetch_sub(1, Ordering::SeqCst);
                     }
                 };

@@ -237,6 +237,79 @@ fn a_child_that_stops_reading_blocks_no_caller_past_its_timeout() {
     assert!(is_dead(leader), "leader {leader} survived close()");
 }
 
+/// The initialize answer the scripted children give.
+const INIT_ANSWER: &str = "printf '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"serverInfo\":{\"name\":\"x\",\"version\":\"1\"}}}\\n'";
+
+#[test]
+fn callers_beyond_the_writers_queue_still_return_at_their_timeout() {
+    let dir = TempDir::new("queue-full");
+    // Answers initialize, then never reads stdin again but keeps it open.
+    let script =
+        format!("echo $$ > \"$DIR/leader\"; IFS= read -r line; {INIT_ANSWER}; exec sleep 30");
+    let session = start(&dir, &script);
+    let leader = pid_in(&dir, "leader");
+    // More callers than the writer's queue holds, each with a line larger
+    // than the pipe: most of them wait for room, none past its timeout.
+    let pad = "q".repeat(128 * 1024);
+    let started = Instant::now();
+    let callers: Vec<_> = (0..100)
+        .map(|_| {
+            let (session, pad) = (session.clone(), pad.clone());
+            thread::spawn(move || {
+                let cancel = no_cancel();
+                let limit = Duration::from_millis(500);
+                session.request("echo", json!({"pad": pad}), limit, &cancel.rx)
+            })
+        })
+        .collect();
+    for caller in callers {
+        let result = caller.join().unwrap();
+        assert!(matches!(result, Err(CallError::Timeout)), "{result:?}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    session.close();
+    assert!(is_dead(leader), "leader {leader} survived close()");
+}
+
+#[test]
+fn answers_keep_arriving_while_the_childs_stdin_is_full() {
+    let dir = TempDir::new("reader-free");
+    // Stops reading after initialize; once our large request has filled
+    // the pipe, asks 300 pings (whose answers cannot be written), then
+    // answers our request (id 2) without having read it.
+    let script = format!(
+        "IFS= read -r line; {INIT_ANSWER}; sleep 1; i=0; \
+         while [ $i -lt 300 ]; do \
+           printf '{{\"jsonrpc\":\"2.0\",\"id\":\"p%s\",\"method\":\"ping\"}}\\n' $i; i=$((i+1)); \
+         done; \
+         printf '{{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{\"ok\":true}}}}\\n'; exec sleep 30"
+    );
+    let session = start(&dir, &script);
+    let pad = "r".repeat(1 << 20);
+    let cancel = no_cancel();
+    let limit = Duration::from_secs(8);
+    let result = session.request("echo", json!({"pad": pad}), limit, &cancel.rx);
+    assert_eq!(result.unwrap(), json!({"ok": true}));
+    session.close();
+}
+
+#[test]
+fn close_ends_stdin_and_a_child_that_leaves_on_eof_gets_no_signal() {
+    let dir = TempDir::new("eof");
+    let script = format!(
+        "trap 'echo term > \"$DIR/term\"; exit 1' TERM; echo $$ > \"$DIR/leader\"; \
+         IFS= read -r line; {INIT_ANSWER}; \
+         while IFS= read -r line; do :; done; echo eof > \"$DIR/eof\""
+    );
+    let session = start(&dir, &script);
+    let leader = pid_in(&dir, "leader");
+    session.close();
+    assert!(is_dead(leader), "leader {leader} survived close()");
+    assert!(dir.join("eof").exists(), "the child never saw stdin end");
+    assert!(!dir.join("term").exists(), "the child was sent SIGTERM");
+}
+
 #[test]
 fn a_child_killed_mid_call_fails_the_call_at_once_and_closes() {
     let dir = TempDir::new("killed");
