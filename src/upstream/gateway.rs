@@ -193,7 +193,7 @@ impl Gateway {
     /// Whether some enabled upstream is still making its first connect
     /// attempt (and the start-up wait is not over).
     pub fn startup_pending(&self) -> bool {
-        let mut startup = self.startup.lock().unwrap_or_else(|e| e.into_inner());
+        let mut startup = crate::sync::lock(&self.startup);
         if startup.is_over() {
             // Spares the look at every upstream on each later list.
             return false;

@@ -47,7 +47,7 @@ impl ChildLink {
     /// `error`, and `closed()` becomes ready. The first end wins.
     pub fn end(&self, error: CallError) {
         self.pending.end(error);
-        self.closed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        crate::sync::lock(&self.closed).take();
     }
 }
 
