@@ -5,8 +5,8 @@
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::launch;
+use super::support::gateway::*;
+use super::support::launch;
 
 /// The upstream that offers every kind of item (the conformance fixture).
 pub fn full(prefix: Option<&str>) -> Value {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::harness::*;
-use super::launch;
+use super::support::gateway::*;
+use super::support::launch;
 
 #[test]
 fn a_child_that_stops_answering_is_ended_and_a_new_one_started() {

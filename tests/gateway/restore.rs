@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::harness::*;
 use super::names::full;
+use super::support::gateway::*;
 use super::support::TempDir;
 
 /// Ends the one child of the gateway and waits for its replacement.

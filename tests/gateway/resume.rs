@@ -13,7 +13,7 @@ use std::thread;
 
 use serde_json::{json, Value};
 
-use super::harness::*;
+use super::support::gateway::*;
 
 #[derive(Default)]
 struct Seen {

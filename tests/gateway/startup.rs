@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value};
 
-use super::harness::*;
 use super::names::full;
+use super::support::gateway::*;
 
 /// The conformance upstream, started after `secs` seconds.
 fn late(secs: u32) -> Value {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{is_error, Gateway, WAIT};
-use crate::launch;
+use crate::support::gateway::{is_error, Gateway, WAIT};
+use crate::support::launch;
 
 fn gateway(tag: &str, extra_args: &[&str]) -> Gateway {
     let command = launch::example("fixture_answers").display().to_string();

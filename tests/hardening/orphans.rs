@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{eventually, kill9, Gateway, WAIT};
-use crate::launch;
+use crate::support::gateway::{eventually, kill9, Gateway, WAIT};
+use crate::support::launch;
 use crate::support::TempDir;
 
 /// Whether `pid` is a live process (a zombie counts as gone).

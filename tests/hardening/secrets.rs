@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::echo_headers;
-use crate::harness::{eventually, Gateway};
-use crate::launch;
+use crate::support::gateway::{eventually, Gateway};
+use crate::support::launch;
 
 const GH_PAT: &str = "ghp_Q1w2E3r4T5y6U7i8O9p0AsDfGhJkL1z2X3c4";
 const DB_PASS: &str = "correct-horse-battery-7781";

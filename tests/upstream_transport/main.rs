@@ -1,12 +1,11 @@
 //! The upstream transports against real processes and real loopback
-//! servers: stdio children (a POSIX sh fixture, `upstream_transport/fixture.sh`)
-//! and Streamable HTTP servers on 127.0.0.1.
+//! servers: stdio children (a POSIX sh fixture, `fixture.sh` beside this file)
+//! and Streamable HTTP servers on 127.0.0.1 (`support/loopback.rs`).
 
-#[path = "upstream_transport/http.rs"]
+#[path = "../support/mod.rs"]
+mod support;
+
 mod http;
-#[path = "upstream_transport/loopback.rs"]
-mod loopback;
-#[path = "upstream_transport/stdio.rs"]
 mod stdio;
 
 use std::path::{Path, PathBuf};

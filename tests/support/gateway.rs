@@ -1,6 +1,7 @@
 //! What the gateway scenarios share: a servers file of fixture upstreams,
 //! the binary started in gateway-only mode and initialized, calls, lists,
-//! recordings, and the process table.
+//! recordings, and the process table. Used by the gateway, hardening and
+//! interoperability suites.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::launch;
-use super::support::{Child, TempDir};
+use super::{Child, TempDir};
 
 /// Generous bound for what should take milliseconds on a quiet machine
 /// (the machine is shared with other builds).

@@ -17,7 +17,6 @@
 //!
 //! `crash` closes the connection mid-request; the process lives on.
 
-#[path = "fixture/mod.rs"]
 mod fixture;
 #[path = "fixture/http_wire.rs"]
 mod http_wire;
