@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
-use support::gateway::{children_of, is_error, text, Gateway, WAIT};
+use support::gateway::{is_error, text, Gateway, WAIT};
+use support::processes::children_of;
 
 fn everything() -> PathBuf {
     let dir = std::env::var_os("MOLECULE_INTEROP_NODE")

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::support::gateway::*;
 use super::support::launch;
+use super::support::processes::*;
 use super::support::{Child, TempDir};
 
 #[test]

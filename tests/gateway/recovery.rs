@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::support::gateway::*;
 use super::support::launch;
+use super::support::processes::*;
 
 #[test]
 fn a_child_that_stops_answering_is_ended_and_a_new_one_started() {

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::names::full;
 use super::support::gateway::*;
+use super::support::processes::*;
 use super::support::TempDir;
 
 /// Ends the one child of the gateway and waits for its replacement.

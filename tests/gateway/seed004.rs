@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use super::support::gateway::*;
+use super::support::processes::*;
 
 #[test]
 fn the_breaker_rejects_after_the_threshold_and_one_probe_closes_it() {

@@ -7,21 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::gateway::{eventually, kill9, Gateway, WAIT};
+use crate::support::gateway::{eventually, Gateway, WAIT};
 use crate::support::launch;
+use crate::support::processes::{alive, kill9, kill9_quietly, zombies_of};
 use crate::support::TempDir;
-
-/// Whether `pid` is a live process (a zombie counts as gone).
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .unwrap_or("");
-    state != "Z" && state != "X"
-}
 
 fn read_pid(path: &Path) -> u32 {
     let mut pid = None;
@@ -35,14 +24,6 @@ fn read_pid(path: &Path) -> u32 {
         Some(pid) if found => pid,
         _ => panic!("{} was never written", path.display()),
     }
-}
-
-/// Ends `pid` if a failed test left it behind.
-fn cleanup(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status();
 }
 
 #[test]
@@ -63,7 +44,7 @@ fn a_setsid_grandchild_of_a_stdio_upstream_ends_with_shutdown() {
     gateway.child.close_stdin();
     let exit = gateway.child.wait_exit(WAIT);
     let gone = eventually(Duration::from_secs(5), || !alive(grandchild));
-    cleanup(grandchild);
+    kill9_quietly(grandchild);
     assert!(exit.is_some_and(|s| s.success()), "no clean exit");
     assert!(
         gone,
@@ -89,34 +70,11 @@ fn kill_9_of_molecule_mcp_takes_its_stdio_upstream_with_it() {
 
     kill9(gateway.child.pid());
     let gone = eventually(Duration::from_secs(5), || !alive(leader));
-    cleanup(leader);
+    kill9_quietly(leader);
     assert!(
         gone,
         "the upstream {leader} outlived kill -9 of molecule-mcp"
     );
-}
-
-/// Children of `pid` in state Z.
-fn zombies_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-                return false;
-            };
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                return false;
-            };
-            let mut fields = rest.split_whitespace();
-            let state = fields.next();
-            let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
-            state == Some("Z") && ppid == Some(pid)
-        })
-        .collect()
 }
 
 #[test]

@@ -1,15 +1,18 @@
 //! What the gateway scenarios share: a servers file of fixture upstreams,
 //! the binary started in gateway-only mode and initialized, calls, lists,
-//! recordings, and the process table. Used by the gateway, hardening and
-//! interoperability suites.
+//! recordings. Used by the gateway, hardening and interoperability suites.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::launch;
 use super::{Child, TempDir};
+
+/// The suites that glob-import this module find the shared wait here too.
+#[allow(unused_imports)]
+pub use super::eventually;
 
 /// Generous bound for what should take milliseconds on a quiet machine
 /// (the machine is shared with other builds).
@@ -217,84 +220,5 @@ pub fn control(path: &str, control: Value, salt: usize) {
     let text = format!("{control}{}", " ".repeat(salt));
     if let Err(e) = std::fs::write(path, text) {
         panic!("cannot write control file {path}: {e}");
-    }
-}
-
-/// The pids whose parent is `pid`.
-pub fn children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if stat(child).is_some_and(|(ppid, state)| ppid == pid && state != 'Z') {
-            found.push(child);
-        }
-    }
-    found
-}
-
-/// Live processes (not zombies) whose command line contains `marker`.
-pub fn processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(PathBuf::from(format!("/proc/{pid}/cmdline"))) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) && stat(pid).is_some_and(|(_, state)| state != 'Z') {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-/// (parent pid, state) from /proc/PID/stat.
-fn stat(pid: u32) -> Option<(u32, char)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may hold spaces and parentheses; the fields after the
-    // last ')' do not.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, state))
-}
-
-pub fn kill9(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "kill -9 {pid} failed");
-}
-
-/// Polls `check` every 20 ms until it holds or `limit` passes.
-pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

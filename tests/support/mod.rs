@@ -14,6 +14,7 @@ mod child;
 pub mod gateway;
 pub mod launch;
 pub mod loopback;
+pub mod processes;
 pub mod raw_http;
 pub mod sim;
 mod tempdir;

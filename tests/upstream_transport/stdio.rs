@@ -15,6 +15,7 @@ use molecule_mcp::upstream::config::TransportSpec;
 use molecule_mcp::upstream::error::CallError;
 use molecule_mcp::upstream::session::{connect, Session};
 
+use super::support::processes::alive;
 use super::{eventually, no_cancel, TempDir, CALL};
 
 /// Our token in our environment: no child may see it.
@@ -103,13 +104,7 @@ fn pid_in(dir: &TempDir, name: &str) -> i32 {
 /// Gone, or a zombie waiting for whoever inherited it: either way it no
 /// longer runs.
 fn is_dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            state.starts_with('Z') || state.starts_with('X')
-        }
-    }
+    !alive(pid as u32)
 }
 
 fn kill(pid: i32, signal: i32) {
