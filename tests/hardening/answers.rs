@@ -110,7 +110,8 @@ fn deep_answers_pass_and_absurdly_deep_ones_fail_at_once() {
 
 #[test]
 fn over_the_cap_or_too_deep_from_an_http_upstream_fail_at_once_and_are_not_counted() {
-    let url = crate::echo_headers::start();
+    let server = crate::echo_headers::start();
+    let url = server.url("/mcp");
     let servers = json!({"web": {"url": url, "timeout": 60,
         "breaker": {"threshold": 3, "cooldownSecs": 30, "maxCooldownSecs": 30,
                     "parkAfter": 10, "parkProbeSecs": 60}}});

@@ -18,6 +18,5 @@ mod framing;
 mod ids;
 mod orphans;
 mod secrets;
-mod sink;
 mod state_files;
 mod uploads;

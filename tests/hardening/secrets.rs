@@ -68,7 +68,8 @@ fn values_expanded_into_a_dying_childs_args_and_env_never_reach_the_log() {
 
 #[test]
 fn configured_header_values_never_reach_the_agent() {
-    let url = echo_headers::start();
+    let server = echo_headers::start();
+    let url = server.url("/mcp");
     let servers = json!({"echo": {
         "url": url,
         "headers": {"Authorization": "Bearer ${UP_TOKEN}", "X-Custom": "${CUSTOM}",
