@@ -5,7 +5,6 @@
 
 use serde_json::{json, Value};
 
-use super::names::full;
 use super::support::gateway::*;
 use super::support::TempDir;
 

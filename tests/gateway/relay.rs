@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::names::full;
 use super::support::gateway::*;
 use super::support::launch;
 use super::support::TempDir;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::launch;
+use super::processes::{children_of, kill9};
 use super::{Child, TempDir};
 
 /// The suites that glob-import this module find the shared wait here too.
@@ -27,6 +28,17 @@ pub fn quick_breaker() -> Value {
 /// The stdio fixture as a servers-file entry.
 pub fn stdio(args: &[&str]) -> Value {
     json!({"command": launch::example("fixture_stdio").display().to_string(), "args": args})
+}
+
+/// The conformance fixture, the upstream that offers every kind of item
+/// (tools, prompts, resources, templates), as a servers-file entry;
+/// `prefix` as given.
+pub fn full(prefix: Option<&str>) -> Value {
+    let entry = json!({"command": launch::example("conformance_upstream").display().to_string()});
+    match prefix {
+        Some(p) => with(entry, "prefix", json!(p)),
+        None => entry,
+    }
 }
 
 /// `entry` with `key` set (breaker, timeout, tools, ...).
@@ -160,6 +172,22 @@ impl Gateway {
         false
     }
 
+    /// Ends the one upstream child with `kill -9` and waits for the child
+    /// that replaces it.
+    pub fn restart_child(&mut self) {
+        let first = children_of(self.child.pid());
+        assert_eq!(first.len(), 1, "{first:?}");
+        kill9(first[0]);
+        assert!(
+            eventually(WAIT, || {
+                let now = children_of(self.child.pid());
+                now.len() == 1 && now[0] != first[0]
+            }),
+            "no new child; stderr:\n{}",
+            self.child.stderr()
+        );
+    }
+
     /// Drops what arrived so far without a request waiting for it.
     pub fn drain(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -178,6 +206,17 @@ fn spawn(dir: &TempDir, file: &Value, extra: &[(&str, &str)]) -> Child {
     let mut env: Vec<(&str, &str)> = vec![("MOLECULE_MCP_SERVERS", servers.as_str())];
     env.extend_from_slice(extra);
     Child::spawn(dir.path(), &env)
+}
+
+/// The `key` of every item of a list answer (`tools`, `prompts`,
+/// `resources`, ...); an answer without that list fails the test.
+pub fn listed(answer: &Value, list: &str, key: &str) -> Vec<String> {
+    answer["result"][list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {answer}"))
+        .iter()
+        .filter_map(|item| item[key].as_str().map(String::from))
+        .collect()
 }
 
 /// The tool result's first text.
