@@ -2,29 +2,14 @@
 //! `setsid` grandchild after a clean shutdown nor the server after
 //! `kill -9` of molecule-mcp.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::gateway::{eventually, Gateway, WAIT};
 use crate::support::launch;
-use crate::support::processes::{alive, kill9, kill9_quietly, zombies_of};
+use crate::support::processes::{alive, kill9, kill9_quietly, pid_written, zombies_of};
 use crate::support::TempDir;
-
-fn read_pid(path: &Path) -> u32 {
-    let mut pid = None;
-    let found = eventually(WAIT, || {
-        pid = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok());
-        pid.is_some()
-    });
-    match pid {
-        Some(pid) if found => pid,
-        _ => panic!("{} was never written", path.display()),
-    }
-}
 
 #[test]
 fn a_setsid_grandchild_of_a_stdio_upstream_ends_with_shutdown() {
@@ -38,7 +23,7 @@ fn a_setsid_grandchild_of_a_stdio_upstream_ends_with_shutdown() {
     let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
     let mut gateway = Gateway::start_in(dir, servers, &[]);
     assert!(gateway.wait_tool("wrapped__echo", true));
-    let grandchild = read_pid(&pid_file);
+    let grandchild = pid_written(&pid_file, WAIT);
     assert!(alive(grandchild), "the grandchild did not start");
 
     gateway.child.close_stdin();
@@ -65,7 +50,7 @@ fn kill_9_of_molecule_mcp_takes_its_stdio_upstream_with_it() {
     let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
     let mut gateway = Gateway::start_in(dir, servers, &[]);
     assert!(gateway.wait_tool("wrapped__echo", true));
-    let leader = read_pid(&pid_file);
+    let leader = pid_written(&pid_file, WAIT);
     assert!(alive(leader));
 
     kill9(gateway.child.pid());

@@ -2,7 +2,9 @@
 //! still runs, the children of a process, the processes with a marker in
 //! their command line.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// (parent pid, state) from /proc/PID/stat; `None` once the pid is gone.
 pub fn stat(pid: u32) -> Option<(u32, char)> {
@@ -61,6 +63,21 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
             }) && alive(pid)
         })
         .collect()
+}
+
+/// The pid a shell wrote to `path` (`echo $! > path`), once its line is
+/// complete; fails the test when none comes within `limit`.
+pub fn pid_written(path: &Path, limit: Duration) -> u32 {
+    let mut text = String::new();
+    let found = super::eventually(limit, || {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        text.ends_with('\n')
+    });
+    assert!(found, "{} was never written", path.display());
+    match text.trim().parse() {
+        Ok(pid) if pid > 1 => pid,
+        _ => panic!("bad pid file {}: {text:?}", path.display()),
+    }
 }
 
 /// `kill -9 PID`; fails the test when it cannot be sent.

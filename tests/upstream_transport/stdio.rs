@@ -15,7 +15,7 @@ use molecule_mcp::upstream::config::TransportSpec;
 use molecule_mcp::upstream::error::CallError;
 use molecule_mcp::upstream::session::{connect, Session};
 
-use super::support::processes::alive;
+use super::support::processes::{alive, pid_written};
 use super::{eventually, no_cancel, TempDir, CALL};
 
 /// Our token in our environment: no child may see it.
@@ -89,16 +89,7 @@ fn recorded_id_of(dir: &TempDir, method: &str) -> Option<Value> {
 }
 
 fn pid_in(dir: &TempDir, name: &str) -> i32 {
-    let mut text = String::new();
-    let found = eventually(Duration::from_secs(5), || {
-        text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        text.ends_with('\n')
-    });
-    assert!(found, "{name} pid file never written");
-    match text.trim().parse() {
-        Ok(pid) if pid > 1 => pid,
-        _ => panic!("bad pid file {name}: {text:?}"),
-    }
+    pid_written(&dir.join(name), Duration::from_secs(5)) as i32
 }
 
 /// Gone, or a zombie waiting for whoever inherited it: either way it no
