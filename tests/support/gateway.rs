@@ -112,14 +112,7 @@ impl Gateway {
     /// The names `tools/list` offers now; a broken answer fails the test
     /// (an empty list would pass every "tool gone" check).
     pub fn tool_names(&mut self) -> Vec<String> {
-        let answer = self.request("tools/list", json!({}));
-        let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) else {
-            panic!("tools/list gave no list: {answer}");
-        };
-        tools
-            .iter()
-            .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
-            .collect()
+        self.child.tool_names(WAIT)
     }
 
     /// Waits until `tools/list` offers `tool` (or stops offering it when

@@ -15,6 +15,7 @@ use molecule_mcp::upstream::config::TransportSpec;
 use molecule_mcp::upstream::error::CallError;
 use molecule_mcp::upstream::session::{connect, Session};
 
+use super::support::launch;
 use super::support::processes::{alive, pid_written};
 use super::{eventually, no_cancel, TempDir, CALL};
 
@@ -74,11 +75,7 @@ fn call(session: &dyn Session, method: &str, params: Value) -> Result<Value, Cal
 
 /// Every message the fixture received, in order.
 fn recorded(dir: &TempDir) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("record"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
+    launch::recorded(&dir.join("record"))
 }
 
 fn recorded_id_of(dir: &TempDir, method: &str) -> Option<Value> {
