@@ -3,11 +3,7 @@
 //! fault must exit 2 with an operator-readable text on stderr and nothing on
 //! stdout (the protocol channel); nothing may panic.
 
-// Only the binary's path and the temp dir helper: no simulator here.
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "support/tempdir.rs"]
-mod tempdir;
+mod support;
 
 use std::ffi::OsString;
 use std::fs;
@@ -17,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tempdir::TempDir;
+use support::TempDir;
 
 const ID: &str = "00000000-0000-0000-0000-000000000000";
 /// Nothing listens on the discard port; no test here needs the platform.
@@ -139,7 +135,7 @@ impl Run {
     }
 
     fn run(&self) -> Outcome {
-        let mut cmd = Command::new(binary::bin());
+        let mut cmd = Command::new(support::bin());
         cmd.args(&self.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::sim::Simulator;
 use support::{Child, TempDir};
 
@@ -84,27 +84,24 @@ fn the_static_binary_serves_a_whole_session_from_an_empty_root() {
 
     let init = child.initialize("empty-root");
     assert!(init["serverInfo"]["name"].is_string(), "{init}");
-    let tools = tool_names(&mut child);
+    let tools = child.tool_names(WAIT);
     for name in support::platform_tools(false) {
         assert!(tools.contains(&name), "{name} missing: {tools:?}");
     }
 
-    let info = call(&mut child, "get_workspace_info", json!({}));
+    let info = child.call_tool("get_workspace_info", json!({}), WAIT);
     assert_ne!(info["isError"], json!(true), "{info}");
     assert!(info.to_string().contains(WS), "{info}");
 
     // The upstream is spawned from inside the root, as nobody.
     assert!(
-        support::eventually(WAIT, || tool_names(&mut child)
+        support::eventually(WAIT, || child
+            .tool_names(WAIT)
             .contains(&"up__echo".to_string())),
         "the upstream's tools never appeared; stderr:\n{}",
         child.stderr()
     );
-    let echo = call(
-        &mut child,
-        "up__echo",
-        json!({"text": "from an empty root"}),
-    );
+    let echo = child.call_tool("up__echo", json!({"text": "from an empty root"}), WAIT);
     assert_eq!(
         echo["content"][0]["text"],
         json!("from an empty root"),
@@ -220,31 +217,4 @@ fn confine(cmd: &mut Command, root: &Path) {
             step(libc::setuid(NOBODY) == 0)
         });
     }
-}
-
-fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
-    let answer = child.request(
-        "tools/call",
-        json!({"name": name, "arguments": arguments}),
-        WAIT,
-    );
-    match answer.as_ref().and_then(|a| a.get("result")) {
-        Some(result) => result.clone(),
-        None => panic!("{name}: {answer:?}; stderr:\n{}", child.stderr()),
-    }
-}
-
-fn tool_names(child: &mut Child) -> Vec<String> {
-    let Some(answer) = child.request("tools/list", json!({}), WAIT) else {
-        panic!("no tools/list answer; stderr:\n{}", child.stderr());
-    };
-    answer["result"]["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }

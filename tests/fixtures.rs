@@ -5,17 +5,13 @@
 //! Needs the examples built: `cargo build --examples` (plain `cargo test`
 //! does it).
 
-#[path = "tools/fixture/launch.rs"]
-mod launch;
-#[path = "tools/fixture/raw_http.rs"]
-mod raw_http;
 mod support;
 
 use std::time::{Duration, Instant};
 
-use launch::{count_calls, count_method, initialize_request, recorded, HttpFixture, Proc};
-use raw_http::{exchange, Conn, Response};
 use serde_json::{json, Value};
+use support::launch::{count_calls, count_method, initialize_request, recorded, HttpFixture, Proc};
+use support::raw_http::{exchange, Conn, Response};
 use support::TempDir;
 
 /// Generous: these wait for things that take milliseconds on a quiet

@@ -4,19 +4,14 @@
 //! answer, keep `structuredContent`, and a kill and restart of the server
 //! recovers without restarting molecule-mcp.
 
-#[path = "tools/fixture/launch.rs"]
-mod launch;
 mod support;
-
-#[path = "gateway/harness.rs"]
-#[allow(dead_code)]
-mod harness;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use harness::{children_of, is_error, text, Gateway, WAIT};
 use serde_json::{json, Value};
+use support::gateway::{is_error, text, Gateway, WAIT};
+use support::processes::children_of;
 
 fn everything() -> PathBuf {
     let dir = std::env::var_os("MOLECULE_INTEROP_NODE")

@@ -53,18 +53,6 @@ fn failed(child: &mut Child, name: &str, arguments: Value, needle: &str) {
     assert!(text(&result).contains(needle), "{needle:?} not in {result}");
 }
 
-fn tool_names(child: &mut Child) -> Vec<String> {
-    let listed = child
-        .request("tools/list", json!({}), SOON)
-        .expect("tools/list answer");
-    listed["result"]["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect()
-}
-
 // ---------------------------------------------------------------- goal and tasks
 
 #[test]
@@ -232,7 +220,7 @@ fn tools_list_offers_the_runtime_tools_in_order() {
     let sim = sim();
     let home = TempDir::new("runtime-list");
     let mut child = start(&sim, &home, &[]);
-    let names = tool_names(&mut child);
+    let names = child.tool_names(SOON);
     assert_eq!(names, support::platform_tools(false), "{names:?}");
 }
 
@@ -473,13 +461,13 @@ fn desktop_tools_are_offered_only_with_a_display_and_xdotool() {
     let sim = sim();
     let home = TempDir::new("runtime-desktop-list");
     let (mut child, bin) = start_with_desktop(&sim, &home);
-    assert_eq!(tool_names(&mut child), support::platform_tools(true));
+    assert_eq!(child.tool_names(SOON), support::platform_tools(true));
     assert_eq!(support::platform_tools(true).len(), 31);
 
     // xdotool on PATH but no DISPLAY: 25 tools, and calls are unknown tools.
     let path = format!("{}:/usr/bin:/bin", bin.display());
     let mut bare = start(&sim, &home, &[("PATH", &path)]);
-    let names = tool_names(&mut bare);
+    let names = bare.tool_names(SOON);
     assert_eq!(names, support::platform_tools(false));
     assert_eq!(names.len(), 25);
     let refused = bare
@@ -493,7 +481,7 @@ fn desktop_tools_are_offered_only_with_a_display_and_xdotool() {
 
     // A display but no xdotool: 25 tools too.
     let mut no_tool = start(&sim, &home, &[("DISPLAY", ":99")]);
-    assert_eq!(tool_names(&mut no_tool).len(), 25);
+    assert_eq!(no_tool.tool_names(SOON).len(), 25);
 }
 
 #[test]

@@ -7,8 +7,6 @@
 //! Needs the fixtures built: `cargo build --examples` (a plain `cargo test`
 //! builds them). Every wait is bounded.
 
-#[path = "tools/fixture/launch.rs"]
-mod launch;
 mod support;
 
 use std::io::Write;
@@ -16,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::launch;
 use support::sim::Simulator;
 use support::{Child, TempDir};
 

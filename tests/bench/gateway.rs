@@ -15,9 +15,8 @@
 //! Needs the release fixtures: `cargo build --release --examples`, then
 //! `cargo bench --bench gateway`.
 
-#[path = "../tools/fixture/launch.rs"]
+#[path = "../support/launch.rs"]
 mod launch;
-#[path = "procstat.rs"]
 mod procstat;
 
 use std::collections::HashMap;

@@ -18,9 +18,8 @@
 //! `BENCH_CALLS` sets the number of calls of the memory run (default
 //! 10 000); `BENCH_IDLE_SECS` the idle window (default 60).
 
-#[path = "procstat.rs"]
 mod procstat;
-#[path = "../support/sim.rs"]
+#[path = "../support/sim/mod.rs"]
 mod sim;
 
 use std::io::{BufRead, BufReader, Write};

@@ -4,9 +4,8 @@
 //!
 //! `BENCH_IDLE_SECS` sets the idle window (default 30).
 
-#[path = "procstat.rs"]
 mod procstat;
-#[path = "../support/sim.rs"]
+#[path = "../support/sim/mod.rs"]
 mod sim;
 
 use std::process::{Child, Command, Stdio};

@@ -8,11 +8,10 @@
 //! Needs the release fixtures: `cargo build --release --examples`, then
 //! `cargo bench --bench soak`.
 
-#[path = "../tools/fixture/launch.rs"]
+#[path = "../support/launch.rs"]
 mod launch;
-#[path = "procstat.rs"]
 mod procstat;
-#[path = "../support/sim.rs"]
+#[path = "../support/sim/mod.rs"]
 mod sim;
 
 use std::collections::HashMap;

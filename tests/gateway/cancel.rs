@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::launch::HttpFixture;
+use super::support::gateway::*;
+use super::support::launch::HttpFixture;
 use super::support::TempDir;
 
 /// Starts a long call, cancels it, and returns what the upstream recorded

@@ -5,8 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::names::full;
+use super::support::gateway::*;
 use super::support::TempDir;
 
 /// Calls `tool` and returns the log notes that arrived before its answer,

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::launch;
+use super::support::gateway::*;
+use super::support::launch;
+use super::support::processes::*;
 use super::support::{Child, TempDir};
 
 #[test]

@@ -3,28 +3,9 @@
 //! results and prompt messages it can read back, collisions decided by
 //! server order, `__` in a server name refused.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::harness::*;
-use super::launch;
-
-/// The upstream that offers every kind of item (the conformance fixture).
-pub fn full(prefix: Option<&str>) -> Value {
-    let entry = json!({"command": launch::example("conformance_upstream").display().to_string()});
-    match prefix {
-        Some(p) => with(entry, "prefix", json!(p)),
-        None => entry,
-    }
-}
-
-fn names(answer: &Value, list: &str, key: &str) -> Vec<String> {
-    answer["result"][list]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {list} in {answer}"))
-        .iter()
-        .filter_map(|item| item[key].as_str().map(String::from))
-        .collect()
-}
+use super::support::gateway::*;
 
 #[test]
 fn an_empty_prefix_offers_tools_prompts_and_uris_unchanged() {
@@ -39,9 +20,9 @@ fn an_empty_prefix_offers_tools_prompts_and_uris_unchanged() {
     assert_eq!(text(&answer), "This is a simple text response for testing.");
 
     let prompts = gw.request("prompts/list", json!({}));
-    assert!(names(&prompts, "prompts", "name").contains(&"test_simple_prompt".to_string()));
+    assert!(listed(&prompts, "prompts", "name").contains(&"test_simple_prompt".to_string()));
     let resources = gw.request("resources/list", json!({}));
-    assert!(names(&resources, "resources", "uri").contains(&"test://static-text".to_string()));
+    assert!(listed(&resources, "resources", "uri").contains(&"test://static-text".to_string()));
     let read = gw.request("resources/read", json!({"uri": "test://static-text"}));
     assert_eq!(
         read["result"]["contents"][0]["uri"], "test://static-text",
@@ -86,7 +67,7 @@ fn default_names_are_prefixed_and_embedded_uris_read_back() {
         "{read}"
     );
     let prompts = gw.request("prompts/list", json!({}));
-    assert!(names(&prompts, "prompts", "name").contains(&"conf__test_simple_prompt".to_string()));
+    assert!(listed(&prompts, "prompts", "name").contains(&"conf__test_simple_prompt".to_string()));
 }
 
 #[test]

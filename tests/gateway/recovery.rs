@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::harness::*;
-use super::launch;
+use super::support::gateway::*;
+use super::support::launch;
+use super::support::processes::*;
 
 #[test]
 fn a_child_that_stops_answering_is_ended_and_a_new_one_started() {

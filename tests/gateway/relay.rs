@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::names::full;
+use super::support::gateway::*;
+use super::support::launch;
 use super::support::TempDir;
 
 /// Starts the gateway with the conformance upstream under its own names,
@@ -141,7 +141,7 @@ fn the_upstream_is_told_what_the_agent_declared_and_the_agreed_revision() {
 fn an_http_upstreams_request_on_its_get_stream_reaches_the_agent() {
     let dir = TempDir::new("gw-relay-get-rec");
     let record = dir.join("record.jsonl").display().to_string();
-    let http = super::launch::HttpFixture::start(&["--server-requests", "--record", &record]);
+    let http = launch::HttpFixture::start(&["--server-requests", "--record", &record]);
     let mut gw = Gateway::start_as(
         TempDir::new("gw-relay-get"),
         json!({"web": {"url": http.url}}),
@@ -193,8 +193,7 @@ fn what_an_http_upstream_sends_on_its_own_arrives_on_the_get_stream() {
     let record = dir.join("record.jsonl").display().to_string();
     // Told later that its tools changed, with no request of ours in flight:
     // only a GET stream can carry that.
-    let http =
-        super::launch::HttpFixture::start(&["--list-changed-after-ms", "300", "--record", &record]);
+    let http = launch::HttpFixture::start(&["--list-changed-after-ms", "300", "--record", &record]);
     let mut gw = Gateway::start("gw-get-stream", json!({"web": {"url": http.url}}), &[]);
     assert!(gw.wait_tool("web__echo", true));
     let deadline = Instant::now() + WAIT;
@@ -213,7 +212,7 @@ fn the_agents_roots_change_reaches_every_upstream() {
     let dir = TempDir::new("gw-roots-rec");
     let stdio_record = dir.join("stdio.jsonl").display().to_string();
     let http_record = dir.join("http.jsonl").display().to_string();
-    let http = super::launch::HttpFixture::start(&["--record", &http_record]);
+    let http = launch::HttpFixture::start(&["--record", &http_record]);
     let servers = json!({
         "files": stdio(&["--record", &stdio_record]),
         "web": {"url": http.url},

@@ -6,24 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::harness::*;
-use super::names::full;
+use super::support::gateway::*;
 use super::support::TempDir;
-
-/// Ends the one child of the gateway and waits for its replacement.
-fn restart_child(gw: &mut Gateway) {
-    let first = children_of(gw.child.pid());
-    assert_eq!(first.len(), 1, "{first:?}");
-    kill9(first[0]);
-    assert!(
-        eventually(WAIT, || {
-            let now = children_of(gw.child.pid());
-            now.len() == 1 && now[0] != first[0]
-        }),
-        "no new child; stderr:\n{}",
-        gw.child.stderr()
-    );
-}
 
 /// Whether `notifications/resources/updated` for `uri` arrives within WAIT.
 fn updated(gw: &mut Gateway, uri: &str) -> bool {
@@ -52,7 +36,7 @@ fn a_subscription_is_made_again_on_the_session_after_a_restart() {
 
     // The fixture sends one update right after each subscribe it gets, so
     // an update now means the new process was subscribed again.
-    restart_child(&mut gw);
+    gw.restart_child();
     assert!(
         updated(&mut gw, uri),
         "no update after the restart; stderr:\n{}",
@@ -63,7 +47,7 @@ fn a_subscription_is_made_again_on_the_session_after_a_restart() {
     let answer = gw.request("resources/unsubscribe", json!({"uri": uri}));
     assert_eq!(answer["result"], json!({}), "{answer}");
     gw.drain();
-    restart_child(&mut gw);
+    gw.restart_child();
     assert!(gw.wait_tool("conf__test_simple_text", true));
     assert!(!updated_soon(&mut gw, uri), "an unsubscribed URI came back");
 }
@@ -96,7 +80,7 @@ fn the_agents_log_level_is_sent_to_an_upstream_that_connects_after_it_was_set() 
         "logging/setLevel"
     ) == 1));
 
-    restart_child(&mut gw);
+    gw.restart_child();
     assert!(
         eventually(WAIT, || count_method(&record, "logging/setLevel") == 2),
         "the new process was not told the level; stderr:\n{}",

@@ -3,105 +3,47 @@
 //! connection: the stream is resumed with a GET carrying `Last-Event-ID`,
 //! and the call gets its answer there.
 //!
-//! The server here is a few lines of raw HTTP on 127.0.0.1, so the test
+//! The server is the scripted test server on 127.0.0.1, so the test
 //! controls exactly when streams end.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use super::harness::*;
+use super::support::gateway::*;
+use super::support::loopback::{Loopback, Reply, Seen};
 
-#[derive(Default)]
-struct Seen {
-    /// `Last-Event-ID` of each GET.
-    resumed_from: Vec<String>,
-    /// The id of the call whose stream was cut.
-    pending: Option<Value>,
+/// Starts the server; it keeps the id of the call whose stream it cut.
+fn start() -> Loopback {
+    let pending = Mutex::new(None);
+    Loopback::start(move |request: &Seen| serve(request, &pending))
 }
 
-struct Request {
-    method: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+fn reply(status: u16, content_type: &str, body: &str) -> Reply {
+    Reply::status(status, content_type, body).with_header("Mcp-Session-Id", "s1")
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let method = line.split_whitespace().next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let length = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        method,
-        headers,
-        body,
-    })
-}
-
-fn respond(mut stream: &TcpStream, status: &str, content_type: &str, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nMcp-Session-Id: s1\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body.as_bytes());
-}
-
-fn serve(stream: TcpStream, seen: &Mutex<Seen>) {
-    let Some(request) = read_request(&stream) else {
-        return;
-    };
-    let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
+fn serve(request: &Seen, pending: &Mutex<Option<Value>>) -> Reply {
+    let pending = || pending.lock().unwrap_or_else(|e| e.into_inner());
     if request.method == "GET" {
-        let from = request
-            .headers
-            .iter()
-            .find(|(n, _)| n == "last-event-id")
-            .map(|(_, v)| v.clone());
-        let Some(from) = from else {
+        if request.header("last-event-id").is_none() {
             // No standalone stream here.
-            return respond(&stream, "405 Method Not Allowed", "text/plain", "");
-        };
-        let pending = {
-            let mut seen = lock();
-            seen.resumed_from.push(from);
-            seen.pending.take()
-        };
+            return reply(405, "text/plain", "");
+        }
         let mut events = "id: e2\ndata: \n\n".to_string();
-        if let Some(id) = pending {
+        if let Some(id) = pending().take() {
             let answer = json!({"jsonrpc": "2.0", "id": id,
                 "result": {"content": [{"type": "text", "text": "resumed"}]}});
             events.push_str(&format!("id: e3\ndata: {answer}\n\n"));
         }
-        return respond(&stream, "200 OK", "text/event-stream", &events);
+        return reply(200, "text/event-stream", &events);
     }
-    let Ok(message) = serde_json::from_slice::<Value>(&request.body) else {
-        return respond(&stream, "400 Bad Request", "text/plain", "");
-    };
+    let message = request.json();
+    if message.is_null() {
+        return reply(400, "text/plain", "");
+    }
     let Some(id) = message.get("id").cloned() else {
-        return respond(&stream, "202 Accepted", "text/plain", "");
+        return reply(202, "text/plain", "");
     };
     let result = match message["method"].as_str().unwrap_or("") {
         "initialize" => json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
@@ -109,38 +51,19 @@ fn serve(stream: TcpStream, seen: &Mutex<Seen>) {
         "tools/list" => json!({"tools": [{"name": "poll", "inputSchema": {"type": "object"}}]}),
         "tools/call" => {
             // Prime the stream, then end it: the answer comes on a GET.
-            lock().pending = Some(id);
-            return respond(
-                &stream,
-                "200 OK",
-                "text/event-stream",
-                "id: e1\nretry: 100\ndata: \n\n",
-            );
+            *pending() = Some(id);
+            return reply(200, "text/event-stream", "id: e1\nretry: 100\ndata: \n\n");
         }
         _ => json!({}),
     };
     let answer = json!({"jsonrpc": "2.0", "id": id, "result": result});
-    respond(&stream, "200 OK", "application/json", &answer.to_string());
-}
-
-/// Starts the server; its URL and what it saw.
-fn start() -> (String, Arc<Mutex<Seen>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bound");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("address"));
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let shared = seen.clone();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let seen = shared.clone();
-            thread::spawn(move || serve(stream, &seen));
-        }
-    });
-    (url, seen)
+    reply(200, "application/json", &answer.to_string())
 }
 
 #[test]
 fn a_stream_ended_after_a_priming_event_is_resumed_not_failed() {
-    let (url, seen) = start();
+    let server = start();
+    let url = server.url("/mcp");
     let mut gw = Gateway::start("gw-resume", json!({"poll": {"url": url}}), &[]);
     assert!(gw.wait_tool("poll__poll", true), "{}", gw.child.stderr());
     for round in 1..=3 {
@@ -148,6 +71,13 @@ fn a_stream_ended_after_a_priming_event_is_resumed_not_failed() {
         assert!(!is_error(&answer), "round {round}: {answer}");
         assert_eq!(text(&answer), "resumed", "round {round}");
     }
-    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-    assert_eq!(seen.resumed_from, ["e1", "e1", "e1"]);
+    // `Last-Event-ID` of each GET: every cut stream was resumed from its
+    // priming event.
+    let resumed_from: Vec<String> = server
+        .seen()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .filter_map(|r| r.header("last-event-id").map(String::from))
+        .collect();
+    assert_eq!(resumed_from, ["e1", "e1", "e1"]);
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::launch::HttpFixture;
+use super::support::gateway::*;
+use super::support::launch::HttpFixture;
 
 /// How long "nothing more happens" is watched for.
 const QUIET: Duration = Duration::from_millis(800);

@@ -6,7 +6,8 @@
 
 use serde_json::json;
 
-use super::harness::*;
+use super::support::gateway::*;
+use super::support::processes::*;
 
 #[test]
 fn the_breaker_rejects_after_the_threshold_and_one_probe_closes_it() {
@@ -76,17 +77,8 @@ fn a_dead_child_is_respawned_by_the_probe() {
     let entry = with(stdio(&["--record", &rec]), "breaker", quick_breaker());
     let mut gw = Gateway::start_in(dir, json!({"files": entry}), &[]);
     assert!(gw.wait_tool("files__echo", true));
-    let first = children_of(gw.child.pid());
-    assert_eq!(first.len(), 1, "{first:?}");
 
-    kill9(first[0]);
-    assert!(
-        eventually(WAIT, || {
-            let now = children_of(gw.child.pid());
-            now.len() == 1 && now[0] != first[0]
-        }),
-        "no new child"
-    );
+    gw.restart_child();
     let (answer, ok) = gw.call_until("files__echo", json!({"text": "again"}), WAIT, |a| {
         echoed(a, "again")
     });

@@ -6,8 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::harness::*;
-use super::names::full;
+use super::support::gateway::*;
 
 /// The conformance upstream, started after `secs` seconds.
 fn late(secs: u32) -> Value {
@@ -16,15 +15,6 @@ fn late(secs: u32) -> Value {
         .unwrap_or_default()
         .to_string();
     json!({"command": "sh", "args": ["-c", format!("sleep {secs}; exec '{command}'")]})
-}
-
-fn listed(answer: &Value, list: &str, key: &str) -> Vec<String> {
-    answer["result"][list]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {list} in {answer}"))
-        .iter()
-        .filter_map(|item| item[key].as_str().map(String::from))
-        .collect()
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{is_error, Gateway, WAIT};
-use crate::launch;
+use crate::support::gateway::{is_error, Gateway, WAIT};
+use crate::support::launch;
 
 fn gateway(tag: &str, extra_args: &[&str]) -> Gateway {
     let command = launch::example("fixture_answers").display().to_string();
@@ -110,7 +110,8 @@ fn deep_answers_pass_and_absurdly_deep_ones_fail_at_once() {
 
 #[test]
 fn over_the_cap_or_too_deep_from_an_http_upstream_fail_at_once_and_are_not_counted() {
-    let url = crate::echo_headers::start();
+    let server = crate::echo_headers::start();
+    let url = server.url("/mcp");
     let servers = json!({"web": {"url": url, "timeout": 60,
         "breaker": {"threshold": 3, "cooldownSecs": 30, "maxCooldownSecs": 30,
                     "parkAfter": 10, "parkProbeSecs": 60}}});

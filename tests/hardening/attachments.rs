@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{call, call_within, is_error, sim, start, text, TOKEN, WS};
+use crate::common::{call, is_error, sim, start, text, TOKEN, WS};
 use crate::support::TempDir;
 
 fn send(child: &mut crate::support::Child, path: &str) -> serde_json::Value {
@@ -115,8 +115,7 @@ fn a_fifo_attachment_is_refused_at_once_and_never_blocks_a_worker() {
     let mut child = start(&sim, &home, &[]);
     let fifo = fifo.to_string_lossy().into_owned();
     for _ in 0..20 {
-        let result = call_within(
-            &mut child,
+        let result = child.call_tool(
             "send_message_to_user",
             json!({"message": "m", "attachments": [fifo.as_str()]}),
             Duration::from_secs(10),

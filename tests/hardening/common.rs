@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::support::sim::Simulator;
+pub use crate::support::tool_is_error as is_error;
 use crate::support::{Child, TempDir};
 
 pub const WS: &str = "7e1d2c3b-2222-4222-8333-444455556666";
@@ -60,23 +61,9 @@ pub fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> Child {
 }
 
 /// The `CallToolResult` of a call; a JSON-RPC error or no answer within
-/// `timeout` fails the test.
-pub fn call_within(child: &mut Child, name: &str, arguments: Value, timeout: Duration) -> Value {
-    let params = json!({"name": name, "arguments": arguments});
-    let Some(answer) = child.request("tools/call", params, timeout) else {
-        panic!(
-            "no answer to {name} within {timeout:?}; stderr:\n{}",
-            child.stderr()
-        );
-    };
-    match answer.get("result") {
-        Some(r) if r.is_object() => r.clone(),
-        _ => panic!("{name} answered without a result: {answer}"),
-    }
-}
-
+/// twice `SOON` fails the test.
 pub fn call(child: &mut Child, name: &str, arguments: Value) -> Value {
-    call_within(child, name, arguments, SOON + SOON)
+    child.call_tool(name, arguments, SOON + SOON)
 }
 
 pub fn text(result: &Value) -> String {
@@ -90,8 +77,4 @@ pub fn text(result: &Value) -> String {
                 .join("\n")
         })
         .unwrap_or_default()
-}
-
-pub fn is_error(result: &Value) -> bool {
-    result.get("isError") == Some(&json!(true))
 }

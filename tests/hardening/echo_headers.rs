@@ -2,83 +2,30 @@
 //! returns the request headers it received: what a careless or hostile
 //! upstream can show the agent; `broken` quotes them in an error. `huge
 //! {bytes}` and `deep {levels}` answer with a body that large or nested
-//! that deep, `ok` plainly.
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
+//! that deep, `ok` plainly. Served by the scripted test server; the MCP
+//! endpoint is `/mcp`.
 
 use serde_json::{json, Value};
 
-pub fn start() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || serve(stream));
+use crate::support::loopback::{Loopback, Reply, Seen};
+
+/// Serves until dropped.
+pub fn start() -> Loopback {
+    Loopback::start(|seen: &Seen| {
+        if seen.method != "POST" {
+            return Reply::status(405, "text/plain", "");
         }
-    });
-    url
+        let headers: Vec<String> = seen
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        let (status, body) = answer(&seen.json(), &headers.join("\n"));
+        Reply::status(status, "application/json", &body)
+    })
 }
 
-fn serve(stream: TcpStream) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = Vec::new();
-        let mut len = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end().to_string();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            headers.push(line);
-        }
-        let mut body = vec![0u8; len.min(1 << 20)];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (status, answer) = if request_line.starts_with("POST") {
-            answer(&body, &headers.join("\n"))
-        } else {
-            (405, String::new())
-        };
-        let reason = match status {
-            200 => "OK",
-            202 => "Accepted",
-            _ => "Method Not Allowed",
-        };
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            answer.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err()
-            || writer.write_all(answer.as_bytes()).is_err()
-        {
-            return;
-        }
-    }
-}
-
-fn answer(body: &[u8], headers: &str) -> (u16, String) {
-    let Ok(message) = serde_json::from_slice::<Value>(body) else {
-        return (202, String::new());
-    };
+fn answer(message: &Value, headers: &str) -> (u16, String) {
     let Some(id) = message.get("id").cloned() else {
         return (202, String::new());
     };

@@ -2,48 +2,14 @@
 //! `setsid` grandchild after a clean shutdown nor the server after
 //! `kill -9` of molecule-mcp.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{eventually, kill9, Gateway, WAIT};
-use crate::launch;
+use crate::support::gateway::{eventually, Gateway, WAIT};
+use crate::support::launch;
+use crate::support::processes::{alive, kill9, kill9_quietly, pid_written, zombies_of};
 use crate::support::TempDir;
-
-/// Whether `pid` is a live process (a zombie counts as gone).
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .unwrap_or("");
-    state != "Z" && state != "X"
-}
-
-fn read_pid(path: &Path) -> u32 {
-    let mut pid = None;
-    let found = eventually(WAIT, || {
-        pid = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok());
-        pid.is_some()
-    });
-    match pid {
-        Some(pid) if found => pid,
-        _ => panic!("{} was never written", path.display()),
-    }
-}
-
-/// Ends `pid` if a failed test left it behind.
-fn cleanup(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status();
-}
 
 #[test]
 fn a_setsid_grandchild_of_a_stdio_upstream_ends_with_shutdown() {
@@ -57,13 +23,13 @@ fn a_setsid_grandchild_of_a_stdio_upstream_ends_with_shutdown() {
     let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
     let mut gateway = Gateway::start_in(dir, servers, &[]);
     assert!(gateway.wait_tool("wrapped__echo", true));
-    let grandchild = read_pid(&pid_file);
+    let grandchild = pid_written(&pid_file, WAIT);
     assert!(alive(grandchild), "the grandchild did not start");
 
     gateway.child.close_stdin();
     let exit = gateway.child.wait_exit(WAIT);
     let gone = eventually(Duration::from_secs(5), || !alive(grandchild));
-    cleanup(grandchild);
+    kill9_quietly(grandchild);
     assert!(exit.is_some_and(|s| s.success()), "no clean exit");
     assert!(
         gone,
@@ -84,39 +50,16 @@ fn kill_9_of_molecule_mcp_takes_its_stdio_upstream_with_it() {
     let servers = json!({"wrapped": {"command": "sh", "args": ["-c", script]}});
     let mut gateway = Gateway::start_in(dir, servers, &[]);
     assert!(gateway.wait_tool("wrapped__echo", true));
-    let leader = read_pid(&pid_file);
+    let leader = pid_written(&pid_file, WAIT);
     assert!(alive(leader));
 
     kill9(gateway.child.pid());
     let gone = eventually(Duration::from_secs(5), || !alive(leader));
-    cleanup(leader);
+    kill9_quietly(leader);
     assert!(
         gone,
         "the upstream {leader} outlived kill -9 of molecule-mcp"
     );
-}
-
-/// Children of `pid` in state Z.
-fn zombies_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-                return false;
-            };
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                return false;
-            };
-            let mut fields = rest.split_whitespace();
-            let state = fields.next();
-            let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
-            state == Some("Z") && ppid == Some(pid)
-        })
-        .collect()
 }
 
 #[test]

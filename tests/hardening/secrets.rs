@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::echo_headers;
-use crate::harness::{eventually, Gateway};
-use crate::launch;
+use crate::support::gateway::{eventually, Gateway};
+use crate::support::launch;
 
 const GH_PAT: &str = "ghp_Q1w2E3r4T5y6U7i8O9p0AsDfGhJkL1z2X3c4";
 const DB_PASS: &str = "correct-horse-battery-7781";
@@ -68,7 +68,8 @@ fn values_expanded_into_a_dying_childs_args_and_env_never_reach_the_log() {
 
 #[test]
 fn configured_header_values_never_reach_the_agent() {
-    let url = echo_headers::start();
+    let server = echo_headers::start();
+    let url = server.url("/mcp");
     let servers = json!({"echo": {
         "url": url,
         "headers": {"Authorization": "Bearer ${UP_TOKEN}", "X-Custom": "${CUSTOM}",

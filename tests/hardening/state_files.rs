@@ -38,12 +38,7 @@ fn a_fifo_or_device_as_a_state_file_never_blocks_the_start() {
             }
             // `start` fails the test when `initialize` is not answered.
             let mut child = start(&sim, &home, &[]);
-            let peek = crate::common::call_within(
-                &mut child,
-                "inbox_peek",
-                json!({}),
-                Duration::from_secs(10),
-            );
+            let peek = child.call_tool("inbox_peek", json!({}), Duration::from_secs(10));
             assert!(!crate::common::is_error(&peek), "{kind} {file}: {peek}");
             assert!(
                 child.wait_stderr_contains(file, Duration::from_secs(5)),

@@ -5,8 +5,30 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::{is_error, start_with, TOKEN, WS};
-use crate::sink::Sink;
+use crate::support::loopback::{Loopback, Reply, Seen};
 use crate::support::TempDir;
+
+/// A platform stand-in that reads and drops request bodies (the simulator
+/// would keep them in memory) and answers each upload with
+/// `files_per_upload` stored-file descriptions.
+fn upload_sink(files_per_upload: usize) -> Loopback {
+    Loopback::start(move |seen: &Seen| {
+        if !seen.path.contains("/chat/uploads") {
+            return Reply::json(200, &json!({}));
+        }
+        let files: Vec<_> = (0..files_per_upload)
+            .map(|i| json!({"uri": format!("platform://u{i}"), "name": "f", "size": 1}))
+            .collect();
+        Reply::json(200, &json!({ "files": files }))
+    })
+}
+
+fn uploads(sink: &Loopback) -> usize {
+    sink.seen()
+        .iter()
+        .filter(|s| s.path.contains("/chat/uploads"))
+        .count()
+}
 
 /// The peak resident set of a process so far, in bytes (Linux `VmHWM`).
 fn peak_rss(pid: u32) -> u64 {
@@ -23,7 +45,8 @@ fn peak_rss(pid: u32) -> u64 {
 
 #[test]
 fn sixteen_concurrent_sends_of_two_25_mib_files_stay_under_100_mib() {
-    let sink = Sink::start(2);
+    let sink = upload_sink(2);
+    let url = sink.url("");
     let home = TempDir::new("harden-upload-rss");
     let mut paths = Vec::new();
     for name in ["a.bin", "b.bin"] {
@@ -34,7 +57,7 @@ fn sixteen_concurrent_sends_of_two_25_mib_files_stay_under_100_mib() {
     }
     let configs = home.join("configs").to_string_lossy().into_owned();
     let env: Vec<(String, String)> = [
-        ("PLATFORM_URL", sink.url.as_str()),
+        ("PLATFORM_URL", url.as_str()),
         ("WORKSPACE_ID", WS),
         ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
         ("CONFIGS_DIR", configs.as_str()),
@@ -60,10 +83,7 @@ fn sixteen_concurrent_sends_of_two_25_mib_files_stay_under_100_mib() {
         };
         assert!(!is_error(&answer["result"]), "{answer}");
     }
-    assert_eq!(
-        sink.uploads.load(std::sync::atomic::Ordering::SeqCst),
-        SENDS as usize
-    );
+    assert_eq!(uploads(&sink), SENDS as usize);
     let peak = peak_rss(child.pid());
     eprintln!(
         "peak RSS: {} MiB at start, {} MiB after {SENDS} concurrent 2 x 25 MiB sends",

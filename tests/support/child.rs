@@ -137,6 +137,21 @@ impl Child {
         result
     }
 
+    /// The names `tools/list` offers now; no answer or no list fails the
+    /// test (an empty list would pass every "tool gone" check).
+    pub fn tool_names(&mut self, timeout: Duration) -> Vec<String> {
+        let Some(answer) = self.request("tools/list", json!({}), timeout) else {
+            panic!("no tools/list answer; stderr:\n{}", self.stderr());
+        };
+        let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) else {
+            panic!("tools/list gave no list: {answer}");
+        };
+        tools
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(String::from))
+            .collect()
+    }
+
     /// Writes these bytes as they are (bad input: invalid UTF-8, huge lines).
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         let stdin = self

@@ -1,11 +1,21 @@
-//! What every black-box test shares: the binary's path, a throwaway
-//! directory, a running binary with its pipes, and the platform simulator.
+//! What the test suites share: the binary's path, a throwaway directory, a
+//! running binary with its pipes, the platform simulator, the fixture
+//! upstream programs and the gateway started over them, a scripted HTTP/1.1
+//! server and a bare HTTP/1.1 client.
 //!
-//! Each test crate uses a different subset, hence the blanket allowance.
+//! A suite that is one file includes it with `mod support;`; a suite that is
+//! a directory (`tests/<suite>/main.rs`) with
+//! `#[path = "../support/mod.rs"] mod support;`. Each suite uses a
+//! different subset, hence the blanket allowance.
 #![allow(dead_code)]
 
 mod binary;
 mod child;
+pub mod gateway;
+pub mod launch;
+pub mod loopback;
+pub mod processes;
+pub mod raw_http;
 pub mod sim;
 mod tempdir;
 

@@ -13,7 +13,7 @@ use molecule_mcp::upstream::config::TransportSpec;
 use molecule_mcp::upstream::error::CallError;
 use molecule_mcp::upstream::session::{connect, Session};
 
-use super::loopback::{Loopback, Reply, Seen};
+use super::support::loopback::{Loopback, Reply, Seen};
 use super::{eventually, no_cancel, CALL};
 
 const TOKEN: &str = "Bearer test-secret-abcdefgh";

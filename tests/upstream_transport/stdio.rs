@@ -15,6 +15,8 @@ use molecule_mcp::upstream::config::TransportSpec;
 use molecule_mcp::upstream::error::CallError;
 use molecule_mcp::upstream::session::{connect, Session};
 
+use super::support::launch;
+use super::support::processes::{alive, pid_written};
 use super::{eventually, no_cancel, TempDir, CALL};
 
 /// Our token in our environment: no child may see it.
@@ -73,11 +75,7 @@ fn call(session: &dyn Session, method: &str, params: Value) -> Result<Value, Cal
 
 /// Every message the fixture received, in order.
 fn recorded(dir: &TempDir) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("record"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
+    launch::recorded(&dir.join("record"))
 }
 
 fn recorded_id_of(dir: &TempDir, method: &str) -> Option<Value> {
@@ -88,28 +86,13 @@ fn recorded_id_of(dir: &TempDir, method: &str) -> Option<Value> {
 }
 
 fn pid_in(dir: &TempDir, name: &str) -> i32 {
-    let mut text = String::new();
-    let found = eventually(Duration::from_secs(5), || {
-        text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        text.ends_with('\n')
-    });
-    assert!(found, "{name} pid file never written");
-    match text.trim().parse() {
-        Ok(pid) if pid > 1 => pid,
-        _ => panic!("bad pid file {name}: {text:?}"),
-    }
+    pid_written(&dir.join(name), Duration::from_secs(5)) as i32
 }
 
 /// Gone, or a zombie waiting for whoever inherited it: either way it no
 /// longer runs.
 fn is_dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            state.starts_with('Z') || state.starts_with('X')
-        }
-    }
+    !alive(pid as u32)
 }
 
 fn kill(pid: i32, signal: i32) {

@@ -7,7 +7,6 @@
 //! every request but `initialize` gets the JSON-RPC error
 //! "Invalid or expired session" until the client initializes again.
 
-#[path = "fixture/mod.rs"]
 mod fixture;
 
 use std::io::{self, BufRead, Write};

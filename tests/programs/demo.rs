@@ -6,7 +6,7 @@
 //! an upstream tool, and the upstream dying and coming back. Everything it
 //! starts is stopped before it exits.
 
-#[path = "../support/sim.rs"]
+#[path = "../support/sim/mod.rs"]
 mod sim;
 
 use std::io::{BufRead, BufReader, Write};

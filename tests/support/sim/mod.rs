@@ -8,33 +8,19 @@
 //! stops the server; requests held open by a scripted hang end at once.
 #![allow(dead_code)]
 
-#[path = "sim/activity.rs"]
 mod activity;
-#[path = "sim/http.rs"]
 mod http;
-#[path = "sim/inbox.rs"]
 mod inbox;
-#[path = "sim/memories.rs"]
 mod memories;
-#[path = "sim/messaging.rs"]
 mod messaging;
-#[path = "sim/multipart.rs"]
 mod multipart;
-#[path = "sim/recorded.rs"]
 mod recorded;
-#[path = "sim/registry.rs"]
 mod registry;
-#[path = "sim/requests.rs"]
 mod requests;
-#[path = "sim/routes.rs"]
 mod routes;
-#[path = "sim/script.rs"]
 mod script;
-#[path = "sim/state.rs"]
 mod state;
-#[path = "sim/time.rs"]
 mod time;
-#[path = "sim/wire.rs"]
 mod wire;
 
 use std::io;

@@ -1,14 +1,19 @@
 //! What the gateway scenarios share: a servers file of fixture upstreams,
 //! the binary started in gateway-only mode and initialized, calls, lists,
-//! recordings, and the process table.
+//! recordings. Used by the gateway, hardening and interoperability suites.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::launch;
-use super::support::{Child, TempDir};
+use super::processes::{children_of, kill9};
+use super::{Child, TempDir};
+
+/// The suites that glob-import this module find the shared wait here too.
+#[allow(unused_imports)]
+pub use super::eventually;
 
 /// Generous bound for what should take milliseconds on a quiet machine
 /// (the machine is shared with other builds).
@@ -23,6 +28,17 @@ pub fn quick_breaker() -> Value {
 /// The stdio fixture as a servers-file entry.
 pub fn stdio(args: &[&str]) -> Value {
     json!({"command": launch::example("fixture_stdio").display().to_string(), "args": args})
+}
+
+/// The conformance fixture, the upstream that offers every kind of item
+/// (tools, prompts, resources, templates), as a servers-file entry;
+/// `prefix` as given.
+pub fn full(prefix: Option<&str>) -> Value {
+    let entry = json!({"command": launch::example("conformance_upstream").display().to_string()});
+    match prefix {
+        Some(p) => with(entry, "prefix", json!(p)),
+        None => entry,
+    }
 }
 
 /// `entry` with `key` set (breaker, timeout, tools, ...).
@@ -96,14 +112,7 @@ impl Gateway {
     /// The names `tools/list` offers now; a broken answer fails the test
     /// (an empty list would pass every "tool gone" check).
     pub fn tool_names(&mut self) -> Vec<String> {
-        let answer = self.request("tools/list", json!({}));
-        let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) else {
-            panic!("tools/list gave no list: {answer}");
-        };
-        tools
-            .iter()
-            .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from))
-            .collect()
+        self.child.tool_names(WAIT)
     }
 
     /// Waits until `tools/list` offers `tool` (or stops offering it when
@@ -156,6 +165,22 @@ impl Gateway {
         false
     }
 
+    /// Ends the one upstream child with `kill -9` and waits for the child
+    /// that replaces it.
+    pub fn restart_child(&mut self) {
+        let first = children_of(self.child.pid());
+        assert_eq!(first.len(), 1, "{first:?}");
+        kill9(first[0]);
+        assert!(
+            eventually(WAIT, || {
+                let now = children_of(self.child.pid());
+                now.len() == 1 && now[0] != first[0]
+            }),
+            "no new child; stderr:\n{}",
+            self.child.stderr()
+        );
+    }
+
     /// Drops what arrived so far without a request waiting for it.
     pub fn drain(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -174,6 +199,17 @@ fn spawn(dir: &TempDir, file: &Value, extra: &[(&str, &str)]) -> Child {
     let mut env: Vec<(&str, &str)> = vec![("MOLECULE_MCP_SERVERS", servers.as_str())];
     env.extend_from_slice(extra);
     Child::spawn(dir.path(), &env)
+}
+
+/// The `key` of every item of a list answer (`tools`, `prompts`,
+/// `resources`, ...); an answer without that list fails the test.
+pub fn listed(answer: &Value, list: &str, key: &str) -> Vec<String> {
+    answer["result"][list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {answer}"))
+        .iter()
+        .filter_map(|item| item[key].as_str().map(String::from))
+        .collect()
 }
 
 /// The tool result's first text.
@@ -216,84 +252,5 @@ pub fn control(path: &str, control: Value, salt: usize) {
     let text = format!("{control}{}", " ".repeat(salt));
     if let Err(e) = std::fs::write(path, text) {
         panic!("cannot write control file {path}: {e}");
-    }
-}
-
-/// The pids whose parent is `pid`.
-pub fn children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if stat(child).is_some_and(|(ppid, state)| ppid == pid && state != 'Z') {
-            found.push(child);
-        }
-    }
-    found
-}
-
-/// Live processes (not zombies) whose command line contains `marker`.
-pub fn processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(PathBuf::from(format!("/proc/{pid}/cmdline"))) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) && stat(pid).is_some_and(|(_, state)| state != 'Z') {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-/// (parent pid, state) from /proc/PID/stat.
-fn stat(pid: u32) -> Option<(u32, char)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may hold spaces and parentheses; the fields after the
-    // last ')' do not.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, state))
-}
-
-pub fn kill9(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "kill -9 {pid} failed");
-}
-
-/// Polls `check` every 20 ms until it holds or `limit` passes.
-pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

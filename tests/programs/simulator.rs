@@ -7,7 +7,7 @@
 //! The first stdout line is the URL to use as `PLATFORM_URL`. It serves
 //! until stdin closes or it is killed; each request is logged to stderr.
 
-#[path = "../support/sim.rs"]
+#[path = "../support/sim/mod.rs"]
 mod sim;
 
 use std::io::{self, Write};

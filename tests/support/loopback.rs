@@ -1,7 +1,9 @@
-//! A small HTTP/1.1 server on 127.0.0.1 for the HTTP transport tests: one
-//! request per connection, every request recorded, answers scripted by a
-//! closure. It can stream events and then hang, or drop the connection
-//! after reading a request, which general-purpose servers cannot.
+//! The scripted HTTP/1.1 test server on 127.0.0.1: one request per
+//! connection, every request recorded, answers scripted by a closure. It
+//! can stream events and then hang, or drop the connection after reading a
+//! request, which general-purpose servers cannot. The HTTP transport tests
+//! script MCP servers with it, the hardening tests a header-echoing MCP
+//! server and a platform that swallows uploads.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +15,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const MAX_HEAD: usize = 64 * 1024;
+/// How much of a body is kept: a longer one is read to its end (so a
+/// 50 MiB upload costs the test no memory) and cut.
+const KEPT_BODY: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -20,7 +25,10 @@ pub struct Seen {
     pub path: String,
     /// Names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// The first `KEPT_BODY` bytes of the body.
     pub body: String,
+    /// The body's whole length.
+    pub length: usize,
 }
 
 impl Seen {
@@ -218,12 +226,20 @@ fn read_request(stream: &TcpStream) -> Option<Seen> {
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    let mut body = vec![0; length.min(16 * 1024 * 1024)];
+    let mut body = vec![0; length.min(KEPT_BODY)];
     reader.read_exact(&mut body).ok()?;
+    let mut left = length - body.len();
+    let mut chunk = vec![0; left.min(64 * 1024)];
+    while left > 0 {
+        let n = left.min(chunk.len());
+        reader.read_exact(&mut chunk[..n]).ok()?;
+        left -= n;
+    }
     Some(Seen {
         method,
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        length,
     })
 }

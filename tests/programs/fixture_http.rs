@@ -17,12 +17,7 @@
 //!
 //! `crash` closes the connection mid-request; the process lives on.
 
-#[path = "fixture/mod.rs"]
 mod fixture;
-#[path = "fixture/http_wire.rs"]
-mod http_wire;
-#[path = "fixture/sessions.rs"]
-mod sessions;
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -34,12 +29,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use fixture::cancel::Cancels;
+use fixture::http_wire::{read_request, respond, respond_json, Request, Sse};
 use fixture::record::Recorder;
 use fixture::script::{Expiry, Script};
 use fixture::server::{say, server_requests, Answer, Reply, Server};
+use fixture::sessions::Sessions;
 use fixture::{error, notification, EXPIRED_CODE, EXPIRED_MESSAGE};
-use http_wire::{read_request, respond, respond_json, Request, Sse};
-use sessions::Sessions;
 
 /// How often an idle open stream is checked (by writing a comment) for a
 /// client that went away.
