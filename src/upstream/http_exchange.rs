@@ -139,17 +139,11 @@ impl Endpoint {
     }
 
     pub fn has_session(&self) -> bool {
-        self.session_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        crate::sync::lock(&self.session_id).is_some()
     }
 
     fn session_header(&self) -> Option<HeaderValue> {
-        self.session_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        crate::sync::lock(&self.session_id).clone()
     }
 
     /// Posts one message; `Some(result)` for a request, `None` for a
@@ -342,7 +336,7 @@ impl Endpoint {
                 "the server gave a session id that cannot be sent back",
             ));
         }
-        *self.session_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.clone());
+        *crate::sync::lock(&self.session_id) = Some(value.clone());
         Ok(())
     }
 
@@ -559,7 +553,7 @@ impl Endpoint {
     }
 
     fn garbage(&self, what: &str) {
-        let mut limit = self.garbage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut limit = crate::sync::lock(&self.garbage);
         if let Some(skipped) = limit.allow(Instant::now()) {
             log::warn!("{}: {what}{}", self.name, left_out(skipped));
         }
