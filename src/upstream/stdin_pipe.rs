@@ -45,8 +45,11 @@ impl StdinPipe {
     }
 
     /// Writes all of `bytes`, waiting for room as long as `ended` (ready
-    /// once the connection has ended) is not.
+    /// once the connection has ended) is not. Nothing is written once it is.
     pub fn write_all(&mut self, bytes: &[u8], ended: &Receiver<()>) -> Result<(), Stopped> {
+        if has_ended(ended) {
+            return Err(Stopped::Ended);
+        }
         let mut rest = bytes;
         while !rest.is_empty() {
             match self.pipe.write(rest) {
@@ -142,6 +145,17 @@ mod tests {
         stdout.read_to_string(&mut counted).unwrap();
         let _ = child.wait();
         assert_eq!(counted.trim(), (1 << 20).to_string());
+    }
+
+    #[test]
+    fn nothing_is_written_once_the_connection_has_ended() {
+        let (mut child, mut pipe) = unread_pipe();
+        let (end, ended) = crossbeam_channel::bounded::<()>(0);
+        drop(end);
+        let got = pipe.write_all(b"line\n", &ended);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(matches!(got, Err(Stopped::Ended)), "{got:?}");
     }
 
     #[test]
