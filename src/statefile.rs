@@ -75,12 +75,31 @@ pub fn move_aside(path: &Path) -> io::Result<PathBuf> {
 /// fsync: nothing is kept).
 pub fn probe_writable(dir: &Path) -> io::Result<()> {
     let probe = dir.join(format!(".molecule-mcp-write-check-{}", std::process::id()));
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&probe)?;
-    fs::remove_file(&probe)
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&probe)
+    };
+    match create() {
+        // Left by a process with our pid that was killed mid-probe: no
+        // live process owns it.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_if_there(&probe)?;
+            create()?;
+        }
+        created => drop(created?),
+    }
+    remove_if_there(&probe)
+}
+
+/// A probe someone else removed first is gone all the same.
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Replaces `path` with `bytes` atomically, mode 0600. On failure the old file
@@ -244,6 +263,16 @@ mod tests {
         probe_writable(&dir).unwrap();
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
         assert!(probe_writable(&dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stale_probe_with_our_pid_is_replaced_not_an_error() {
+        let dir = temp_dir("stale-probe");
+        let stale = dir.join(format!(".molecule-mcp-write-check-{}", std::process::id()));
+        fs::write(&stale, b"").unwrap();
+        probe_writable(&dir).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -107,9 +107,9 @@ impl Resumption {
                 self.phase = Phase::Answered;
                 return None;
             }
-            (_, Event::Send) => match remaining(self.deadline, now) {
-                Some(timeout) => return Some(Effect::Send { timeout }),
-                None => Effect::Fail(Failure::Timeout),
+            (_, Event::Send) => match self.deadline.saturating_duration_since(now) {
+                left if left.is_zero() => Effect::Fail(Failure::Timeout),
+                timeout => return Some(Effect::Send { timeout }),
             },
             (Phase::Waiting { until }, Event::Tick) if now >= until => {
                 self.resumes += 1;
@@ -163,15 +163,10 @@ impl Resumption {
 }
 
 /// `timeout` from `now`; an absurd timeout means no deadline worth keeping.
-pub fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+fn deadline_after(now: Instant, timeout: Duration) -> Instant {
     now.checked_add(timeout)
         .or_else(|| now.checked_add(FAR))
         .unwrap_or(now)
-}
-
-/// What is left before `deadline`; `None` when nothing is.
-pub fn remaining(deadline: Instant, now: Instant) -> Option<Duration> {
-    Some(deadline.saturating_duration_since(now)).filter(|left| !left.is_zero())
 }
 
 #[cfg(test)]
@@ -201,13 +196,25 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_left_at_or_after_the_deadline() {
+    fn nothing_goes_out_at_or_after_the_deadline() {
         let t0 = epoch();
-        assert_eq!(remaining(t0, t0), None);
-        assert_eq!(remaining(t0, t0 + Duration::from_secs(1)), None);
+        let send = |at: Duration| {
+            let mut call = Resumption::new(Config::default(), t0, Duration::from_secs(2));
+            call.handle(Event::Send, t0 + at)
+        };
         assert_eq!(
-            remaining(t0 + Duration::from_millis(5), t0),
-            Some(Duration::from_millis(5))
+            send(Duration::from_millis(1995)),
+            Some(Effect::Send {
+                timeout: Duration::from_millis(5)
+            })
+        );
+        assert_eq!(
+            send(Duration::from_secs(2)),
+            Some(Effect::Fail(Failure::Timeout))
+        );
+        assert_eq!(
+            send(Duration::from_secs(3)),
+            Some(Effect::Fail(Failure::Timeout))
         );
     }
 }

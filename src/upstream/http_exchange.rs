@@ -44,9 +44,7 @@ use super::oversized::{self, Parsed};
 use super::rate_limit::{left_out, RateLimit};
 use super::sse;
 use crate::lines::{Line, LineReader, MAX_LINE};
-use crate::machine::resumption::{
-    self, deadline_after, Effect, Event, Failure, Resumption, DEFAULT_RETRY,
-};
+use crate::machine::resumption::{self, Effect, Event, Failure, Phase, Resumption, DEFAULT_RETRY};
 
 /// Answers larger than this are refused.
 pub const MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -139,17 +137,11 @@ impl Endpoint {
     }
 
     pub fn has_session(&self) -> bool {
-        self.session_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        crate::sync::lock(&self.session_id).is_some()
     }
 
     fn session_header(&self) -> Option<HeaderValue> {
-        self.session_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        crate::sync::lock(&self.session_id).clone()
     }
 
     /// Posts one message; `Some(result)` for a request, `None` for a
@@ -161,7 +153,7 @@ impl Endpoint {
         timeout: Duration,
     ) -> Result<Option<Value>, CallError> {
         let mut call = Resumption::new(resumption::Config::default(), Instant::now(), timeout);
-        let (mut response, sent_session) = self.send("POST", Some(body), None, call.deadline())?;
+        let (mut response, sent_session) = self.send("POST", Some(body), None, &mut call)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             // The body only explains; failing to read it changes nothing.
@@ -207,8 +199,8 @@ impl Endpoint {
         if !self.has_session() {
             return;
         }
-        let deadline = deadline_after(Instant::now(), timeout);
-        match self.send("DELETE", None, None, deadline) {
+        let mut call = Resumption::new(resumption::Config::default(), Instant::now(), timeout);
+        match self.send("DELETE", None, None, &mut call) {
             Ok((response, _)) => log::debug!(
                 "{}: session ended (HTTP {})",
                 self.name,
@@ -243,14 +235,15 @@ impl Endpoint {
         }
     }
 
-    /// Sends, following same-method redirects by hand. Returns the final
-    /// answer and whether it was sent with our session id.
+    /// Sends, following same-method redirects by hand, each request with
+    /// the timeout `call` gives it. Returns the final answer and whether it
+    /// was sent with our session id.
     fn send(
         &self,
         method: &str,
         body: Option<&str>,
         last_event_id: Option<&str>,
-        deadline: Instant,
+        call: &mut Resumption,
     ) -> Result<(Response<Body>, bool), CallError> {
         let mut url = self.url.clone();
         let mut warned = false;
@@ -276,8 +269,11 @@ impl Endpoint {
             if let Some(id) = last_event_id {
                 builder = builder.header("Last-Event-ID", id);
             }
-            let Some(remaining) = resumption::remaining(deadline, Instant::now()) else {
-                return Err(CallError::Timeout);
+            let remaining = match call.handle(Event::Send, Instant::now()) {
+                Some(Effect::Send { timeout }) => timeout,
+                Some(Effect::Fail(failure)) => return Err(stream_failure(failure)),
+                // The call is already over: nothing more goes out for it.
+                _ => return Err(over(call)),
             };
             let response = match body {
                 Some(body) => {
@@ -342,7 +338,7 @@ impl Endpoint {
                 "the server gave a session id that cannot be sent back",
             ));
         }
-        *self.session_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.clone());
+        *crate::sync::lock(&self.session_id) = Some(value.clone());
         Ok(())
     }
 
@@ -387,8 +383,12 @@ impl Endpoint {
         let mut failures = 0;
         while !closing.load(Ordering::SeqCst) && failures < MAX_GET_FAILURES {
             let last_id = parser.last_id().map(String::from);
-            let deadline = deadline_after(Instant::now(), GET_STREAM_SPAN);
-            let opened = self.send("GET", None, last_id.as_deref(), deadline);
+            let mut span = Resumption::new(
+                resumption::Config::default(),
+                Instant::now(),
+                GET_STREAM_SPAN,
+            );
+            let opened = self.send("GET", None, last_id.as_deref(), &mut span);
             let mut response = match opened {
                 Ok((response, _)) => response,
                 Err(e) => {
@@ -457,7 +457,7 @@ impl Endpoint {
                 "{}: resuming an event stream after event {last_id:.80}",
                 self.name
             );
-            let (mut response, _) = self.send("GET", None, Some(&last_id), call.deadline())?;
+            let (mut response, _) = self.send("GET", None, Some(&last_id), call)?;
             let status = response.status().as_u16();
             let content_type = header_text(&response, "content-type").to_ascii_lowercase();
             if status != 200 || !content_type.starts_with("text/event-stream") {
@@ -559,7 +559,7 @@ impl Endpoint {
     }
 
     fn garbage(&self, what: &str) {
-        let mut limit = self.garbage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut limit = crate::sync::lock(&self.garbage);
         if let Some(skipped) = limit.allow(Instant::now()) {
             log::warn!("{}: {what}{}", self.name, left_out(skipped));
         }
@@ -572,6 +572,14 @@ fn stream_failure(failure: Failure) -> CallError {
         Failure::Lost => {
             CallError::transport("the server ended its event stream before answering", true)
         }
+    }
+}
+
+/// Why a call that has ended sends nothing more.
+fn over(call: &Resumption) -> CallError {
+    match call.phase() {
+        Phase::Failed(failure) => stream_failure(failure),
+        _ => CallError::Timeout,
     }
 }
 

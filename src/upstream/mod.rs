@@ -14,6 +14,7 @@ mod rate_limit;
 pub mod session;
 mod sse;
 mod stderr_tail;
+mod stdin_pipe;
 mod stdin_writer;
 pub mod stdio;
 mod stdout_reader;

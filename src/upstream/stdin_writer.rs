@@ -1,13 +1,13 @@
 //! Writing to a stdio server's stdin: one writer thread per child owns the
-//! blocking pipe and writes whole lines, one at a time, from two bounded
-//! queues. So lines never interleave, and a server that stops reading (a
-//! full pipe) blocks the writer only: a caller waits for room in the queue
+//! pipe and writes whole lines, one at a time, from two bounded queues. So
+//! lines never interleave, and a server that stops reading (a full pipe)
+//! holds up the writer only, and only until the connection ends (the pipe
+//! is non-blocking, see `stdin_pipe`): a caller waits for room in the queue
 //! and for its answer within its own timeout, and our answers to the
 //! server's own requests never wait for room (their queue holds as many as
 //! may be counted at once), so the stdout reader that queues them is never
 //! held up by a full stdin.
 
-use std::io::{self, Write};
 use std::process::ChildStdin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use super::error::CallError;
+use super::stdin_pipe::{StdinPipe, Stopped};
 use super::stdio::ChildLink;
 
 /// Our requests and notifications that may wait for the writer at once;
@@ -60,11 +61,16 @@ pub fn queues() -> (Queues, Writer) {
 }
 
 /// The writer thread: writes each queued line whole until the connection
-/// ends, then closes stdin (the polite way to ask a stdio server to leave).
+/// ends, then closes stdin (the polite way to ask a stdio server to leave),
+/// at once even when a line still waits for room in the pipe.
 pub fn run(pipe: ChildStdin, link: Arc<ChildLink>, writer: Writer) {
-    let mut pipe = pipe;
-    // Set by the first failed write; every later request fails with it.
-    let mut broken: Option<String> = None;
+    // Once broken, why: every later request fails with it. A pipe left
+    // blocking could hold this thread for good, so it counts as broken.
+    let mut pipe = StdinPipe::new(pipe).map_err(|e| {
+        let why = format!("the server's stdin could not be set up: {}", e.kind());
+        log::debug!("{}: {why}", link.name);
+        why
+    });
     loop {
         let (text, id) = select! {
             recv(writer.lines) -> line => match line {
@@ -84,14 +90,17 @@ pub fn run(pipe: ChildStdin, link: Arc<ChildLink>, writer: Writer) {
         if id.is_some_and(|id| !link.pending.mark_sent(id)) {
             continue;
         }
-        let failed = match &broken {
-            Some(why) => Some(why.clone()),
-            None => write_line(&mut pipe, text).err().map(|e| {
-                let why = format!("writing to the server's stdin failed: {}", e.kind());
-                log::debug!("{}: {why}", link.name);
-                broken = Some(why.clone());
-                why
-            }),
+        let failed = match &mut pipe {
+            Ok(open) => match write_line(open, text, &link.ended) {
+                Ok(()) => None,
+                Err(Stop::Ended) => break,
+                Err(Stop::Broken(why)) => {
+                    log::debug!("{}: {why}", link.name);
+                    pipe = Err(why.clone());
+                    Some(why)
+                }
+            },
+            Err(why) => Some(why.clone()),
         };
         if let (Some(why), Some(id)) = (failed, id) {
             link.pending
@@ -105,9 +114,24 @@ pub fn run(pipe: ChildStdin, link: Arc<ChildLink>, writer: Writer) {
     }
 }
 
-/// One message and its newline; blocks while the pipe is full.
-fn write_line(pipe: &mut ChildStdin, text: String) -> io::Result<()> {
+/// Why a line was not written.
+enum Stop {
+    /// The connection ended first.
+    Ended,
+    Broken(String),
+}
+
+/// One message and its newline; waits while the pipe is full and the
+/// connection lasts.
+fn write_line(pipe: &mut StdinPipe, text: String, ended: &Receiver<()>) -> Result<(), Stop> {
     let mut bytes = text.into_bytes();
     bytes.push(b'\n');
-    pipe.write_all(&bytes)
+    pipe.write_all(&bytes, ended)
+        .map_err(|stopped| match stopped {
+            Stopped::Ended => Stop::Ended,
+            Stopped::Failed(e) => Stop::Broken(format!(
+                "writing to the server's stdin failed: {}",
+                e.kind()
+            )),
+        })
 }

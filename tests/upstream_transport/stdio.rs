@@ -16,7 +16,7 @@ use molecule_mcp::upstream::error::CallError;
 use molecule_mcp::upstream::session::{connect, Session};
 
 use super::support::launch;
-use super::support::processes::{alive, pid_written};
+use super::support::processes::{alive, kill9_quietly, pid_written};
 use super::{eventually, no_cancel, TempDir, CALL};
 
 /// Our token in our environment: no child may see it.
@@ -56,8 +56,14 @@ fn spec(dir: &TempDir, script: &str) -> TransportSpec {
 }
 
 fn start(dir: &TempDir, script: &str) -> Arc<dyn Session> {
+    start_as("fx", dir, script)
+}
+
+/// Started under a name of its own, so that its threads can be told apart
+/// from those of the tests running beside it.
+fn start_as(name: &str, dir: &TempDir, script: &str) -> Arc<dyn Session> {
     let cancel = no_cancel();
-    match connect("fx", &spec(dir, script), &ours(), CALL, &cancel.rx) {
+    match connect(name, &spec(dir, script), &ours(), CALL, &cancel.rx) {
         Ok(session) => session,
         Err(e) => panic!("connect failed: {e:?}"),
     }
@@ -93,6 +99,36 @@ fn pid_in(dir: &TempDir, name: &str) -> i32 {
 /// longer runs.
 fn is_dead(pid: i32) -> bool {
     !alive(pid as u32)
+}
+
+/// Whether one of our threads has this name (as the kernel keeps it, 15
+/// bytes at most).
+fn thread_named(name: &str) -> bool {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim_end() == name)
+    })
+}
+
+/// Ends a process the test left outside the server's process group.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill9_quietly(self.0);
+    }
+}
+
+/// Times out a request whose line is far larger than the pipe, so that
+/// the writer is left waiting for room in the child's stdin.
+fn fill_stdin(session: &dyn Session) {
+    let cancel = no_cancel();
+    let pad = "s".repeat(1 << 20);
+    let limit = Duration::from_millis(300);
+    let result = session.request("echo", json!({"pad": pad}), limit, &cancel.rx);
+    assert!(matches!(result, Err(CallError::Timeout)), "{result:?}");
 }
 
 fn kill(pid: i32, signal: i32) {
@@ -291,6 +327,57 @@ fn close_ends_stdin_and_a_child_that_leaves_on_eof_gets_no_signal() {
     assert!(is_dead(leader), "leader {leader} survived close()");
     assert!(dir.join("eof").exists(), "the child never saw stdin end");
     assert!(!dir.join("term").exists(), "the child was sent SIGTERM");
+}
+
+#[test]
+fn close_closes_a_full_stdin_at_once_not_when_the_child_dies() {
+    let dir = TempDir::new("full-stdin");
+    // Reads nothing after initialize and ignores SIGTERM: only SIGKILL,
+    // about a second into close(), ends it.
+    let script = format!(
+        "trap '' TERM; echo $$ > \"$DIR/leader\"; IFS= read -r line; {INIT_ANSWER}; exec sleep 30"
+    );
+    let session = start_as("fullstdin", &dir, &script);
+    let leader = pid_in(&dir, "leader");
+    fill_stdin(&*session);
+    assert!(thread_named("stdin-fullstdin"), "no writer thread found");
+    let closer = {
+        let session = session.clone();
+        thread::spawn(move || session.close())
+    };
+    // The writer leaves, and with it our end of the pipe, while the child
+    // still runs: stdin is closed during the grace before signals.
+    let writer_left = eventually(Duration::from_secs(5), || !thread_named("stdin-fullstdin"));
+    let child_ran = alive(leader as u32);
+    closer.join().unwrap();
+    assert!(writer_left, "the writer thread outlived close()");
+    assert!(child_ran, "stdin was closed only when the child died");
+    assert!(is_dead(leader), "leader {leader} survived close()");
+}
+
+#[test]
+fn a_detached_grandchild_holding_stdin_does_not_keep_the_writer() {
+    let dir = TempDir::new("setsid-stdin");
+    // The grandchild leaves the process group (close() cannot signal it)
+    // and keeps the read end of stdin (as fd 3), reading nothing.
+    let script = format!(
+        "echo $$ > \"$DIR/leader\"; IFS= read -r line; {INIT_ANSWER}; exec 3<&0; \
+         setsid sh -c 'echo $$ > \"$DIR/kid\"; exec sleep 20' >/dev/null 2>&1 & exec sleep 30"
+    );
+    let session = start_as("detached", &dir, &script);
+    let leader = pid_in(&dir, "leader");
+    let kid = pid_in(&dir, "kid");
+    let _cleanup = KillOnDrop(kid as u32);
+    fill_stdin(&*session);
+    assert!(thread_named("stdin-detached"), "no writer thread found");
+    session.close();
+    assert!(is_dead(leader), "leader {leader} survived close()");
+    let writer_left = eventually(Duration::from_secs(3), || !thread_named("stdin-detached"));
+    assert!(
+        alive(kid as u32),
+        "the grandchild {kid} no longer holds stdin"
+    );
+    assert!(writer_left, "the writer thread outlived close()");
 }
 
 #[test]
