@@ -307,6 +307,25 @@ mod tests {
     }
 
     #[test]
+    fn a_helper_refused_for_want_of_a_place_is_no_failure_of_the_server() {
+        use crate::machine::breaker::Ending;
+        use crate::machine::upstream::Fault;
+        for refused in [
+            Refused::GroupFull { places: 64 },
+            Refused::AllFull { places: 256 },
+        ] {
+            let error = thread_error(refused);
+            assert!(!error.is_transport_loss(), "{error}");
+            // A keep-alive or list read that fails so counts nothing; a
+            // probe fails without closing the session.
+            assert_eq!(
+                super::super::fault::fault(&error, false),
+                Fault::Failed(Ending::Cancelled)
+            );
+        }
+    }
+
+    #[test]
     fn a_failing_optional_list_keeps_the_tools_and_the_other_lists() {
         let session = Scripted {
             info: json!({"capabilities": {"resources": {}, "prompts": {}}}),
