@@ -14,7 +14,8 @@
 //!   hold, so one server in trouble cannot starve the platform or a
 //!   healthy server;
 //! - each thread beyond those also takes one of the [`SHARED_PLACES`]
-//!   that all groups share, which bounds the whole process.
+//!   that all groups share: at most that many plus the reserved places of
+//!   every group run in the whole process.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
