@@ -2,39 +2,67 @@
 //! calls run on a thread of their own so that the caller can give up on
 //! them (ureq cannot be interrupted; closing a child can take seconds).
 //!
-//! A call given up on leaves its thread running to its own deadline. Every
-//! such thread holds a place in one process-wide [`Budget`] (and, when the
-//! caller asks, in a smaller one of its own group, so that one stuck server
-//! cannot use up the places of the others): past the bound a new call is
-//! refused instead of piling up threads.
+//! A call given up on leaves its thread running to its own deadline, so
+//! every helper thread holds a place until it ends, by this one rule:
+//!
+//! - it belongs to a group: one per upstream server ([`upstream`]: its
+//!   relays to the agent, HTTP requests, connects, probes, list reads,
+//!   closes) and one for the platform's cancellable calls ([`platform`]);
+//!   a group never runs more than its own places;
+//! - the first [`RESERVED_PLACES`] threads of a group need nothing more:
+//!   a group with fewer running always gets a place, whatever the others
+//!   hold, so one server in trouble cannot starve the platform or a
+//!   healthy server;
+//! - each thread beyond those also takes one of the [`SHARED_PLACES`]
+//!   that all groups share: at most that many plus the reserved places of
+//!   every group run in the whole process.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, never, select, Receiver};
 
-/// Helper threads that may run at once in the whole process.
-const SHARED_PLACES: usize = 256;
+use crate::sync::lock;
 
-/// A bound on threads running at once; a [`Place`] is one of them.
+/// Helper threads one upstream server may have running at once, of all
+/// kinds together.
+pub const UPSTREAM_PLACES: usize = 64;
+/// Platform requests running on threads of their own, at most.
+pub const PLATFORM_PLACES: usize = 32;
+/// The places of every group that need no shared place.
+pub const RESERVED_PLACES: usize = 8;
+/// Places beyond the reserved ones, shared by all groups.
+pub const SHARED_PLACES: usize = 256;
+
+/// A bound on threads running at once; a [`Place`] is one of them. The
+/// first `reserved` places of a group need no place in the shared budget.
 #[derive(Debug)]
 pub struct Budget {
     running: AtomicUsize,
     places: usize,
+    reserved: usize,
 }
 
 impl Budget {
     pub fn new(places: usize) -> Arc<Budget> {
+        Budget::group(places, 0)
+    }
+
+    /// A group's budget: `places` at most, the first `reserved` of them
+    /// free of the shared bound.
+    pub fn group(places: usize, reserved: usize) -> Arc<Budget> {
         Arc::new(Budget {
             running: AtomicUsize::new(0),
             places,
+            reserved: reserved.min(places),
         })
     }
 
-    /// The process-wide budget every helper thread counts against.
-    pub fn shared() -> &'static Arc<Budget> {
+    /// The places every group takes beyond its reserved ones.
+    fn shared() -> &'static Arc<Budget> {
         static SHARED: OnceLock<Arc<Budget>> = OnceLock::new();
         SHARED.get_or_init(|| Budget::new(SHARED_PLACES))
     }
@@ -47,15 +75,58 @@ impl Budget {
         self.running.load(Ordering::Acquire)
     }
 
-    /// A place, or `None` when all are taken.
-    pub fn take(self: &Arc<Self>) -> Option<Place> {
+    /// A place, or `None` when all are taken. Also says whether it is one
+    /// of the reserved places (fewer than `reserved` were running).
+    fn take_counted(self: &Arc<Self>) -> Option<(Place, bool)> {
         self.running
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.places).then_some(n + 1)
             })
             .ok()
-            .map(|_| Place(self.clone()))
+            .map(|before| (Place(self.clone()), before < self.reserved))
     }
+
+    /// A place, or `None` when all are taken.
+    pub fn take(self: &Arc<Self>) -> Option<Place> {
+        self.take_counted().map(|(place, _)| place)
+    }
+
+    /// A place in this group and, past its reserved ones, in `shared`.
+    fn admit(self: &Arc<Self>, shared: &Arc<Budget>) -> Result<Held, Refused> {
+        let (own, reserved) = self.take_counted().ok_or(Refused::GroupFull {
+            places: self.places,
+        })?;
+        if reserved {
+            return Ok(Held {
+                _group: own,
+                _shared: None,
+            });
+        }
+        let shared_place = shared.take().ok_or(Refused::AllFull {
+            places: shared.places,
+        })?;
+        Ok(Held {
+            _group: own,
+            _shared: Some(shared_place),
+        })
+    }
+}
+
+/// The budget of the upstream server `name`, the same for all its
+/// sessions (threads of an old session still count when it reconnects).
+pub fn upstream(name: &str) -> Arc<Budget> {
+    static GROUPS: OnceLock<Mutex<HashMap<String, Arc<Budget>>>> = OnceLock::new();
+    let groups = GROUPS.get_or_init(Mutex::default);
+    lock(groups)
+        .entry(name.to_string())
+        .or_insert_with(|| Budget::group(UPSTREAM_PLACES, RESERVED_PLACES))
+        .clone()
+}
+
+/// The budget of the platform's cancellable calls.
+pub fn platform() -> &'static Arc<Budget> {
+    static PLATFORM: OnceLock<Arc<Budget>> = OnceLock::new();
+    PLATFORM.get_or_init(|| Budget::group(PLATFORM_PLACES, RESERVED_PLACES))
 }
 
 /// One place in a [`Budget`]; given back when dropped.
@@ -68,12 +139,21 @@ impl Drop for Place {
     }
 }
 
+/// What a helper thread holds while it runs: its group's place, and a
+/// shared one unless it took a reserved place.
+#[derive(Debug)]
+struct Held {
+    _group: Place,
+    _shared: Option<Place>,
+}
+
 /// Why no helper thread was started.
 #[derive(Debug)]
 pub enum Refused {
     /// The group's budget is used up: `places` of its threads still run.
     GroupFull { places: usize },
-    /// The process-wide budget is used up.
+    /// The group is past its reserved places and the shared ones are used
+    /// up by all groups together.
     AllFull { places: usize },
     /// The system would not start a thread.
     NoThread(std::io::Error),
@@ -82,34 +162,39 @@ pub enum Refused {
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::GroupFull { places } | Refused::AllFull { places } => {
-                write!(f, "{places} requests are still running")
+            Refused::GroupFull { places } => write!(f, "{places} requests are still running"),
+            Refused::AllFull { places } => {
+                write!(
+                    f,
+                    "{places} requests to all servers together are still running"
+                )
             }
             Refused::NoThread(e) => write!(f, "no thread could be started: {e}"),
         }
     }
 }
 
-/// Starts `work` on a thread named `name` that holds a place in the shared
-/// budget (and in `group`'s) until it ends.
+/// Starts `work` on a thread named `name` that holds a place of `group`
+/// (see the rule above) until it ends.
 pub fn spawn(
     name: String,
-    group: Option<&Arc<Budget>>,
+    group: &Arc<Budget>,
     work: impl FnOnce() + Send + 'static,
 ) -> Result<JoinHandle<()>, Refused> {
-    let own = match group {
-        Some(group) => Some(group.take().ok_or(Refused::GroupFull {
-            places: group.places(),
-        })?),
-        None => None,
-    };
-    let shared = Budget::shared().take().ok_or(Refused::AllFull {
-        places: SHARED_PLACES,
-    })?;
+    spawn_in(name, group, Budget::shared(), work)
+}
+
+fn spawn_in(
+    name: String,
+    group: &Arc<Budget>,
+    shared: &Arc<Budget>,
+    work: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, Refused> {
+    let held = group.admit(shared)?;
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
-            let _places = (shared, own);
+            let _held = held;
             work();
         })
         .map_err(Refused::NoThread)
@@ -134,7 +219,7 @@ impl<T: Send + 'static> Pending<T> {
     /// Runs `work` on a helper thread (see [`spawn`]).
     pub fn start(
         name: String,
-        group: Option<&Arc<Budget>>,
+        group: &Arc<Budget>,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<Pending<T>, Refused> {
         let (tx, answer) = bounded(1);
@@ -206,7 +291,7 @@ mod tests {
         let (release, hold) = gate();
         for _ in 0..2 {
             let hold = hold.clone();
-            let pending = Pending::start("test-hung".into(), Some(&group), move || {
+            let pending = Pending::start("test-hung".into(), &group, move || {
                 let _ = hold.recv();
             })
             .expect("a place is free");
@@ -218,7 +303,7 @@ mod tests {
             2,
             "abandoned threads gave back their place"
         );
-        match Pending::start("test-refused".into(), Some(&group), || ()) {
+        match Pending::start("test-refused".into(), &group, || ()) {
             Err(Refused::GroupFull { places: 2 }) => {}
             other => panic!("a third call was not refused: {:?}", other.err()),
         }
@@ -229,14 +314,101 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert_eq!(group.running(), 0);
-        let pending = Pending::start("test-after".into(), Some(&group), || 7).expect("free");
+        let pending = Pending::start("test-after".into(), &group, || 7).expect("free");
         assert_eq!(pending.wait(None, &never()), Waited::Done(7));
+    }
+
+    /// Threads of `group` held until `release` is dropped, counted in
+    /// `shared` past the group's reserved places.
+    fn held_threads(
+        group: &Arc<Budget>,
+        shared: &Arc<Budget>,
+        hold: &Receiver<()>,
+        count: usize,
+    ) -> Vec<Result<JoinHandle<()>, Refused>> {
+        (0..count)
+            .map(|_| {
+                let hold = hold.clone();
+                spawn_in("test-held".into(), group, shared, move || {
+                    let _ = hold.recv();
+                })
+            })
+            .collect()
+    }
+
+    fn wait_idle(budgets: &[&Arc<Budget>]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while budgets.iter().any(|b| b.running() > 0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(budgets.iter().all(|b| b.running() == 0));
+    }
+
+    #[test]
+    fn a_group_past_its_reserved_places_takes_shared_ones() {
+        let shared = Budget::new(3);
+        let group = Budget::group(10, 2);
+        let (release, until) = gate();
+        let started = held_threads(&group, &shared, &until, 6);
+        assert!(started[..5].iter().all(Result::is_ok));
+        // Two reserved, then three shared: the sixth finds none left.
+        assert!(matches!(started[5], Err(Refused::AllFull { places: 3 })));
+        assert_eq!((group.running(), shared.running()), (5, 3));
+        drop(release);
+        wait_idle(&[&group, &shared]);
+    }
+
+    #[test]
+    fn a_full_group_cannot_take_another_groups_reserved_places() {
+        let shared = Budget::new(4);
+        let (stuck, healthy) = (Budget::group(6, 2), Budget::group(6, 2));
+        let (release, until) = gate();
+        let flood = held_threads(&stuck, &shared, &until, 20);
+        assert_eq!(flood.iter().filter(|s| s.is_ok()).count(), 6);
+        assert!(matches!(flood[6], Err(Refused::GroupFull { places: 6 })));
+        assert_eq!(
+            shared.running(),
+            4,
+            "the stuck group holds every shared place"
+        );
+        // The other group still gets its reserved places, then no more.
+        let others = held_threads(&healthy, &shared, &until, 3);
+        assert!(others[0].is_ok() && others[1].is_ok(), "{others:?}");
+        assert!(matches!(others[2], Err(Refused::AllFull { places: 4 })));
+        drop(release);
+        wait_idle(&[&stuck, &healthy, &shared]);
+    }
+
+    #[test]
+    fn a_reserved_place_given_back_is_taken_again_without_a_shared_one() {
+        let shared = Budget::new(0);
+        let group = Budget::group(4, 1);
+        let (release, until) = gate();
+        let first = held_threads(&group, &shared, &until, 2);
+        assert!(first[0].is_ok());
+        assert!(matches!(first[1], Err(Refused::AllFull { places: 0 })));
+        drop(release);
+        wait_idle(&[&group]);
+        let (release, until) = gate();
+        assert!(held_threads(&group, &shared, &until, 1)[0].is_ok());
+        drop(release);
+        wait_idle(&[&group]);
+    }
+
+    #[test]
+    fn every_upstream_has_one_budget_of_its_own() {
+        let a = upstream("budget-test-a");
+        assert!(Arc::ptr_eq(&a, &upstream("budget-test-a")));
+        assert!(!Arc::ptr_eq(&a, &upstream("budget-test-b")));
+        assert_eq!(a.places(), UPSTREAM_PLACES);
+        assert_eq!(platform().places(), PLATFORM_PLACES);
     }
 
     #[test]
     fn a_cancelled_wait_returns_at_once() {
         let (release, hold) = gate();
-        let pending = Pending::start("test-cancel".into(), None, move || hold.recv().is_ok())
+        let group = Budget::new(1);
+        let pending = Pending::start("test-cancel".into(), &group, move || hold.recv().is_ok())
             .expect("a place is free");
         let (tx, cancel) = bounded::<()>(0);
         drop(tx);

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use std::sync::{Arc, OnceLock};
-
 use crossbeam_channel::Receiver;
 use serde_json::Value;
 
@@ -15,7 +13,7 @@ use crate::platform::http::{
     self, Body, Call, Client, HttpError, Response, TransportKind, DEFAULT_TIMEOUT,
 };
 use crate::redact;
-use crate::threads::{Budget, Pending, Refused, Waited};
+use crate::threads::{self, Pending, Refused, Waited};
 
 pub struct Acting<'a> {
     pub ws: &'a Workspace,
@@ -92,8 +90,8 @@ impl<'a> Acting<'a> {
         };
         // Each cancelled request leaves its thread running until its own
         // timeout: the platform's calls have a group of places of their own.
-        let pending = Pending::start("platform-call".into(), Some(platform_places()), work)
-            .map_err(|refused| {
+        let pending = Pending::start("platform-call".into(), threads::platform(), work).map_err(
+            |refused| {
                 let detail = match refused {
                     Refused::NoThread(e) => format!("could not start the request: {e}"),
                     full => format!(
@@ -101,7 +99,8 @@ impl<'a> Acting<'a> {
                     ),
                 };
                 Failure::Http(HttpError::transport(TransportKind::Local, detail))
-            })?;
+            },
+        )?;
         match pending.wait(None, cancel) {
             Waited::Done(result) => result.map_err(Failure::from),
             Waited::Cancelled => Err(Failure::Cancelled),
@@ -111,14 +110,6 @@ impl<'a> Acting<'a> {
             ))),
         }
     }
-}
-
-/// Platform requests running on their own threads, at most.
-const MAX_IN_FLIGHT: usize = 32;
-
-fn platform_places() -> &'static Arc<Budget> {
-    static PLACES: OnceLock<Arc<Budget>> = OnceLock::new();
-    PLACES.get_or_init(|| Budget::new(MAX_IN_FLIGHT))
 }
 
 /// The answer when its status is 2xx, else the failure.

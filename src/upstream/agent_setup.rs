@@ -80,7 +80,8 @@ pub(crate) fn restore(
         return;
     }
     let server = name.to_string();
-    let spawned = crate::threads::spawn(format!("upstream-restore-{name}"), None, move || {
+    let group = crate::threads::upstream(name);
+    let spawned = crate::threads::spawn(format!("upstream-restore-{name}"), &group, move || {
         for (method, params) in requests {
             if let Err(e) = session.request(method, params, timeout, &stop) {
                 log::debug!(

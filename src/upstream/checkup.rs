@@ -69,7 +69,8 @@ pub fn run(entries: &[ServerEntry], env: &EnvMap) -> Vec<Checkup> {
             cancel.clone(),
             done_tx.clone(),
         );
-        let spawned = crate::threads::spawn(format!("doctor-{name}"), None, move || {
+        let group = crate::threads::upstream(&name);
+        let spawned = crate::threads::spawn(format!("doctor-{name}"), &group, move || {
             let checkup = check_one(&name, &spec, &env, &cancel);
             let _ = done_tx.send((index, checkup));
         });

@@ -424,7 +424,8 @@ impl Gateway {
             }
             let name = upstream.name.clone();
             let (driver, wait) = (driver.clone(), spec.connect_timeout.min(LIST_CONNECT_WAIT));
-            let told = crate::threads::spawn(format!("roots-{name}"), None, move || {
+            let group = crate::threads::upstream(&name);
+            let told = crate::threads::spawn(format!("roots-{name}"), &group, move || {
                 // The lease is asked for here, not on the caller's
                 // thread: a zero wait there lost the race with the
                 // driver's answer and nobody was told.

@@ -235,21 +235,24 @@ pub(crate) fn close(name: &str, session: Arc<dyn Session>) -> Option<JoinHandle<
     }
 }
 
-/// Every helper holds a place in the process-wide budget of helper
+/// Every helper holds a place in the server's own budget of helper
 /// threads: a server that hangs each probe cannot make us start threads
-/// without end.
+/// without end, nor take the places of the others.
 fn spawn(
     name: &str,
     what: &str,
     work: impl FnOnce() + Send + 'static,
 ) -> Result<JoinHandle<()>, Refused> {
-    threads::spawn(format!("upstream-{what}-{name}"), None, work)
+    let group = threads::upstream(name);
+    threads::spawn(format!("upstream-{what}-{name}"), &group, work)
 }
 
+/// Nothing was sent: the connection is not known to be in trouble, so a
+/// ping or list read refused this way must not close the session nor count
+/// as the server's failure (its breaker sees a busy call, not a lost one).
 fn thread_error(refused: Refused) -> CallError {
-    CallError::Transport {
+    CallError::Busy {
         detail: format!("cannot start a helper thread: {refused}"),
-        sent: false,
     }
 }
 
@@ -300,6 +303,25 @@ mod tests {
             code: -32603,
             message: "boom".into(),
             data: None,
+        }
+    }
+
+    #[test]
+    fn a_helper_refused_for_want_of_a_place_is_no_failure_of_the_server() {
+        use crate::machine::breaker::Ending;
+        use crate::machine::upstream::Fault;
+        for refused in [
+            Refused::GroupFull { places: 64 },
+            Refused::AllFull { places: 256 },
+        ] {
+            let error = thread_error(refused);
+            assert!(!error.is_transport_loss(), "{error}");
+            // A keep-alive or list read that fails so counts nothing; a
+            // probe fails without closing the session.
+            assert_eq!(
+                super::super::fault::fault(&error, false),
+                Fault::Failed(Ending::Cancelled)
+            );
         }
     }
 

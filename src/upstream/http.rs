@@ -38,14 +38,11 @@ pub struct HttpSession {
     info: OnceLock<Value>,
     /// Also read by the GET stream's thread, which ends once it is set.
     closing: Arc<AtomicBool>,
-    /// Request threads still running, including those of calls given up on
-    /// (cancelled or timed out), which run on to their own deadline.
+    /// The server's budget of helper threads: request threads count in it
+    /// until they end, including those of calls given up on (cancelled or
+    /// timed out), which run on to their own deadline.
     helpers: Arc<Budget>,
 }
-
-/// Request threads one HTTP session may have running at once: an agent
-/// that keeps cancelling calls to a stuck server must not pile them up.
-const MAX_HELPERS: usize = 64;
 
 impl HttpSession {
     /// Checks the URL and headers (already `${VAR}`-expanded); connects
@@ -69,7 +66,7 @@ impl HttpSession {
             closed,
             info: OnceLock::new(),
             closing: Arc::new(AtomicBool::new(false)),
-            helpers: Budget::new(MAX_HELPERS),
+            helpers: crate::threads::upstream(name),
         })
     }
 
@@ -119,7 +116,7 @@ impl Session for HttpSession {
         let endpoint = self.endpoint.clone();
         let pending = Pending::start(
             format!("http-{}", self.endpoint.name),
-            Some(&self.helpers),
+            &self.helpers,
             move || endpoint.post(&body, post, timeout.saturating_add(HELPER_MARGIN)),
         );
         let pending = match pending {

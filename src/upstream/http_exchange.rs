@@ -553,7 +553,14 @@ impl Endpoint {
         let deliver = move |answer: Value| exchange.post_in_background(answer);
         // The session's end is not known here; the relay's own timeout
         // bounds the wait.
-        if !answer_or_relay(id, method, params, crossbeam_channel::never(), deliver) {
+        if !answer_or_relay(
+            &self.name,
+            id,
+            method,
+            params,
+            crossbeam_channel::never(),
+            deliver,
+        ) {
             self.garbage("skipped a request: no thread to relay it");
         }
     }

@@ -49,6 +49,7 @@ pub fn cancelled(id: u64, reason: &str) -> Value {
 /// connection's end) stops the wait. Returns false when no thread could be
 /// started (`deliver` then never runs).
 pub fn answer_or_relay(
+    server: &str,
     id: Value,
     method: String,
     params: Value,
@@ -60,8 +61,10 @@ pub fn answer_or_relay(
         return true;
     }
     // The agent may take minutes to answer: each waiting relay holds a
-    // place in the budget of helper threads.
-    let spawned = crate::threads::spawn("relay".into(), None, move || {
+    // place in the server's own budget of helper threads, so a server
+    // that asks without end uses up its places only.
+    let group = crate::threads::upstream(server);
+    let spawned = crate::threads::spawn(format!("relay-{server}"), &group, move || {
         let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
         deliver(match asked {
             Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),

@@ -136,7 +136,7 @@ impl Reader {
                     }
                 };
                 let ended = self.link.ended.clone();
-                if !answer_or_relay(id, method, params, ended, deliver) {
+                if !answer_or_relay(&self.link.name, id, method, params, ended, deliver) {
                     self.link.answers_queued.fetch_sub(1, Ordering::SeqCst);
                     self.garbage("skipped a request: no thread to relay it");
                 }

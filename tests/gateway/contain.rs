@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::support::gateway::*;
 use super::support::launch::HttpFixture;
+use super::support::sim::Simulator;
 use super::support::TempDir;
 
 #[test]
@@ -151,4 +152,129 @@ fn rejected_credentials_give_one_error_naming_the_header_and_park_the_server() {
     assert!(!answer.to_string().contains(secret) && !answer.to_string().contains(key));
     assert!(gw.child.wait_stderr_contains("upstream web: parked", WAIT));
     assert!(echoed(&gw.call("good__echo", json!({"text": "ok"})), "ok"));
+}
+
+/// The gateway's messages to the agent until `until` holds for one of them
+/// or `quiet` passes without any, bounded by [`WAIT`]: how many were
+/// `elicitation/create` requests, and whether `until` held.
+fn read_counting_questions(
+    gw: &mut Gateway,
+    quiet: Duration,
+    mut until: impl FnMut(&serde_json::Value) -> bool,
+) -> (usize, bool) {
+    let deadline = Instant::now() + WAIT;
+    let mut questions = 0;
+    while Instant::now() < deadline {
+        let Some(message) = gw.child.recv_json(quiet) else {
+            return (questions, false);
+        };
+        if message["method"] == "elicitation/create" {
+            questions += 1;
+        } else if until(&message) {
+            return (questions, true);
+        }
+    }
+    (questions, false)
+}
+
+#[test]
+fn a_server_asking_the_agent_without_end_keeps_its_trouble_to_itself() {
+    const WS: &str = "3b1f9a7c-2d4e-4f60-8a1b-9c0d1e2f3a4b";
+    const TOKEN: &str = "tok-budget-7a6b5c4d3e2f1a0b";
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let dir = TempDir::new("gw-asker");
+    let configs = dir.join("configs").display().to_string();
+    let web = HttpFixture::start(&["--name", "web"]);
+    // Questions the agent never answers, 300 from each of two servers:
+    // more than the 256 places the whole process once had for helper
+    // threads, whatever other helpers come and go meanwhile.
+    let servers = json!({
+        "asker": stdio(&["--name", "asker", "--elicitations", "300"]),
+        "asker2": stdio(&["--name", "asker2", "--elicitations", "300"]),
+        "web": {"url": web.url},
+    });
+    let url = sim.url();
+    let env = [
+        ("PLATFORM_URL", url.as_str()),
+        ("WORKSPACE_ID", WS),
+        ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+        ("CONFIGS_DIR", configs.as_str()),
+        ("MOLECULE_MCP_DISABLE_INBOX", "1"),
+    ];
+    let mut gw = Gateway::start_as(
+        dir,
+        servers,
+        &env,
+        "2025-11-25",
+        json!({"elicitation": {"form": {}}}),
+    );
+
+    // Both servers list their tools; every question that reaches us stays
+    // unanswered (the questions are read here, not by a helper that would
+    // drop them).
+    let mut questions = 0;
+    let mut listed = false;
+    for round in 0..100 {
+        let id = json!(format!("list-{round}"));
+        let list = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+        gw.child.send_json(&list).expect("written");
+        let mut names = Vec::new();
+        let (asked, _) = read_counting_questions(&mut gw, WAIT, |message| {
+            if message["id"] != id {
+                return false;
+            }
+            names = listed_names(message);
+            true
+        });
+        questions += asked;
+        if ["asker__echo", "asker2__echo", "web__echo"]
+            .iter()
+            .all(|tool| names.iter().any(|n| n == tool))
+        {
+            listed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        listed,
+        "the servers never listed; stderr:\n{}",
+        gw.child.stderr()
+    );
+    // Then until the questions stop coming: each server holds most of its
+    // places (64, a few taken by its other helpers) with waiting relays.
+    questions += read_counting_questions(&mut gw, Duration::from_secs(2), |_| false).0;
+    assert!(
+        questions >= 96,
+        "only {questions} questions reached the agent; stderr:\n{}",
+        gw.child.stderr()
+    );
+
+    // The platform and the other server are served as usual, the other
+    // server with a few long calls of its own under way.
+    for n in 0..5 {
+        let params = json!({"name": "web__slow", "arguments": {"ms": 60_000}});
+        let call = json!({"jsonrpc": "2.0", "id": format!("slow-{n}"), "method": "tools/call", "params": params});
+        gw.child.send_json(&call).expect("written");
+    }
+    let echo = gw.call("web__echo", json!({"text": "still here"}));
+    assert!(echoed(&echo, "still here"), "{echo}");
+    let plugin = gw.call(
+        "install_plugin",
+        json!({"source": "github://molecule-ai/browser-tools"}),
+    );
+    assert!(!is_error(&plugin), "{plugin}");
+}
+
+fn listed_names(answer: &serde_json::Value) -> Vec<String> {
+    answer["result"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -320,8 +320,8 @@ fn post(
                 shared.cancels.cancel(format!("{sid}/{request_id}"));
             }
         }
-        if method == "notifications/initialized" && script.server_requests {
-            for request in server_requests() {
+        if method == "notifications/initialized" && script.asks_client() {
+            for request in server_requests(script) {
                 shared.sessions.push(&sid, request);
             }
         }

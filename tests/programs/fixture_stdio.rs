@@ -108,8 +108,8 @@ fn handle(
             }
             return;
         }
-        ("notifications/initialized", None) if server.script.server_requests => {
-            for request in server_requests() {
+        ("notifications/initialized", None) if server.script.asks_client() => {
+            for request in server_requests(&server.script) {
                 out.line(&request);
             }
             return;
