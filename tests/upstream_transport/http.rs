@@ -76,12 +76,22 @@ fn spec(url: String) -> TransportSpec {
 }
 
 fn open(url: String) -> Result<Arc<dyn Session>, CallError> {
+    open_as("web", url)
+}
+
+/// The thread budget is per server name and process-wide: a test that fills
+/// it takes a name of its own, so that the tests beside it keep theirs.
+fn open_as(name: &str, url: String) -> Result<Arc<dyn Session>, CallError> {
     let cancel = no_cancel();
-    connect("web", &spec(url), &EnvMap::new(), CALL, &cancel.rx)
+    connect(name, &spec(url), &EnvMap::new(), CALL, &cancel.rx)
 }
 
 fn start(server: &Loopback) -> Arc<dyn Session> {
-    match open(server.url("/mcp")) {
+    start_as("web", server)
+}
+
+fn start_as(name: &str, server: &Loopback) -> Arc<dyn Session> {
+    match open_as(name, server.url("/mcp")) {
         Ok(session) => session,
         Err(e) => panic!("connect failed: {e:?}"),
     }
@@ -415,7 +425,7 @@ fn calls_given_up_on_cannot_pile_up_threads() {
     // request thread runs on to the call's own deadline. Past the bound a
     // new call is refused instead of starting yet another thread.
     let server = Loopback::start(mcp(Some("s"), endless));
-    let session = start(&server);
+    let session = start_as("piling", &server);
     let (tx, cancelled) = crossbeam_channel::bounded::<()>(0);
     drop(tx);
     let mut refused = None;
