@@ -372,8 +372,8 @@ impl Endpoint {
     }
 
     /// Reads the session's GET stream until `closing` is set: the server's
-    /// requests and notifications, as on a POST's stream. Run on a thread of
-    /// its own.
+    /// requests and notifications, as on a POST's stream. Blocks: run by the
+    /// thread that connected the session.
     pub fn listen(self: &Arc<Self>, closing: &std::sync::atomic::AtomicBool) {
         let mut parser = sse::Parser::new(MAX_LINE);
         let mut failures = 0;

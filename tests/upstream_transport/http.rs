@@ -180,6 +180,72 @@ fn an_event_stream_answer_after_notifications_and_a_server_request() {
     session.close();
 }
 
+/// What the server sends on its own is read by whoever runs the session's
+/// listener (the thread that connected it) until the session closes; a
+/// server without a GET stream (405) costs one GET, and the listener
+/// returns at once, so that no thread stays for it.
+#[test]
+fn the_get_stream_lasts_until_close_and_a_405_ends_it_at_once() {
+    let answering = mcp(Some("s-none"), echo);
+    let none = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::status(405, "text/plain", "")
+        } else {
+            answering(seen)
+        }
+    });
+    let session = start(&none);
+    let done = listen_in_background(&*session);
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener outlived a 405"
+    );
+    let gets = none.seen().iter().filter(|s| s.method == "GET").count();
+    assert_eq!(gets, 1);
+    session.close();
+
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let answering = mcp(Some("s-get"), echo);
+    let streaming = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::Stream {
+                events: vec![format!("data: {changed}\n\n")],
+                hang: Duration::from_millis(100),
+            }
+        } else {
+            answering(seen)
+        }
+    });
+    let session = start(&streaming);
+    let events = session.events();
+    let done = listen_in_background(&*session);
+    let event = events
+        .recv_timeout(CALL)
+        .expect("the GET stream's notification");
+    assert_eq!(event["method"], "notifications/tools/list_changed");
+    assert!(
+        done.try_recv().is_err(),
+        "the listener ended while the session was open"
+    );
+    session.close();
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener outlived the session"
+    );
+}
+
+fn listen_in_background(session: &dyn Session) -> crossbeam_channel::Receiver<()> {
+    let Some(listen) = session.listener() else {
+        panic!("an HTTP session reads a GET stream");
+    };
+    let (tx, done) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        listen();
+        let _ = tx.send(());
+    });
+    done
+}
+
 #[test]
 fn statuses_and_errors_are_typed() {
     let server = Loopback::start(mcp(Some("s"), |seen, id| {
