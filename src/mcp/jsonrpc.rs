@@ -249,6 +249,11 @@ pub fn notification_line(method: &str, params: Value) -> String {
     }
 }
 
+/// The `tools/list` result around `tools`, moved in (see [`envelope`]).
+pub fn tools_result(tools: Vec<Value>) -> Value {
+    Value::Object(Map::from_iter([("tools".to_string(), Value::Array(tools))]))
+}
+
 /// A JSON-RPC message around `fields`, moved in as they are: `json!` would
 /// first copy each value (a `tools/list` result is the whole catalog, so
 /// the copy was most of the peak memory of answering it).

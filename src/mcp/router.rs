@@ -293,7 +293,8 @@ impl Router {
             // waits for them; after that, answered from memory at once.
             "tools/list" if self.handler.startup_pending() => Ok(Work::ListTools),
             "tools/list" => {
-                return self.answer(&id, Ok(json!({"tools": self.handler.list_tools()})))
+                let tools = super::jsonrpc::tools_result(self.handler.list_tools());
+                return self.answer(&id, Ok(tools));
             }
             "tools/call" => match tool_call(params) {
                 Ok(Work::CallTool { name, arguments }) if self.handler.is_instant(&name) => {
