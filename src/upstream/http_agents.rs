@@ -2,8 +2,8 @@
 //! buffers are most of what an idle HTTP upstream costs: each open
 //! connection holds an input and an output buffer of the sizes below,
 //! filled on first use. Bodies of any size stream through them; the input
-//! buffer also bounds the answer's header, the output buffer our request's
-//! (configured headers included).
+//! buffer also bounds the answer's header, the output buffer the longest
+//! line of our request's header (a configured header included).
 
 use std::sync::OnceLock;
 
@@ -13,7 +13,8 @@ use ureq::typestate::AgentScope;
 /// ureq's default is 128 KiB per buffer; 16 KiB still takes an answer
 /// header far beyond what servers send.
 const INPUT_BUFFER: usize = 16 * 1024;
-const OUTPUT_BUFFER: usize = 16 * 1024;
+/// A header line as long as common servers take at all (8 KiB).
+const OUTPUT_BUFFER: usize = 8 * 1024;
 /// A GET stream's answer header is a few lines; its events stream through.
 const STREAM_INPUT_BUFFER: usize = 8 * 1024;
 

@@ -407,6 +407,48 @@ fn a_cancelled_stream_returns_at_once() {
     session.close();
 }
 
+/// The connection buffers are small, but a header line as long as common
+/// servers take (a 7 KiB token here) still goes out whole, on the POSTs
+/// and on the GET stream.
+#[test]
+fn a_long_configured_header_is_sent_whole() {
+    let token = format!("Bearer {}", "t".repeat(7 * 1024));
+    let answering = mcp(Some("s-long"), echo);
+    let server = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::status(405, "text/plain", "")
+        } else {
+            answering(seen)
+        }
+    });
+    let mut headers = BTreeMap::new();
+    headers.insert("Authorization".to_string(), token.clone());
+    let spec = TransportSpec::Http {
+        url: server.url("/mcp"),
+        headers,
+    };
+    let cancel = no_cancel();
+    let session = match connect("web", &spec, &EnvMap::new(), CALL, &cancel.rx) {
+        Ok(session) => session,
+        Err(e) => panic!("connect failed: {e:?}"),
+    };
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 1})).unwrap(),
+        json!({"tag": 1})
+    );
+    let done = listen_in_background(&*session);
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener outlived a 405"
+    );
+    let seen = server.seen();
+    assert!(seen.iter().any(|s| s.method == "GET"));
+    for request in seen.iter().filter(|s| s.method != "DELETE") {
+        assert_eq!(request.header("authorization"), Some(token.as_str()));
+    }
+    session.close();
+}
+
 #[test]
 fn credentials_never_follow_a_redirect_to_another_origin() {
     let other = Loopback::start(mcp(Some("other"), echo));
