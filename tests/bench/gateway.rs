@@ -41,6 +41,8 @@ use serde_json::{json, Value};
 const ROUND_TRIPS: usize = 2000;
 const THROUGHPUT_CALLS: usize = 5000;
 const WAIT: Duration = Duration::from_secs(30);
+/// Runs of each peak RSS figure (their median is shown).
+const RSS_RUNS: usize = 3;
 
 fn main() {
     let home = std::env::temp_dir().join(format!("molecule-gw-bench-{}", std::process::id()));
@@ -477,7 +479,7 @@ fn memory(home: &Path, fixture: &Path) {
     let mut columns = Vec::new();
     for (build, bin) in procstat::builds(Path::new(env!("CARGO_BIN_EXE_molecule-mcp"))) {
         println!(
-            "peak RSS of molecule-mcp, {build} build (VmHWM; the upstream processes not included):"
+            "peak RSS of molecule-mcp, {build} build (VmHWM, median of {RSS_RUNS}; the upstream processes not included):"
         );
         let one = peak_rss(&bin, home, &entry(fixture), 1);
         let eleven = peak_rss(&bin, home, &entry(fixture), 11);
@@ -567,7 +569,17 @@ for line in sys.stdin:
     Some(procstat::status_kib(peer.pid(), "VmHWM"))
 }
 
+/// The median over [`RSS_RUNS`] runs of [`peak_rss_once`]: one run's
+/// figure moves by a few pages either way.
 fn peak_rss(bin: &Path, home: &Path, upstream: &Value, n: usize) -> u64 {
+    let mut runs: Vec<u64> = (0..RSS_RUNS)
+        .map(|_| peak_rss_once(bin, home, upstream, n))
+        .collect();
+    runs.sort_unstable();
+    runs[runs.len() / 2]
+}
+
+fn peak_rss_once(bin: &Path, home: &Path, upstream: &Value, n: usize) -> u64 {
     let mut servers = serde_json::Map::new();
     let mut names = Vec::new();
     for i in 0..n {
