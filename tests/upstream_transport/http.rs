@@ -449,6 +449,22 @@ fn a_long_configured_header_is_sent_whole() {
     session.close();
 }
 
+/// An address in the URL is used as it is; a host name is still looked up.
+#[test]
+fn a_host_name_is_looked_up() {
+    let server = Loopback::start(mcp(Some("s-name"), echo));
+    let url = server.url("/mcp").replace("127.0.0.1", "localhost");
+    let session = match open(url) {
+        Ok(session) => session,
+        Err(e) => panic!("connect by name failed: {e:?}"),
+    };
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 2})).unwrap(),
+        json!({"tag": 2})
+    );
+    session.close();
+}
+
 #[test]
 fn credentials_never_follow_a_redirect_to_another_origin() {
     let other = Loopback::start(mcp(Some("other"), echo));
