@@ -237,20 +237,37 @@ pub fn params_object(params: Value) -> Result<Map<String, Value>, RpcError> {
 }
 
 pub fn result_line(id: &Value, result: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string()
+    envelope([("id", id.clone()), ("result", result)])
 }
 
 pub fn error_line(id: &Value, error: &RpcError) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()}).to_string()
+    envelope([("id", id.clone()), ("error", error.to_json())])
 }
 
 /// A notification line; `Null` params are left out.
 pub fn notification_line(method: &str, params: Value) -> String {
     if params.is_null() {
-        json!({"jsonrpc": "2.0", "method": method}).to_string()
+        envelope([("method", Value::from(method))])
     } else {
-        json!({"jsonrpc": "2.0", "method": method, "params": params}).to_string()
+        envelope([("method", Value::from(method)), ("params", params)])
     }
+}
+
+/// The `tools/list` result around `tools`, moved in (see [`envelope`]).
+pub fn tools_result(tools: Vec<Value>) -> Value {
+    Value::Object(Map::from_iter([("tools".to_string(), Value::Array(tools))]))
+}
+
+/// A JSON-RPC message around `fields`, moved in as they are: `json!` would
+/// first copy each value (a `tools/list` result is the whole catalog, so
+/// the copy was most of the peak memory of answering it).
+fn envelope<const N: usize>(fields: [(&str, Value); N]) -> String {
+    let mut message = Map::new();
+    message.insert("jsonrpc".into(), Value::from("2.0"));
+    for (key, value) in fields {
+        message.insert(key.into(), value);
+    }
+    Value::Object(message).to_string()
 }
 
 fn invalid(id: Value, error: RpcError) -> Incoming {

@@ -69,7 +69,7 @@ impl Work {
         match self {
             Work::ListTools => {
                 handler.wait_startup(ctx);
-                Ok(json!({"tools": handler.list_tools()}))
+                Ok(super::jsonrpc::tools_result(handler.list_tools()))
             }
             Work::CallTool { name, arguments } => handler.call_tool(&name, arguments, ctx),
             Work::ListResources => handler

@@ -292,7 +292,8 @@ impl Router {
             // waits for them; after that, answered from memory at once.
             "tools/list" if self.handler.startup_pending() => Ok(Work::ListTools),
             "tools/list" => {
-                return self.answer(&id, Ok(json!({"tools": self.handler.list_tools()})))
+                let tools = super::jsonrpc::tools_result(self.handler.list_tools());
+                return self.answer(&id, Ok(tools));
             }
             "tools/call" => tool_call(params),
             // Methods of a capability we did not announce do not exist for the client.

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::ToolFilter;
 use super::naming;
+use super::oversized::{self, Parsed};
 
 /// More tools than this from one server is a runaway list, not a toolbox:
 /// the rest are dropped (and the drop logged) so one server cannot flood
@@ -27,8 +28,21 @@ pub struct Tool {
     pub upstream: String,
     /// Annotated `readOnlyHint` or `idempotentHint`: safe to run twice.
     pub replayable: bool,
-    /// The definition as offered: the server's, renamed.
-    pub definition: Value,
+    /// The definition as offered (the server's, renamed), as compact JSON
+    /// text: parsed, a definition takes about ten times the memory, and the
+    /// catalog keeps every server's tools for as long as it runs.
+    definition: Box<str>,
+}
+
+impl Tool {
+    /// The definition as `tools/list` offers it.
+    pub fn definition(&self) -> Value {
+        match oversized::parse(self.definition.as_bytes()) {
+            Parsed::Json(definition) => definition,
+            // Written by `tool` from a parsed value: never the case.
+            Parsed::TooDeep { .. } | Parsed::NotJson => Value::Null,
+        }
+    }
 }
 
 /// The lists besides tools whose changes are announced.
@@ -112,11 +126,20 @@ impl Catalog {
             }
             tools.push(tool);
         }
-        let before = self.tools();
+        let before = self.listing();
         self.servers[server].listed = true;
         self.servers[server].tools = tools;
         self.rename();
-        self.tools() != before
+        self.listing() != before
+    }
+
+    /// What `tools/list` offers, as text: compared without parsing.
+    fn listing(&self) -> Vec<Box<str>> {
+        self.servers
+            .iter()
+            .filter(|s| !s.hidden)
+            .flat_map(|s| s.tools.iter().map(|t| t.definition.clone()))
+            .collect()
     }
 
     /// Gives every tool its exposed name, server by server in index order,
@@ -138,7 +161,7 @@ impl Catalog {
                     }
                 }
                 if tool.exposed != exposed {
-                    set_name(&mut tool.definition, &exposed);
+                    set_name(tool, &exposed);
                     tool.exposed = exposed.clone();
                 }
                 taken.push(exposed);
@@ -196,7 +219,7 @@ impl Catalog {
         self.servers
             .iter()
             .filter(|s| !s.hidden)
-            .flat_map(|s| s.tools.iter().map(|t| t.definition.clone()))
+            .flat_map(|s| s.tools.iter().map(Tool::definition))
             .collect()
     }
 
@@ -271,13 +294,14 @@ fn tool(raw: &Value) -> Option<Tool> {
         replayable: hint("readOnlyHint") || hint("idempotentHint"),
         exposed,
         upstream,
-        definition: Value::Object(definition),
+        definition: Value::Object(definition).to_string().into(),
     })
 }
 
-fn set_name(definition: &mut Value, name: &str) {
-    if let Some(object) = definition.as_object_mut() {
+fn set_name(tool: &mut Tool, name: &str) {
+    if let Value::Object(mut object) = tool.definition() {
         object.insert("name".into(), Value::String(name.into()));
+        tool.definition = Value::Object(object).to_string().into();
     }
 }
 
@@ -316,6 +340,21 @@ mod tests {
             (0, "read", true)
         );
         assert!(!c.set_tools(0, &listed, &all()), "same list: no change");
+    }
+
+    #[test]
+    fn a_schema_deeper_than_serde_jsons_default_limit_is_offered_whole() {
+        let mut schema = json!({"type": "string"});
+        for _ in 0..300 {
+            schema = json!({"type": "array", "items": schema});
+        }
+        let mut c = catalog();
+        let listed = [json!({"name": "deep", "inputSchema": schema})];
+        assert!(c.set_tools(0, &listed, &all()));
+        let tools = c.tools();
+        assert_eq!(tools.len(), 1);
+        assert_eq!(tools[0]["name"], "files__deep");
+        assert_eq!(tools[0]["inputSchema"], listed[0]["inputSchema"]);
     }
 
     #[test]

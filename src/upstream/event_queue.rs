@@ -1,12 +1,15 @@
 //! Server→client notifications waiting for the gateway. Bounded, and a full
 //! queue drops its oldest entry: a notification flood must neither grow our
-//! memory nor stall the thread reading the server's answers.
+//! memory nor stall the thread reading the server's answers. The queue
+//! takes memory as notifications wait, in small blocks, and gives it back
+//! as they are read: an idle upstream's queue costs nothing, where a
+//! bounded channel would hold all its slots from the start.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::Value;
 
 use super::rate_limit::{left_out, RateLimit};
@@ -18,6 +21,7 @@ pub const CAPACITY: usize = 256;
 
 pub struct EventQueue {
     name: String,
+    capacity: usize,
     tx: Sender<Value>,
     /// Our own end, used only to drop the oldest entry when full.
     oldest: Receiver<Value>,
@@ -31,9 +35,10 @@ impl EventQueue {
     }
 
     pub fn with_capacity(name: &str, capacity: usize) -> Self {
-        let (tx, oldest) = bounded(capacity.max(1));
+        let (tx, oldest) = unbounded();
         EventQueue {
             name: name.to_string(),
+            capacity: capacity.max(1),
             tx,
             oldest,
             dropped: AtomicU64::new(0),
@@ -51,22 +56,15 @@ impl EventQueue {
         if super::notices::relay(&self.name, &event) {
             return;
         }
-        let mut event = event;
-        // Two rounds suffice unless other pushers refill the queue in
-        // between; then the newest is the one dropped.
-        for _ in 0..2 {
-            match self.tx.try_send(event) {
-                Ok(()) => return,
-                Err(TrySendError::Disconnected(_)) => return,
-                Err(TrySendError::Full(back)) => {
-                    event = back;
-                    if self.oldest.try_recv().is_ok() {
-                        self.count_drop();
-                    }
-                }
+        // Pushers at once may each find room for one: the queue exceeds
+        // its capacity by at most their number.
+        while self.tx.len() >= self.capacity {
+            match self.oldest.try_recv() {
+                Ok(_) => self.count_drop(),
+                Err(_) => break,
             }
         }
-        self.count_drop();
+        let _ = self.tx.send(event);
     }
 
     /// Notifications dropped so far because nobody read them in time.

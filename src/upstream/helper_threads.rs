@@ -47,7 +47,10 @@ pub(crate) fn connect_server(
 
 /// Starts the transport and the handshake. A session that arrives after
 /// shutdown started, or that nobody takes, is closed here: a connect must
-/// never leave a child behind.
+/// never leave a child behind. A session handed over keeps this thread for
+/// what it reads on its own (HTTP's GET stream) until it closes: one thread
+/// per upstream fewer than a thread of its own, and no thread at all for a
+/// server without a GET stream.
 fn connect(
     name: &str,
     spec: TransportSpec,
@@ -68,10 +71,17 @@ fn connect(
             let _ = tx.send(ToDriver::Connected(Err(CallError::Closed)));
             return;
         }
+        let listener = result.as_ref().ok().and_then(|session| session.listener());
         if let Err(crossbeam_channel::SendError(ToDriver::Connected(Ok(session)))) =
             tx.send(ToDriver::Connected(result))
         {
             session.close();
+            return;
+        }
+        // Nothing of the connect is held while listening.
+        drop((tx, env, shutdown));
+        if let Some(listen) = listener {
+            listen();
         }
     });
     if let Err(e) = spawned {

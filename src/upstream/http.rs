@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
@@ -36,7 +35,7 @@ pub struct HttpSession {
     closed_tx: Mutex<Option<Sender<()>>>,
     closed: Receiver<()>,
     info: OnceLock<Value>,
-    /// Also read by the GET stream's thread, which ends once it is set.
+    /// Also read by the GET stream's reader, which ends once it is set.
     closing: Arc<AtomicBool>,
     /// The server's budget of helper threads: request threads count in it
     /// until they end, including those of calls given up on (cancelled or
@@ -70,20 +69,9 @@ impl HttpSession {
         })
     }
 
-    /// Records what `initialize` answered, and opens the GET stream for
-    /// what the server sends on its own (requests, notifications).
+    /// Records what `initialize` answered.
     pub fn set_info(&self, info: Value) {
-        if self.info.set(info).is_err() {
-            return;
-        }
-        let endpoint = self.endpoint.clone();
-        let closing = self.closing.clone();
-        let listening = thread::Builder::new()
-            .name(format!("http-get-{}", self.endpoint.name))
-            .spawn(move || endpoint.listen(&closing));
-        if let Err(e) = listening {
-            log::debug!("{}: no thread for the GET stream: {e}", self.endpoint.name);
-        }
+        let _ = self.info.set(info);
     }
 
     /// Tells the server we stopped waiting; never waits itself.
@@ -190,5 +178,15 @@ impl Session for HttpSession {
 
     fn stderr_tail(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// The GET stream, for what the server sends on its own (requests,
+    /// notifications); it ends once the session closes, or at once when the
+    /// server offers none (405).
+    fn listener(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        self.info.get()?;
+        let endpoint = self.endpoint.clone();
+        let closing = self.closing.clone();
+        Some(Box::new(move || endpoint.listen(&closing)))
     }
 }

@@ -103,24 +103,12 @@ impl Endpoint {
             })?;
             checked.push((name, value));
         }
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(concat!("molecule-mcp/", env!("CARGO_PKG_VERSION")))
-            // ureq fills 128 KiB buffers per connection by default, and
-            // each upstream keeps two (requests and its event stream):
-            // most of what an extra upstream cost. Bodies of any size
-            // still stream through these.
-            .input_buffer_size(32 * 1024)
-            .output_buffer_size(16 * 1024)
-            .max_response_header_size(32 * 1024)
-            .build();
         Ok(Endpoint {
             name: name.to_string(),
             url: url.to_string(),
             origin,
             headers: checked,
-            agent: ureq::Agent::new_with_config(config),
+            agent: super::http_agents::for_requests(),
             session_id: Mutex::new(None),
             protocol_version: OnceLock::new(),
             events: EventQueue::new(name),
@@ -317,12 +305,17 @@ impl Endpoint {
         request: Request<S>,
         timeout: Duration,
     ) -> Result<Response<Body>, ureq::Error> {
-        let request = self
-            .agent
+        // GET streams go through the shared agent for streams.
+        let agent = if request.method() == ureq::http::Method::GET {
+            super::http_agents::for_streams()
+        } else {
+            &self.agent
+        };
+        let request = agent
             .configure_request(request)
             .timeout_global(Some(timeout))
             .build();
-        self.agent.run(request)
+        agent.run(request)
     }
 
     fn capture_session(&self, response: &Response<Body>) -> Result<(), CallError> {
@@ -376,8 +369,8 @@ impl Endpoint {
     }
 
     /// Reads the session's GET stream until `closing` is set: the server's
-    /// requests and notifications, as on a POST's stream. Run on a thread of
-    /// its own.
+    /// requests and notifications, as on a POST's stream. Blocks: run by the
+    /// thread that connected the session.
     pub fn listen(self: &Arc<Self>, closing: &std::sync::atomic::AtomicBool) {
         let mut parser = sse::Parser::new(MAX_LINE);
         let mut failures = 0;
@@ -485,7 +478,8 @@ impl Endpoint {
         id: u64,
     ) -> Option<Result<Value, CallError>> {
         let reader = body.into_with_config().limit(u64::MAX).reader();
-        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, reader), MAX_LINE);
+        // ureq buffers the connection already: a small window suffices.
+        let mut lines = LineReader::new(BufReader::with_capacity(8 * 1024, reader), MAX_LINE);
         loop {
             let line = match lines.next_line() {
                 Ok(Some(Line::Complete(bytes))) => bytes,

@@ -3,6 +3,7 @@ pub mod config;
 pub mod error;
 mod event_queue;
 pub mod http;
+mod http_agents;
 mod http_exchange;
 mod http_failure;
 mod jsonrpc_client;

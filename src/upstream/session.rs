@@ -51,6 +51,13 @@ pub trait Session: Send + Sync {
     /// Last lines of a stdio child's stderr (for the log line when it
     /// dies); empty for HTTP.
     fn stderr_tail(&self) -> Vec<String>;
+    /// What the transport reads besides the answers to our requests, until
+    /// the session closes (HTTP: the GET stream), to be run by the thread
+    /// that connected the session once it has handed the session over:
+    /// no thread of its own. `None` when there is nothing to read.
+    fn listener(&self) -> Option<Box<dyn FnOnce() + Send>> {
+        None
+    }
 }
 
 /// Starts the transport and runs the MCP handshake: `initialize` (answered

@@ -9,11 +9,18 @@
 //!   call (20 runs each), beside the old schedule (the breaker's cooldowns
 //!   alone);
 //! - peak RSS (VmHWM) of molecule-mcp with 1 and with 11 stdio upstreams,
-//!   and with 1 and 10 HTTP upstreams (for the glibc build and, when
-//!   `make static` built it, the static musl build).
+//!   and with 1 and 10 HTTP upstreams, for the glibc build and, when
+//!   `make static` built it, the static musl build, side by side; what an
+//!   extra upstream costs beside its baseline: the Python wrapper ran one
+//!   `mcp-proxy` per HTTP server, 57.6 MiB each when measured beside it;
+//!   the floor under that, measured in the same run, is a minimal Python 3
+//!   relay (stdlib only: a stdio line in, one `urllib` POST, the answer
+//!   out), which is what any per-server Python process costs at least.
 //!
 //! Needs the release fixtures: `cargo build --release --examples`, then
-//! `cargo bench --bench gateway`.
+//! `cargo bench --bench gateway`. Arguments name the parts to run
+//! (`latency`, `recovery`, `memory`); none runs them all:
+//! `cargo bench --bench gateway -- memory`.
 
 #[path = "../support/launch.rs"]
 mod launch;
@@ -33,6 +40,8 @@ use serde_json::{json, Value};
 const ROUND_TRIPS: usize = 2000;
 const THROUGHPUT_CALLS: usize = 5000;
 const WAIT: Duration = Duration::from_secs(30);
+/// Runs of each peak RSS figure (their median is shown).
+const RSS_RUNS: usize = 3;
 
 fn main() {
     let home = std::env::temp_dir().join(format!("molecule-gw-bench-{}", std::process::id()));
@@ -41,9 +50,21 @@ fn main() {
         return;
     }
     let fixture = launch::example("fixture_stdio");
-    latency_and_throughput(&home, &fixture);
-    recovery(&home);
-    memory(&home, &fixture);
+    // Cargo passes `--bench`; any other argument names a part to run.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runs = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    if runs("latency") {
+        latency_and_throughput(&home, &fixture);
+    }
+    if runs("recovery") {
+        recovery(&home);
+    }
+    if runs("memory") {
+        memory(&home, &fixture);
+    }
     let _ = std::fs::remove_dir_all(&home);
 }
 
@@ -448,39 +469,116 @@ fn old_schedule(outage: Duration, seed: u64) -> Duration {
     Duration::from_secs(600)
 }
 
+/// Peak RSS with 1 and with more upstreams of each kind, per build, then
+/// one table: what an extra upstream costs in each build, beside what a
+/// Python process per server costs.
 fn memory(home: &Path, fixture: &Path) {
     let http = launch::HttpFixture::start(&[]);
     let http_entry = json!({"url": http.url});
+    let mut columns = Vec::new();
     for (build, bin) in procstat::builds(Path::new(env!("CARGO_BIN_EXE_molecule-mcp"))) {
         println!(
-            "peak RSS of molecule-mcp, {build} build (VmHWM; the upstream processes not included):"
+            "peak RSS of molecule-mcp, {build} build (VmHWM, median of {RSS_RUNS}; the upstream processes not included):"
         );
         let one = peak_rss(&bin, home, &entry(fixture), 1);
         let eleven = peak_rss(&bin, home, &entry(fixture), 11);
         println!("  1 stdio upstream:    {one:>7} KiB");
         println!("  11 stdio upstreams:  {eleven:>7} KiB");
-        if eleven > one && one > 0 {
-            println!(
-                "  per additional stdio upstream: {:.1} KiB ({:.2}x for 11x the upstreams)",
-                (eleven - one) as f64 / 10.0,
-                eleven as f64 / one as f64
-            );
-        }
+        let stdio = per_extra(one, eleven, 10);
         let one = peak_rss(&bin, home, &http_entry, 1);
         let ten = peak_rss(&bin, home, &http_entry, 10);
         println!("  1 HTTP upstream:     {one:>7} KiB");
         println!("  10 HTTP upstreams:   {ten:>7} KiB");
-        if ten > one && one > 0 {
-            println!(
-                "  per additional HTTP upstream: {:.1} KiB (baseline: one mcp-proxy per server, \
-                 57.6 MiB each, measured beside the Python wrapper)",
-                (ten - one) as f64 / 9.0,
-            );
-        }
+        columns.push((build, per_extra(one, ten, 9), stdio));
     }
+    let floor = python_relay_rss(&http.url);
+    println!("RSS per extra upstream (VmHWM, 10 vs 1 HTTP, 11 vs 1 stdio):");
+    for (build, http, stdio) in &columns {
+        println!(
+            "  {build:<12} HTTP {:>7} KiB   stdio {:>7} KiB (plus the child)",
+            shown(*http),
+            shown(*stdio)
+        );
+    }
+    match floor {
+        Some(floor) => {
+            println!("  baseline: one Python process per HTTP server; the minimal python3 relay measured now: {floor} KiB");
+            for (build, http, _) in &columns {
+                if let Some(http) = http.filter(|h| *h > 0.0) {
+                    println!(
+                        "    {build}: {:.0}x less than the minimal relay",
+                        floor as f64 / http
+                    );
+                }
+            }
+        }
+        None => println!("  baseline: python3 not available, the minimal relay was not measured"),
+    }
+    println!("  (the Python wrapper's mcp-proxy per server, measured beside it: 57.6 MiB)");
 }
 
+/// KiB per extra upstream, `None` when a run failed.
+fn per_extra(one: u64, more: u64, extra: u64) -> Option<f64> {
+    (one > 0 && more > 0).then(|| (more as f64 - one as f64) / extra as f64)
+}
+
+fn shown(value: Option<f64>) -> String {
+    value.map_or_else(|| "failed".into(), |v| format!("{v:.0}"))
+}
+
+/// The floor under a Python process per server: the interpreter with
+/// `json` and `urllib` imported, relaying `initialize` and 200 calls from
+/// stdin to the HTTP fixture. Its peak RSS in KiB.
+fn python_relay_rss(url: &str) -> Option<u64> {
+    let script = r#"import sys, json, urllib.request
+url, session = sys.argv[1], None
+for line in sys.stdin:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if session:
+        headers["Mcp-Session-Id"] = session
+    with urllib.request.urlopen(urllib.request.Request(url, line.encode(), headers)) as answer:
+        session = answer.headers.get("Mcp-Session-Id") or session
+        body = answer.read().decode()
+    if answer.headers.get("Content-Type", "").startswith("text/event-stream"):
+        body = "".join(l[5:].strip() for l in body.splitlines() if l.startswith("data:"))
+    if body:
+        print(json.dumps(json.loads(body)), flush=True)
+"#;
+    let present = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        return None;
+    }
+    let mut command = Command::new("python3");
+    command.args(["-c", script, url]);
+    let mut peer = Peer::start(command);
+    if !peer.initialize() {
+        return None;
+    }
+    for _ in 0..200 {
+        peer.call(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "x"}}),
+        )?;
+    }
+    Some(procstat::status_kib(peer.pid(), "VmHWM"))
+}
+
+/// The median over [`RSS_RUNS`] runs of [`peak_rss_once`]: one run's
+/// figure moves by a few pages either way.
 fn peak_rss(bin: &Path, home: &Path, upstream: &Value, n: usize) -> u64 {
+    let mut runs: Vec<u64> = (0..RSS_RUNS)
+        .map(|_| peak_rss_once(bin, home, upstream, n))
+        .collect();
+    runs.sort_unstable();
+    runs[runs.len() / 2]
+}
+
+fn peak_rss_once(bin: &Path, home: &Path, upstream: &Value, n: usize) -> u64 {
     let mut servers = serde_json::Map::new();
     let mut names = Vec::new();
     for i in 0..n {

@@ -190,6 +190,72 @@ fn an_event_stream_answer_after_notifications_and_a_server_request() {
     session.close();
 }
 
+/// What the server sends on its own is read by whoever runs the session's
+/// listener (the thread that connected it) until the session closes; a
+/// server without a GET stream (405) costs one GET, and the listener
+/// returns at once, so that no thread stays for it.
+#[test]
+fn the_get_stream_lasts_until_close_and_a_405_ends_it_at_once() {
+    let answering = mcp(Some("s-none"), echo);
+    let none = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::status(405, "text/plain", "")
+        } else {
+            answering(seen)
+        }
+    });
+    let session = start(&none);
+    let done = listen_in_background(&*session);
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener outlived a 405"
+    );
+    let gets = none.seen().iter().filter(|s| s.method == "GET").count();
+    assert_eq!(gets, 1);
+    session.close();
+
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let answering = mcp(Some("s-get"), echo);
+    let streaming = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::Stream {
+                events: vec![format!("data: {changed}\n\n")],
+                hang: Duration::from_millis(100),
+            }
+        } else {
+            answering(seen)
+        }
+    });
+    let session = start(&streaming);
+    let events = session.events();
+    let done = listen_in_background(&*session);
+    let event = events
+        .recv_timeout(CALL)
+        .expect("the GET stream's notification");
+    assert_eq!(event["method"], "notifications/tools/list_changed");
+    assert!(
+        done.try_recv().is_err(),
+        "the listener ended while the session was open"
+    );
+    session.close();
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener outlived the session"
+    );
+}
+
+fn listen_in_background(session: &dyn Session) -> crossbeam_channel::Receiver<()> {
+    let Some(listen) = session.listener() else {
+        panic!("an HTTP session reads a GET stream");
+    };
+    let (tx, done) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        listen();
+        let _ = tx.send(());
+    });
+    done
+}
+
 #[test]
 fn statuses_and_errors_are_typed() {
     let server = Loopback::start(mcp(Some("s"), |seen, id| {
@@ -348,6 +414,64 @@ fn a_cancelled_stream_returns_at_once() {
     assert!(matches!(result, Err(CallError::Cancelled)), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
     canceller.join().unwrap();
+    session.close();
+}
+
+/// The connection buffers are small, but a header line as long as common
+/// servers take (a 7 KiB token here) still goes out whole, on the POSTs
+/// and on the GET stream.
+#[test]
+fn a_long_configured_header_is_sent_whole() {
+    let token = format!("Bearer {}", "t".repeat(7 * 1024));
+    let answering = mcp(Some("s-long"), echo);
+    let server = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::status(405, "text/plain", "")
+        } else {
+            answering(seen)
+        }
+    });
+    let mut headers = BTreeMap::new();
+    headers.insert("Authorization".to_string(), token.clone());
+    let spec = TransportSpec::Http {
+        url: server.url("/mcp"),
+        headers,
+    };
+    let cancel = no_cancel();
+    let session = match connect("web", &spec, &EnvMap::new(), CALL, &cancel.rx) {
+        Ok(session) => session,
+        Err(e) => panic!("connect failed: {e:?}"),
+    };
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 1})).unwrap(),
+        json!({"tag": 1})
+    );
+    let done = listen_in_background(&*session);
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener outlived a 405"
+    );
+    let seen = server.seen();
+    assert!(seen.iter().any(|s| s.method == "GET"));
+    for request in seen.iter().filter(|s| s.method != "DELETE") {
+        assert_eq!(request.header("authorization"), Some(token.as_str()));
+    }
+    session.close();
+}
+
+/// An address in the URL is used as it is; a host name is still looked up.
+#[test]
+fn a_host_name_is_looked_up() {
+    let server = Loopback::start(mcp(Some("s-name"), echo));
+    let url = server.url("/mcp").replace("127.0.0.1", "localhost");
+    let session = match open(url) {
+        Ok(session) => session,
+        Err(e) => panic!("connect by name failed: {e:?}"),
+    };
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 2})).unwrap(),
+        json!({"tag": 2})
+    );
     session.close();
 }
 
