@@ -3,9 +3,12 @@
 //! typed errors whose text never carries a secret.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::Value;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::config::Secret;
 use crate::redact::redact;
@@ -16,6 +19,16 @@ pub const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// The default timeout of a platform call (platform.md §3).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The per-connection read buffer, and so the largest response head
+/// accepted (the platform's heads are under 1 KiB; common servers cap
+/// theirs at 8 KiB).
+const INPUT_BUFFER: usize = 16 * 1024;
+
+/// The per-connection write buffer: the request head passes through it
+/// line by line, the body in chunks. Its longest line is the request line,
+/// whose query carries a `recall_memory` search text, percent-encoded.
+const OUTPUT_BUFFER: usize = 8 * 1024;
 
 /// How much of an error body a log line may quote.
 const SNIPPET_CHARS: usize = 200;
@@ -209,14 +222,18 @@ impl Client {
             // happened before anything was sent.
             .timeout_connect(Some(DEFAULT_TIMEOUT))
             // ureq's 128 KiB buffers per connection are sized for bulk
-            // transfers; platform calls are small, and every workspace
-            // keeps a connection.
-            .input_buffer_size(32 * 1024)
-            .output_buffer_size(16 * 1024)
-            .max_response_header_size(32 * 1024)
+            // transfers. Platform calls are small, every workspace keeps a
+            // connection and each call in flight holds one: both buffers
+            // are zero-filled when a connection opens, so their whole size
+            // is resident (16 calls in flight held 768 KiB at 32 + 16).
+            // The input buffer bounds the response head; a body of any
+            // size streams through it.
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(OUTPUT_BUFFER)
+            .max_response_header_size(INPUT_BUFFER)
             .build();
         Client {
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(config, DefaultConnector::new(), LiteralFirst),
         }
     }
 
@@ -297,6 +314,49 @@ impl Client {
             .build();
         self.agent.run(request)
     }
+}
+
+/// Resolves a host given as an IP address in place and leaves names to
+/// ureq's resolver. That one looks every name up on a thread of its own,
+/// so that the lookup can time out: one thread (and its stack) per new
+/// connection, even for `127.0.0.1`, where there is nothing to look up.
+#[derive(Debug)]
+struct LiteralFirst;
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match literal_address(uri) {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => DefaultResolver::default().resolve(uri, config, timeout),
+        }
+    }
+}
+
+/// The socket address of a URI whose host is an IP address.
+fn literal_address(uri: &ureq::http::Uri) -> Option<SocketAddr> {
+    let host = uri.host()?;
+    let ip: IpAddr = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()?;
+    let port = match (uri.port_u16(), uri.scheme_str()) {
+        (Some(port), _) => port,
+        (None, Some("http")) => 80,
+        (None, Some("https")) => 443,
+        (None, _) => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 fn transport_error(e: ureq::Error) -> HttpError {
@@ -438,6 +498,22 @@ mod tests {
         let unbuilt =
             client.send(Call::new("GET", "http://127.0.0.1:1/".into(), "x").token(&token));
         assert_eq!(kind_of(unbuilt), Some(TransportKind::Build));
+    }
+
+    #[test]
+    fn only_ip_hosts_are_resolved_in_place() {
+        let addr = |u: &str| literal_address(&u.parse().unwrap());
+        assert_eq!(
+            addr("http://127.0.0.1:8080/x"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(
+            addr("https://10.0.0.2/"),
+            Some("10.0.0.2:443".parse().unwrap())
+        );
+        assert_eq!(addr("http://[::1]/"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(addr("https://acme.moleculesai.app/registry"), None);
+        assert_eq!(addr("http://localhost:8080/"), None);
     }
 
     #[test]
