@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, unbounded, Receiver};
+use crossbeam_channel::{at, bounded, never, select, unbounded, Receiver, Sender};
 use log::{error, info};
 
 use crate::backend::Backend;
@@ -46,6 +46,12 @@ const SWEEP_GRACE: Duration = Duration::from_millis(300);
 /// The longest stdin EOF waits for first registers: the request timeout
 /// plus a margin for the thread to report.
 const FIRST_REGISTER_WAIT: Duration = Duration::from_secs(12);
+
+/// The inbox pollers start once the first line has gone out on stdout (the
+/// answer to `initialize`, normally), so that their threads and first
+/// platform call are not on that answer's path; at the latest this long
+/// after start, for a client that is slow to send anything.
+const BACKGROUND_AT_THE_LATEST: Duration = Duration::from_millis(200);
 
 /// Runs the server until stdin closes or a signal arrives; returns the exit code.
 pub fn run(config: Config) -> i32 {
@@ -100,7 +106,6 @@ pub fn run(config: Config) -> i32 {
 
     let server = Server::new(ServerOptions::default()).watch_hangup(stdin_hung_up);
     let backend = Backend::new(&config, client, server.outbox());
-    threads.extend(backend.start_background(&shutdown));
     let gateway = servers.map(|entries| {
         Arc::new(Gateway::start(
             entries,
@@ -109,16 +114,39 @@ pub fn run(config: Config) -> i32 {
             &shutdown,
         ))
     });
-    let handler: Arc<dyn Handler> = Arc::new(backend.with_gateway(gateway.clone()));
+    let backend = Arc::new(backend.with_gateway(gateway.clone()));
+    let handler: Arc<dyn Handler> = backend.clone();
     let stdin_ended = Arc::new(AtomicBool::new(false));
-    let Some(served) = serve_in_thread(server, handler, shutdown.clone(), stdin_ended.clone())
-    else {
+    let (first_line_tx, first_line) = bounded(1);
+    let output = FirstLine {
+        inner: std::io::stdout(),
+        sent: Some(first_line_tx),
+    };
+    let Some(served) = serve_in_thread(
+        server,
+        handler,
+        output,
+        shutdown.clone(),
+        stdin_ended.clone(),
+    ) else {
         shutdown.trigger();
         return EXIT_FAILURE;
     };
 
+    let mut background = Background {
+        backend: Some(backend),
+        first_line,
+        latest: started + BACKGROUND_AT_THE_LATEST,
+    };
     let mut registered = HashSet::new();
-    let mut code = wait_for_end(&shutdown, &reports, &served, &mut registered);
+    let mut code = wait_for_end(
+        &shutdown,
+        &reports,
+        &served,
+        &mut registered,
+        &mut background,
+        &mut threads,
+    );
     if code == 0 && stdin_ended.load(Ordering::SeqCst) {
         code = first_registers(&reports, links, &mut registered);
     }
@@ -155,22 +183,58 @@ fn load_servers(config: &Config) -> Result<Option<Vec<ServerEntry>>, i32> {
     }
 }
 
+/// What starts once the server has answered: the backend's background
+/// threads (the inbox pollers).
+struct Background {
+    /// Taken when they start.
+    backend: Option<Arc<Backend>>,
+    first_line: Receiver<()>,
+    latest: Instant,
+}
+
+impl Background {
+    /// What to wait on before starting: never, once started.
+    fn waits(&self) -> (Receiver<()>, Receiver<Instant>) {
+        match self.backend {
+            Some(_) => (self.first_line.clone(), at(self.latest)),
+            None => (never(), never()),
+        }
+    }
+
+    fn start(&mut self, shutdown: &Shutdown, threads: &mut Vec<JoinHandle<()>>) {
+        if let Some(backend) = self.backend.take() {
+            threads.extend(backend.start_background(shutdown));
+        }
+    }
+}
+
 /// Blocks until the server ends, shutdown starts, or a link reports that a
 /// token was refused; returns the exit code. `registered` collects the
-/// workspaces whose first register was answered.
+/// workspaces whose first register was answered. Starts `background`
+/// when its time comes, its threads joining `threads`.
 fn wait_for_end(
     shutdown: &Shutdown,
     reports: &Receiver<LinkReport>,
     served: &Receiver<()>,
     registered: &mut HashSet<String>,
+    background: &mut Background,
+    threads: &mut Vec<JoinHandle<()>>,
 ) -> i32 {
     let stop = shutdown.signal();
     let mut reports = Some(reports.clone());
     loop {
         let report_rx = reports.clone().unwrap_or_else(crossbeam_channel::never);
+        let (first_line, latest) = background.waits();
         select! {
             recv(served) -> _ => return 0,
             recv(stop) -> _ => return 0,
+            // A writer that ended before writing anything leaves the
+            // deadline to decide.
+            recv(first_line) -> sent => match sent {
+                Ok(()) => background.start(shutdown, threads),
+                Err(_) => background.first_line = never(),
+            },
+            recv(latest) -> _ => background.start(shutdown, threads),
             recv(report_rx) -> msg => match msg {
                 Ok(LinkReport::RegisterRefused { workspace, status, snippet }) => {
                     error!("{}", refused_message(&workspace, status, &snippet));
@@ -230,10 +294,11 @@ pub fn refused_message(workspace: &str, status: u16, snippet: &str) -> String {
     )
 }
 
-/// Serves stdin/stdout on its own thread; `None` when it cannot start.
+/// Serves stdin and `output` on its own thread; `None` when it cannot start.
 fn serve_in_thread(
     server: Server,
     handler: Arc<dyn Handler>,
+    output: impl std::io::Write + Send + 'static,
     shutdown: Shutdown,
     ended: Arc<AtomicBool>,
 ) -> Option<Receiver<()>> {
@@ -249,7 +314,7 @@ fn serve_in_thread(
         // Starts the server's threads and waits for its end.
         .stack_size(128 * 1024)
         .spawn(move || {
-            let end = server.serve(input, std::io::stdout(), handler, stop);
+            let end = server.serve(input, output, handler, stop);
             info!("MCP server ended: {:?}", end.reason);
             let _ = done_tx.send(());
         });
@@ -283,6 +348,27 @@ impl<R: std::io::Read> std::io::Read for EndSignal<R> {
             self.shutdown.trigger();
         }
         result
+    }
+}
+
+/// Stdout that says when its first line has gone out (the server flushes
+/// after each line).
+struct FirstLine<W> {
+    inner: W,
+    sent: Option<Sender<()>>,
+}
+
+impl<W: std::io::Write> std::io::Write for FirstLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()?;
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.try_send(());
+        }
+        Ok(())
     }
 }
 

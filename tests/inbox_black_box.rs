@@ -545,3 +545,45 @@ fn rows_of_other_types_are_passed_over_not_delivered() {
     ));
     assert_eq!(pending_ids(&mut child), both);
 }
+
+/// The environment of `start`, for a child that is spawned but not yet
+/// initialized.
+fn spawn_quiet(sim: &Simulator, home: &TempDir) -> Child {
+    let url = sim.url();
+    let configs = home.join("configs");
+    let configs = configs.to_string_lossy().into_owned();
+    let vars = [
+        ("PLATFORM_URL", url.as_str()),
+        ("WORKSPACE_ID", WS),
+        ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+        ("CONFIGS_DIR", configs.as_str()),
+        ("MOLECULE_MCP_POLL_SECS", "0.2"),
+    ];
+    Child::spawn(home.path(), &vars)
+}
+
+#[test]
+fn the_first_poll_waits_for_the_initialize_answer() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-first-poll");
+    let mut child = spawn_quiet(&sim, &home);
+    // The pollers start 200 ms after start at the latest; this checks well
+    // before that.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        sim.requests_to(ACTIVITY).is_empty(),
+        "the inbox was polled before anything was answered"
+    );
+    child.initialize("inbox-test");
+    assert!(sim.wait_for_requests(ACTIVITY, 1, SOON));
+}
+
+#[test]
+fn a_client_that_sends_nothing_still_gets_its_inbox_polled() {
+    let sim = Simulator::start();
+    sim.add_workspace(WS, Some(TOKEN));
+    let home = TempDir::new("inbox-silent-client");
+    let _child = spawn_quiet(&sim, &home);
+    assert!(sim.wait_for_requests(ACTIVITY, 2, SOON));
+}

@@ -1,5 +1,6 @@
 //! What a benchmark reads of a running process from /proc: CPU time (all
-//! threads, nanoseconds), context switches (wake-ups) and peak RSS.
+//! threads, nanoseconds), context switches (wake-ups), peak RSS and its
+//! anonymous and file-backed parts.
 #![allow(dead_code)]
 
 use std::fs;
@@ -57,6 +58,34 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Resident memory split by what backs it, in KiB: anonymous pages (heap,
+/// stacks: private to the process) and file-backed ones (the code and
+/// read-only data of the binary and its libraries: page cache, shared by
+/// every process that maps the same file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resident {
+    pub anon: u64,
+    pub file: u64,
+}
+
+impl Resident {
+    pub fn of(pid: u32) -> Resident {
+        Resident {
+            anon: status_kib(pid, "RssAnon"),
+            file: status_kib(pid, "RssFile"),
+        }
+    }
+
+    /// The larger of each part: /proc keeps only the peak of the total
+    /// (`VmHWM`), so a run samples the parts as it goes.
+    pub fn max(self, other: Resident) -> Resident {
+        Resident {
+            anon: self.anon.max(other.anon),
+            file: self.file.max(other.file),
+        }
+    }
 }
 
 /// The median of `values` (sorted in place).
