@@ -24,7 +24,7 @@
 //!   row.
 
 use std::io::BufReader;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -53,7 +53,6 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 const MAX_REDIRECTS: usize = 5;
 /// Side messages (our answers to the server's requests, cancellations).
 pub const SIDE_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_SIDE_POSTS: usize = 16;
 /// One GET stream is reopened after this long even if the server keeps it
 /// open: it bounds how long the listening thread outlives its session.
 const GET_STREAM_SPAN: Duration = Duration::from_secs(300);
@@ -74,8 +73,6 @@ pub struct Endpoint {
     protocol_version: OnceLock<HeaderValue>,
     pub events: EventQueue,
     garbage: Mutex<RateLimit>,
-    /// Side messages in flight, each on a thread of its own.
-    side_posts: AtomicUsize,
 }
 
 /// What a POST is for.
@@ -113,7 +110,6 @@ impl Endpoint {
             protocol_version: OnceLock::new(),
             events: EventQueue::new(name),
             garbage: Mutex::new(RateLimit::new()),
-            side_posts: AtomicUsize::new(0),
         })
     }
 
@@ -199,27 +195,20 @@ impl Endpoint {
     }
 
     /// Posts a one-way message from a thread of its own: our callers never
-    /// wait for side messages.
-    /// A server that keeps asking cannot make us start threads without
-    /// end: beyond [`MAX_SIDE_POSTS`] in flight, side messages are dropped.
+    /// wait for side messages. The thread holds a place of this server's
+    /// budget (src/threads.rs), so a server that keeps asking cannot make us
+    /// start threads without end: with no place left the message is dropped.
     pub fn post_in_background(self: &Arc<Self>, message: Value) {
-        if self.side_posts.fetch_add(1, Ordering::SeqCst) >= MAX_SIDE_POSTS {
-            self.side_posts.fetch_sub(1, Ordering::SeqCst);
-            self.garbage("dropped a side message: too many in flight");
-            return;
-        }
         let endpoint = self.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("http-side-{}", self.name))
-            .spawn(move || {
+        let group = crate::threads::upstream(&self.name);
+        let spawned =
+            crate::threads::spawn(format!("http-side-{}", self.name), &group, move || {
                 if let Err(e) = endpoint.post(&message.to_string(), Post::OneWay, SIDE_TIMEOUT) {
                     log::debug!("{}: a side message failed: {e}", endpoint.name);
                 }
-                endpoint.side_posts.fetch_sub(1, Ordering::SeqCst);
             });
-        if spawned.is_err() {
-            self.side_posts.fetch_sub(1, Ordering::SeqCst);
-            log::debug!("{}: no thread for a side message", self.name);
+        if let Err(e) = spawned {
+            self.garbage(&format!("dropped a side message: {e}"));
         }
     }
 
