@@ -17,6 +17,7 @@ pub mod machine;
 pub mod mcp;
 pub mod platform;
 pub mod redact;
+pub mod resolver;
 pub mod seed;
 pub mod shutdown;
 pub mod statefile;

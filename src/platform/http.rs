@@ -3,17 +3,16 @@
 //! typed errors whose text never carries a secret.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::Value;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    ConnectProxyConnector, Connector, NextTimeout, RustlsConnector, TcpConnector,
+    ConnectProxyConnector, Connector, RustlsConnector, TcpConnector,
 };
 
 use crate::config::Secret;
 use crate::redact::redact;
+use crate::resolver::LiteralFirst;
 
 /// Platform answers larger than this are refused: a misbehaving edge must not
 /// make us buffer gigabytes.
@@ -252,7 +251,7 @@ impl Client {
             .max_response_header_size(INPUT_BUFFER)
             .build();
         Client {
-            agent: ureq::Agent::with_parts(config, connector(), LiteralFirst),
+            agent: ureq::Agent::with_parts(config, connector(), LiteralFirst::default()),
         }
     }
 
@@ -371,49 +370,6 @@ fn connector() -> impl Connector<(), Out = impl ureq::unversioned::transport::Tr
     ().chain(ConnectProxyConnector::default())
         .chain(TcpConnector::default())
         .chain(RustlsConnector::default())
-}
-
-/// Resolves a host given as an IP address in place and leaves names to
-/// ureq's resolver. That one looks every name up on a thread of its own,
-/// so that the lookup can time out: one thread (and its stack) per new
-/// connection, even for `127.0.0.1`, where there is nothing to look up.
-#[derive(Debug)]
-struct LiteralFirst;
-
-impl Resolver for LiteralFirst {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        match literal_address(uri) {
-            Some(addr) => {
-                let mut addrs = self.empty();
-                addrs.push(addr);
-                Ok(addrs)
-            }
-            None => DefaultResolver::default().resolve(uri, config, timeout),
-        }
-    }
-}
-
-/// The socket address of a URI whose host is an IP address.
-fn literal_address(uri: &ureq::http::Uri) -> Option<SocketAddr> {
-    let host = uri.host()?;
-    let ip: IpAddr = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
-        .parse()
-        .ok()?;
-    let port = match (uri.port_u16(), uri.scheme_str()) {
-        (Some(port), _) => port,
-        (None, Some("http")) => 80,
-        (None, Some("https")) => 443,
-        (None, _) => return None,
-    };
-    Some(SocketAddr::new(ip, port))
 }
 
 fn transport_error(e: ureq::Error) -> HttpError {
@@ -555,22 +511,6 @@ mod tests {
         let unbuilt =
             client.send(Call::new("GET", "http://127.0.0.1:1/".into(), "x").token(&token));
         assert_eq!(kind_of(unbuilt), Some(TransportKind::Build));
-    }
-
-    #[test]
-    fn only_ip_hosts_are_resolved_in_place() {
-        let addr = |u: &str| literal_address(&u.parse().unwrap());
-        assert_eq!(
-            addr("http://127.0.0.1:8080/x"),
-            Some("127.0.0.1:8080".parse().unwrap())
-        );
-        assert_eq!(
-            addr("https://10.0.0.2/"),
-            Some("10.0.0.2:443".parse().unwrap())
-        );
-        assert_eq!(addr("http://[::1]/"), Some("[::1]:80".parse().unwrap()));
-        assert_eq!(addr("https://acme.moleculesai.app/registry"), None);
-        assert_eq!(addr("http://localhost:8080/"), None);
     }
 
     /// A CONNECT proxy for one connection: reads the CONNECT head,
