@@ -26,17 +26,9 @@ fn sim() -> Simulator {
 }
 
 fn start(sim: &Simulator, home: &TempDir, extra: &[(&str, &str)]) -> Child {
-    let url = sim.url();
-    let configs = home.join("configs").to_string_lossy().into_owned();
-    let mut vars = vec![
-        ("PLATFORM_URL", url.as_str()),
-        ("WORKSPACE_ID", WS),
-        ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
-        ("CONFIGS_DIR", configs.as_str()),
-        ("MOLECULE_MCP_DISABLE_INBOX", "1"),
-    ];
+    let mut vars = vec![("MOLECULE_MCP_DISABLE_INBOX", "1")];
     vars.extend_from_slice(extra);
-    let mut child = Child::spawn(home.path(), &vars);
+    let mut child = Child::spawn_workspace(home.path(), &sim.url(), (WS, TOKEN), &vars);
     child.initialize("runtime-tools-test");
     child
 }

@@ -33,6 +33,25 @@ impl Child {
         Child::spawn_args(&[], home, env)
     }
 
+    /// The binary as `workspace` of the platform at `url`, its state under
+    /// `home`/configs, with `extra` variables on top.
+    pub fn spawn_workspace(
+        home: &Path,
+        url: &str,
+        (workspace, token): (&str, &str),
+        extra: &[(&str, &str)],
+    ) -> Child {
+        let configs = home.join("configs").to_string_lossy().into_owned();
+        let mut vars = vec![
+            ("PLATFORM_URL", url),
+            ("WORKSPACE_ID", workspace),
+            ("MOLECULE_WORKSPACE_TOKEN", token),
+            ("CONFIGS_DIR", configs.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        Child::spawn(home, &vars)
+    }
+
     pub fn spawn_args(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(super::bin());
         cmd.args(args)
