@@ -5,10 +5,11 @@
 //! A call given up on leaves its thread running to its own deadline, so
 //! every helper thread holds a place until it ends, by this one rule:
 //!
-//! - it belongs to a group: one per upstream server ([`upstream`]: its
-//!   relays to the agent, HTTP requests, connects, probes, list reads,
-//!   closes) and one for the platform's cancellable calls ([`platform`]);
-//!   a group never runs more than its own places;
+//! - it belongs to a group: two per upstream server ([`upstream`]: its
+//!   HTTP requests, connects, probes, list reads, closes; [`relays`]: its
+//!   requests waiting for the agent's answer) and one for the platform's
+//!   cancellable calls ([`platform`]); a group never runs more than its
+//!   own places;
 //! - the first [`RESERVED_PLACES`] threads of a group need nothing more:
 //!   a group with fewer running always gets a place, whatever the others
 //!   hold, so one server in trouble cannot starve the platform or a
@@ -30,6 +31,8 @@ use crate::sync::lock;
 /// Helper threads one upstream server may have running at once, of all
 /// kinds together.
 pub const UPSTREAM_PLACES: usize = 64;
+/// Requests one upstream server has waiting for the agent's answer, at most.
+pub const RELAY_PLACES: usize = 48;
 /// Platform requests running on threads of their own, at most.
 pub const PLATFORM_PLACES: usize = 32;
 /// The places of every group that need no shared place.
@@ -116,10 +119,30 @@ impl Budget {
 /// sessions (threads of an old session still count when it reconnects).
 pub fn upstream(name: &str) -> Arc<Budget> {
     static GROUPS: OnceLock<Mutex<HashMap<String, Arc<Budget>>>> = OnceLock::new();
-    let groups = GROUPS.get_or_init(Mutex::default);
+    named(&GROUPS, name, || {
+        Budget::group(UPSTREAM_PLACES, RESERVED_PLACES)
+    })
+}
+
+/// The budget of the requests `name` sends to the agent, each waiting on a
+/// thread for the agent's answer (a person may take minutes). Apart from
+/// the server's other helpers: questions nobody answers must not stop its
+/// list reads, pings and reconnects. Nothing reserved: every relay also
+/// takes a shared place.
+pub fn relays(name: &str) -> Arc<Budget> {
+    static GROUPS: OnceLock<Mutex<HashMap<String, Arc<Budget>>>> = OnceLock::new();
+    named(&GROUPS, name, || Budget::new(RELAY_PLACES))
+}
+
+fn named(
+    groups: &OnceLock<Mutex<HashMap<String, Arc<Budget>>>>,
+    name: &str,
+    make: impl FnOnce() -> Arc<Budget>,
+) -> Arc<Budget> {
+    let groups = groups.get_or_init(Mutex::default);
     lock(groups)
         .entry(name.to_string())
-        .or_insert_with(|| Budget::group(UPSTREAM_PLACES, RESERVED_PLACES))
+        .or_insert_with(make)
         .clone()
 }
 
@@ -402,6 +425,17 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &upstream("budget-test-b")));
         assert_eq!(a.places(), UPSTREAM_PLACES);
         assert_eq!(platform().places(), PLATFORM_PLACES);
+    }
+
+    #[test]
+    fn a_servers_relays_leave_its_other_helpers_their_places() {
+        let relays = relays("budget-test-relays");
+        assert!(Arc::ptr_eq(&relays, &super::relays("budget-test-relays")));
+        let held: Vec<Place> = std::iter::from_fn(|| relays.take()).collect();
+        assert_eq!(held.len(), RELAY_PLACES);
+        let helpers = upstream("budget-test-relays");
+        assert_eq!(helpers.running(), 0);
+        assert!(helpers.take().is_some());
     }
 
     #[test]

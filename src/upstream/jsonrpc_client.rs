@@ -61,9 +61,9 @@ pub fn answer_or_relay(
         return true;
     }
     // The agent may take minutes to answer: each waiting relay holds a
-    // place in the server's own budget of helper threads, so a server
-    // that asks without end uses up its places only.
-    let group = crate::threads::upstream(server);
+    // place in the server's own budget of relays, so a server that asks
+    // without end uses up those places only.
+    let group = crate::threads::relays(server);
     let spawned = crate::threads::spawn(format!("relay-{server}"), &group, move || {
         let asked = crate::mcp::agent::agent().ask(&method, params, RELAY_TIMEOUT, &cancel);
         deliver(match asked {
