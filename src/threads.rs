@@ -37,6 +37,12 @@ pub const RELAY_PLACES: usize = 48;
 pub const PLATFORM_PLACES: usize = 32;
 /// The places of every group that need no shared place.
 pub const RESERVED_PLACES: usize = 8;
+/// The stack of every thread that parses, builds or drops JSON from an
+/// untrusted peer: values nest up to `upstream::oversized::MAX_DEPTH`
+/// levels and serde_json recurses on each (2 MiB overflowed at 990 levels
+/// in a debug build). Reserved address space: only the pages a thread
+/// touches count towards RSS.
+pub const JSON_STACK: usize = 4 * 1024 * 1024;
 /// Places beyond the reserved ones, shared by all groups.
 pub const SHARED_PLACES: usize = 256;
 
@@ -216,6 +222,7 @@ fn spawn_in(
     let held = group.admit(shared)?;
     std::thread::Builder::new()
         .name(name)
+        .stack_size(JSON_STACK)
         .spawn(move || {
             let _held = held;
             work();

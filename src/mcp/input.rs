@@ -21,9 +21,10 @@ pub(crate) fn spawn_reader<R: Read + Send + 'static>(
     let (ended_tx, ended) = bounded::<()>(0);
     thread::Builder::new()
         .name("mcp-reader".into())
-        // Parses lines (serde_json stops at 128 levels of nesting) and
-        // routes them; 256 KiB overflowed on hostile input in a debug build. Untouched stack pages cost no memory.
-        .stack_size(1024 * 1024)
+        // Parses lines (serde_json stops at 128 levels of nesting), routes
+        // them and answers `tools/list` from the upstreams' definitions,
+        // which nest deeper.
+        .stack_size(crate::threads::JSON_STACK)
         .spawn(move || {
             // Dropped however the thread ends, a panic included.
             let _ended = ended_tx;

@@ -100,10 +100,8 @@ pub(crate) struct Job {
 }
 
 /// Stack of a worker: it serializes and drops upstream results nested up
-/// to `upstream::oversized::MAX_DEPTH` levels, recursively (256 KiB
-/// overflowed at 500 levels in a debug build). A stack is reserved address
-/// space; only the pages a thread touches count towards RSS.
-const WORKER_STACK: usize = 2 * 1024 * 1024;
+/// to `upstream::oversized::MAX_DEPTH` levels.
+const WORKER_STACK: usize = crate::threads::JSON_STACK;
 
 /// How long a worker with nothing to do waits before it ends: an idle
 /// process keeps no workers, a busy one keeps those it needs.

@@ -199,6 +199,7 @@ fn start_threads(
     let answers = queues.answers;
     thread::Builder::new()
         .name(format!("stdout-{name}"))
+        .stack_size(crate::threads::JSON_STACK)
         .spawn(move || stdout_reader::run(stdout, reader_link, answers))?;
     let tail = tail.clone();
     let owner = name.to_string();

@@ -61,7 +61,7 @@ fn an_answer_over_the_cap_fails_its_call_at_once_and_is_not_counted() {
 #[test]
 fn deep_answers_pass_and_absurdly_deep_ones_fail_at_once() {
     let mut gateway = gateway("harden-answers-deep", &[]);
-    for (n, levels) in [130usize, 500].into_iter().enumerate() {
+    for (n, levels) in [130usize, 500, 990].into_iter().enumerate() {
         // The answer nests deeper than serde_json's default limit: read it
         // raw, parse it without the limit.
         let id = 9000 + n as u64;
@@ -105,6 +105,76 @@ fn deep_answers_pass_and_absurdly_deep_ones_fail_at_once() {
             "nested",
         );
     }
+    still_serves(&mut gateway);
+}
+
+/// How deep `value` nests (a scalar: 0).
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut level = vec![(value, 0usize)];
+    while let Some((node, at)) = level.pop() {
+        deepest = deepest.max(at);
+        match node {
+            Value::Object(map) => level.extend(map.values().map(|v| (v, at + 1))),
+            Value::Array(items) => level.extend(items.iter().map(|v| (v, at + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[test]
+fn a_tool_schema_as_deep_as_carried_is_listed_whole() {
+    let command = launch::example("fixture_answers").display().to_string();
+    let servers = json!({"big": {"command": command, "args": ["--deep-schema"]}});
+    let mut gateway = Gateway::start("harden-answers-deep-schema", servers, &[]);
+    let deadline = Instant::now() + WAIT;
+    let mut round = 0;
+    let mut found = 0;
+    // Listed more than once: the first list may still be built from the
+    // definitions as parsed on arrival, the later ones from the catalog.
+    let listed = loop {
+        assert!(
+            Instant::now() < deadline,
+            "never listed; stderr:\n{}",
+            gateway.child.stderr()
+        );
+        round += 1;
+        let id = format!("deep-list-{round}");
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+        gateway.child.send_json(&request).expect("send");
+        let needle = format!("\"id\":\"{id}\"");
+        let line = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match gateway.child.recv_line(left) {
+                Some(line) if line.contains(&needle) => break line,
+                Some(_) => {}
+                None => panic!(
+                    "no answer (the process died?); stderr:\n{}",
+                    gateway.child.stderr()
+                ),
+            }
+        };
+        if line.contains("big__nested") {
+            found += 1;
+            if found == 3 {
+                break line;
+            }
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut de = serde_json::Deserializer::from_str(&listed);
+    de.disable_recursion_limit();
+    let answer: Value = serde::Deserialize::deserialize(&mut de).expect("JSON");
+    let tools = answer["result"]["tools"].as_array().expect("tools");
+    let nested = tools
+        .iter()
+        .find(|tool| tool["name"] == "big__nested")
+        .expect("the deep tool");
+    // Below inputSchema: 989 objects holding `n` (the first is
+    // `properties`), then the empty object.
+    assert_eq!(depth(&nested["inputSchema"]), 990);
     still_serves(&mut gateway);
 }
 

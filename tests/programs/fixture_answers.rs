@@ -2,7 +2,9 @@
 //! answers with a text of that many bytes (one line over the gateway's cap
 //! when large enough), `deep {levels}` with a `structuredContent` nested
 //! that deep, `echo {text}` plainly. `--id-last` writes the answer's `id`
-//! after its `result`, as some servers do. Exits on stdin EOF.
+//! after its `result`, as some servers do. `--deep-schema` also offers a
+//! tool `nested` whose input schema nests as deep as the gateway carries
+//! (its `tools/list` line is 995 levels deep). Exits on stdin EOF.
 
 use std::io::{self, BufRead, Write};
 
@@ -10,6 +12,7 @@ use serde_json::{json, Value};
 
 fn main() {
     let id_last = std::env::args().any(|a| a == "--id-last");
+    let deep_schema = std::env::args().any(|a| a == "--deep-schema");
     let stdin = io::stdin();
     let mut stdout = io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -26,11 +29,25 @@ fn main() {
             "initialize" => json!({"protocolVersion": "2025-06-18",
                 "capabilities": {"tools": {}}, "serverInfo": {"name": "answers", "version": "1"}})
             .to_string(),
-            "tools/list" => json!({"tools": [
-                {"name": "huge", "inputSchema": {"type": "object"}},
-                {"name": "deep", "inputSchema": {"type": "object"}},
-                {"name": "echo", "inputSchema": {"type": "object"}}]})
-            .to_string(),
+            "tools/list" => {
+                let mut tools = json!([
+                    {"name": "huge", "inputSchema": {"type": "object"}},
+                    {"name": "deep", "inputSchema": {"type": "object"}},
+                    {"name": "echo", "inputSchema": {"type": "object"}}])
+                .to_string();
+                if deep_schema {
+                    // The line's levels: object, result, tools, the tool,
+                    // inputSchema, properties, then 989 of `n`.
+                    let levels = 989;
+                    tools.pop();
+                    tools.push_str(&format!(
+                        ",{{\"name\":\"nested\",\"inputSchema\":{{\"type\":\"object\",\"properties\":{}{{}}{}}}}}]",
+                        "{\"n\":".repeat(levels),
+                        "}".repeat(levels)
+                    ));
+                }
+                format!("{{\"tools\":{tools}}}")
+            }
             "tools/call" => match message["params"]["name"].as_str().unwrap_or("") {
                 "huge" => {
                     let bytes = args["bytes"].as_u64().unwrap_or(0) as usize;
