@@ -332,6 +332,11 @@ mod tests {
                 super::super::fault::fault(&error, false),
                 Fault::Failed(Ending::Cancelled)
             );
+            // A connect refused so is no sign of a wrong endpoint.
+            assert_eq!(
+                super::super::fault::fault(&error, true),
+                Fault::Failed(Ending::Cancelled)
+            );
         }
     }
 
