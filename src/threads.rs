@@ -6,7 +6,9 @@
 //! every helper thread holds a place until it ends, by this one rule:
 //!
 //! - it belongs to a group: two per upstream server ([`upstream`]: its
-//!   HTTP requests, connects, probes, list reads, closes; [`relays`]: its
+//!   HTTP requests and side messages, connects (an HTTP connect then reads
+//!   the session's GET stream until it closes), probes, list reads, roots,
+//!   restores, `doctor` checks, closes; [`relays`]: its
 //!   requests waiting for the agent's answer) and one for the platform's
 //!   cancellable calls ([`platform`]); a group never runs more than its
 //!   own places;

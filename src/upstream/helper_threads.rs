@@ -1,6 +1,8 @@
-//! The short-lived helper threads a driver sends out so that it never
-//! blocks on I/O itself: connect, probe, keep-alive, list refresh, close.
-//! Each reports back on the driver's channel and ends.
+//! The helper threads a driver sends out so that it never blocks on I/O
+//! itself: connect, probe, keep-alive, list refresh, close. Each reports
+//! back on the driver's channel and ends, except a connect whose session
+//! reads on its own (HTTP's GET stream): that thread lives as long as the
+//! session.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -78,8 +80,9 @@ fn connect(
             session.close();
             return;
         }
-        // Nothing of the connect is held while listening.
-        drop((tx, env, shutdown));
+        // Nothing of the connect is held while listening (the expanded
+        // headers included: they may hold secrets).
+        drop((tx, env, shutdown, spec));
         if let Some(listen) = listener {
             listen();
         }

@@ -187,6 +187,7 @@ impl Session for HttpSession {
         self.info.get()?;
         let endpoint = self.endpoint.clone();
         let closing = self.closing.clone();
-        Some(Box::new(move || endpoint.listen(&closing)))
+        let closed = self.closed.clone();
+        Some(Box::new(move || endpoint.listen(&closing, &closed)))
     }
 }

@@ -19,6 +19,9 @@ const INPUT_BUFFER: usize = 16 * 1024;
 /// A header line as long as common servers take at all (8 KiB).
 const OUTPUT_BUFFER: usize = 8 * 1024;
 /// A GET stream's answer header is a few lines; its events stream through.
+/// This buffer is also that header's real bound: ureq reads a header whole
+/// into the input buffer, so a larger `max_response_header_size` alone
+/// would accept nothing more.
 const STREAM_INPUT_BUFFER: usize = 8 * 1024;
 
 /// The agent of one server's POSTs and DELETE: its pool keeps that

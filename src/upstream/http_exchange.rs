@@ -24,11 +24,12 @@
 //!   row.
 
 use std::io::BufReader;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Receiver;
 use serde_json::Value;
 use ureq::http::{HeaderName, HeaderValue, Request, Response};
 use ureq::Body;
@@ -60,6 +61,13 @@ const GET_STREAM_SPAN: Duration = Duration::from_secs(300);
 const MAX_GET_FAILURES: usize = 5;
 /// No request of ours has this id: GET streams carry no answer we await.
 const NO_REQUEST: u64 = u64::MAX;
+/// The bounds of the delay a server may ask for (`retry:`) before its GET
+/// stream is reopened. Below: `retry: 0` on a stream that keeps ending would
+/// reconnect in a tight loop. Above: what the server sends on its own
+/// (requests, notifications) would go unheard for longer than a client
+/// should accept, and an absurd delay must not park the thread.
+const MIN_LISTEN_RETRY: Duration = Duration::from_millis(100);
+const MAX_LISTEN_RETRY: Duration = Duration::from_secs(30);
 
 /// A server we post to, shared by the calls in flight.
 pub struct Endpoint {
@@ -357,10 +365,12 @@ impl Endpoint {
         }
     }
 
-    /// Reads the session's GET stream until `closing` is set: the server's
-    /// requests and notifications, as on a POST's stream. Blocks: run by the
-    /// thread that connected the session.
-    pub fn listen(self: &Arc<Self>, closing: &std::sync::atomic::AtomicBool) {
+    /// Reads the session's GET stream until `closing` is set (`closed`
+    /// disconnects at the same moment, ending any wait at once): the
+    /// server's requests and notifications, as on a POST's stream. Blocks:
+    /// run by the thread that connected the session, which keeps its place
+    /// in the server's thread budget meanwhile.
+    pub fn listen(self: &Arc<Self>, closing: &AtomicBool, closed: &Receiver<()>) {
         let mut parser = sse::Parser::new(MAX_LINE);
         let mut failures = 0;
         while !closing.load(Ordering::SeqCst) && failures < MAX_GET_FAILURES {
@@ -376,7 +386,7 @@ impl Endpoint {
                 Err(e) => {
                     log::debug!("{}: the GET stream failed: {e}", self.name);
                     failures += 1;
-                    thread::sleep(DEFAULT_RETRY);
+                    wait_unless_closed(closed, DEFAULT_RETRY);
                     continue;
                 }
             };
@@ -390,18 +400,23 @@ impl Endpoint {
                 let _ = read_body(&mut response, MAX_ERROR_BODY);
                 log::debug!("{}: the GET stream was refused (HTTP {status})", self.name);
                 failures += 1;
-                thread::sleep(DEFAULT_RETRY);
+                wait_unless_closed(closed, DEFAULT_RETRY);
                 continue;
             }
-            failures = 0;
             parser = parser.resumed();
-            if let Some(Err(e)) = self.read_events(response.into_body(), &mut parser, NO_REQUEST) {
+            let read =
+                self.read_events(response.into_body(), &mut parser, NO_REQUEST, Some(closing));
+            if let Some(Err(e)) = read {
                 log::debug!("{}: the GET stream broke: {e}", self.name);
                 failures += 1;
+            } else if parser.dispatched() == 0 {
+                // Opened and ended with nothing: reconnecting at once would
+                // make a loop of a server that does only that.
+                failures += 1;
+            } else {
+                failures = 0;
             }
-            if !closing.load(Ordering::SeqCst) {
-                thread::sleep(parser.retry().map_or(DEFAULT_RETRY, Duration::from_millis));
-            }
+            wait_unless_closed(closed, listen_retry(parser.retry()));
         }
     }
 
@@ -416,7 +431,7 @@ impl Endpoint {
         let mut parser = sse::Parser::new(MAX_LINE);
         let mut body = body;
         loop {
-            if let Some(answer) = self.read_events(body, &mut parser, id) {
+            if let Some(answer) = self.read_events(body, &mut parser, id, None) {
                 call.handle(Event::Answered, Instant::now());
                 return answer;
             }
@@ -465,11 +480,17 @@ impl Endpoint {
         body: Body,
         parser: &mut sse::Parser,
         id: u64,
+        closing: Option<&AtomicBool>,
     ) -> Option<Result<Value, CallError>> {
         let reader = body.into_with_config().limit(u64::MAX).reader();
         // ureq buffers the connection already: a small window suffices.
         let mut lines = LineReader::new(BufReader::with_capacity(8 * 1024, reader), MAX_LINE);
         loop {
+            // Once the session closes, nothing more of its stream is relayed
+            // and the reader ends at the next line.
+            if closing.is_some_and(|closing| closing.load(Ordering::SeqCst)) {
+                return None;
+            }
             let line = match lines.next_line() {
                 Ok(Some(Line::Complete(bytes))) => bytes,
                 Ok(Some(Line::TooLong { .. })) => return Some(Err(too_large())),
@@ -556,6 +577,20 @@ impl Endpoint {
     }
 }
 
+/// The delay before the GET stream is reopened: the server's `retry:` (in
+/// milliseconds) within bounds, or our default.
+fn listen_retry(retry: Option<u64>) -> Duration {
+    retry
+        .map_or(DEFAULT_RETRY, Duration::from_millis)
+        .clamp(MIN_LISTEN_RETRY, MAX_LISTEN_RETRY)
+}
+
+/// Waits `delay`, or less when the session closes meanwhile (`closed`
+/// disconnects then).
+fn wait_unless_closed(closed: &Receiver<()>, delay: Duration) {
+    let _ = closed.recv_timeout(delay);
+}
+
 fn stream_failure(failure: Failure) -> CallError {
     match failure {
         Failure::Timeout => CallError::Timeout,
@@ -589,4 +624,17 @@ fn header_text(response: &Response<Body>, name: &str) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_retry_is_kept_within_bounds() {
+        assert_eq!(listen_retry(None), DEFAULT_RETRY);
+        assert_eq!(listen_retry(Some(0)), MIN_LISTEN_RETRY);
+        assert_eq!(listen_retry(Some(2_500)), Duration::from_millis(2_500));
+        assert_eq!(listen_retry(Some(u64::MAX)), MAX_LISTEN_RETRY);
+    }
 }

@@ -32,6 +32,7 @@ pub struct Parser {
     id: Option<String>,
     retry: Option<u64>,
     max_data: usize,
+    dispatched: usize,
 }
 
 impl Parser {
@@ -43,6 +44,7 @@ impl Parser {
             id: None,
             retry: None,
             max_data,
+            dispatched: 0,
         }
     }
 
@@ -94,6 +96,12 @@ impl Parser {
         self.retry
     }
 
+    /// Events dispatched since this parser was made or resumed: a stream
+    /// that ended with none gave nothing but a reason to reconnect.
+    pub fn dispatched(&self) -> usize {
+        self.dispatched
+    }
+
     /// A parser for the resumed stream, knowing the last id and delay.
     pub fn resumed(&self) -> Parser {
         Parser {
@@ -121,6 +129,7 @@ impl Parser {
             retry: self.retry,
         };
         self.has_data = false;
+        self.dispatched += 1;
         Some(event)
     }
 

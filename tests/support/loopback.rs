@@ -59,6 +59,13 @@ pub enum Reply {
     /// `text/event-stream`: the events, then the connection stays open for
     /// `hang` (bounded, and cut short when the server stops) before closing.
     Stream { events: Vec<String>, hang: Duration },
+    /// `text/event-stream`: `event` again every `every` for `span` (bounded,
+    /// and cut short when the server stops or the client is gone).
+    Trickle {
+        event: String,
+        every: Duration,
+        span: Duration,
+    },
     /// Read the request, answer nothing, close.
     Drop,
 }
@@ -188,6 +195,22 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, stopped: &AtomicBool, handl
             let until = Instant::now() + hang;
             while Instant::now() < until && !stopped.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Reply::Trickle { event, every, span } => {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+            let _ = out.write_all(head.as_bytes());
+            let until = Instant::now() + span;
+            while Instant::now() < until && !stopped.load(Ordering::SeqCst) {
+                if out
+                    .write_all(event.as_bytes())
+                    .and_then(|_| out.flush())
+                    .is_err()
+                {
+                    return;
+                }
+                thread::sleep(every);
             }
         }
     }

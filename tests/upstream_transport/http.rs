@@ -256,6 +256,91 @@ fn listen_in_background(session: &dyn Session) -> crossbeam_channel::Receiver<()
     done
 }
 
+/// A server that answers the GET with `event` and ends the stream.
+fn get_stream(session: &'static str, event: &'static str) -> Loopback {
+    let answering = mcp(Some(session), echo);
+    Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::Stream {
+                events: vec![event.to_string()],
+                hang: Duration::ZERO,
+            }
+        } else {
+            answering(seen)
+        }
+    })
+}
+
+fn gets(server: &Loopback) -> usize {
+    server.seen().iter().filter(|s| s.method == "GET").count()
+}
+
+/// The delay a server asks for before its stream is reopened never keeps
+/// the listener (and its thread) past close.
+#[test]
+fn close_ends_the_wait_for_a_huge_retry_at_once() {
+    let server = get_stream("s-retry", "retry: 999999999\n\n");
+    let session = start(&server);
+    let done = listen_in_background(&*session);
+    assert!(eventually(CALL, || gets(&server) == 1), "no GET stream");
+    session.close();
+    assert!(
+        done.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the listener outlived the session"
+    );
+}
+
+/// `retry: 0` on a stream that ends with no event: each reopening counts
+/// as a failure, so the listener gives up instead of looping.
+#[test]
+fn a_get_stream_that_keeps_ending_empty_is_given_up() {
+    let server = get_stream("s-empty", "retry: 0\n\n");
+    let session = start(&server);
+    let done = listen_in_background(&*session);
+    assert!(
+        done.recv_timeout(CALL).is_ok(),
+        "the listener kept reopening an empty stream"
+    );
+    assert_eq!(gets(&server), 5);
+    session.close();
+}
+
+/// A server that keeps its GET stream open and busy past close: the
+/// listener stops reading at once, relaying nothing more.
+#[test]
+fn close_ends_a_get_stream_the_server_keeps_open() {
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let answering = mcp(Some("s-open"), echo);
+    let server = Loopback::start(move |seen: &Seen| {
+        if seen.method == "GET" {
+            Reply::Trickle {
+                event: format!("data: {changed}\n\n"),
+                every: Duration::from_millis(20),
+                span: Duration::from_secs(60),
+            }
+        } else {
+            answering(seen)
+        }
+    });
+    let session = start(&server);
+    let events = session.events();
+    let done = listen_in_background(&*session);
+    events
+        .recv_timeout(CALL)
+        .expect("the GET stream's notification");
+    session.close();
+    assert!(
+        done.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the listener outlived the session"
+    );
+    while events.try_recv().is_ok() {}
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        events.try_recv().is_err(),
+        "an event was relayed after close"
+    );
+}
+
 #[test]
 fn statuses_and_errors_are_typed() {
     let server = Loopback::start(mcp(Some("s"), |seen, id| {
