@@ -1054,6 +1054,52 @@ fn memories_are_committed_redacted_and_recalled_as_lines() {
     );
 }
 
+/// The query goes into the URL, percent-encoded: one too long for the
+/// request line is refused with how long it may be, before any request;
+/// one that fits arrives whole.
+#[test]
+fn a_recall_query_too_long_for_the_url_asks_to_shorten_it() {
+    let r = rig(&[]);
+    let memories = path(&["workspaces", WS, "memories"]);
+    let long = "记".repeat(1000);
+    let refused = r.failed("recall_memory", json!({"query": long}));
+    has(
+        &refused,
+        &["query is too long", "bytes", "at most", "Shorten the query"],
+    );
+    assert!(!refused.contains("output too small"), "{refused}");
+    assert!(r.sim.requests_to(&memories).is_empty());
+    let fits = "记".repeat(700);
+    has(
+        &r.ok("recall_memory", json!({"query": fits})),
+        &["No memories"],
+    );
+    let asked = r.sim.requests_to(&memories);
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].query_param("q").as_deref(), Some(fits.as_str()));
+}
+
+/// Any other argument that makes the URL too long fails as a request that
+/// could not be built, not as a lost connection.
+#[test]
+fn a_url_too_long_for_the_request_line_is_not_a_lost_connection() {
+    let r = rig(&[]);
+    let before = format!("2001-01-01T00:00:00.{}Z", "1".repeat(9000));
+    let refused = r.failed(
+        "chat_history",
+        json!({"peer_id": "peer-1", "before_ts": before}),
+    );
+    assert!(!refused.contains("output too small"), "{refused}");
+    has(
+        &refused,
+        &["request line", "could not be built", "same arguments"],
+    );
+    assert!(r
+        .sim
+        .requests_to(&path(&["workspaces", WS, "activity"]))
+        .is_empty());
+}
+
 // ---------------------------------------------------------------- the inbox tools
 
 #[test]

@@ -31,6 +31,11 @@ const INPUT_BUFFER: usize = 16 * 1024;
 /// whose query carries a `recall_memory` search text, percent-encoded.
 const OUTPUT_BUFFER: usize = 8 * 1024;
 
+/// The longest request line, CRLF excluded, the output buffer takes:
+/// ureq-proto writes each head line whole or fails (with the blank line
+/// after the last header: 4 bytes kept free).
+pub const MAX_REQUEST_LINE: usize = OUTPUT_BUFFER - 4;
+
 /// How much of an error body a log line may quote.
 const SNIPPET_CHARS: usize = 200;
 
@@ -278,6 +283,14 @@ enum Prepared {
 /// locals need not sit under ureq's (already 30 KiB deep) while it sends.
 #[inline(never)]
 fn prepare(call: Call<'_>) -> Result<Prepared, HttpError> {
+    // ureq would fail it as "output too small", a lost connection to us.
+    let line = request_line_len(call.method, &call.url);
+    if line > MAX_REQUEST_LINE {
+        return Err(HttpError::transport(
+            TransportKind::Build,
+            format!("request line of {line} bytes, over the {MAX_REQUEST_LINE} sent (an argument in the URL too long)"),
+        ));
+    }
     let mut builder = ureq::http::Request::builder()
         .method(call.method)
         .uri(&call.url)
@@ -398,6 +411,17 @@ fn transport_error(e: ureq::Error) -> HttpError {
         other => (TransportKind::Io, other.to_string()),
     };
     HttpError::transport(kind, redact(&why))
+}
+
+/// The length of `METHOD <path and query> HTTP/1.1` to `url`, CRLF
+/// excluded.
+pub fn request_line_len(method: &str, url: &str) -> usize {
+    let target = url
+        .parse::<ureq::http::Uri>()
+        .ok()
+        .and_then(|uri| uri.path_and_query().map(|p| p.as_str().len()))
+        .unwrap_or(1);
+    method.len() + 1 + target + " HTTP/1.1".len()
 }
 
 /// Joins a base URL and path segments, percent-encoding each segment so an

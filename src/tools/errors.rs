@@ -3,7 +3,7 @@
 //! characters and redacted; tokens never appear.
 
 use crate::config::TokenError;
-use crate::platform::http::{HttpError, Response};
+use crate::platform::http::{HttpError, Response, TransportKind};
 
 /// Why a platform call did not give the expected answer.
 #[derive(Debug)]
@@ -62,6 +62,14 @@ fn reason(about: About<'_>, failure: &Failure) -> String {
         Failure::Token(e) => format!(
             "the workspace token could not be read ({e}). Write exactly one token from the \
              canvas Tokens tab into that file."
+        ),
+        // Sent again it fails again: nothing about the network to check.
+        Failure::Http(HttpError::Transport {
+            kind: TransportKind::Build,
+            why,
+        }) => format!(
+            "the request could not be built ({why}). Retrying with the same arguments \
+             fails the same way."
         ),
         Failure::Http(HttpError::Transport { why, .. }) => format!(
             "the platform could not be reached ({why}). Retry later; if it keeps failing, \

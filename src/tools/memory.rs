@@ -10,11 +10,14 @@ use super::result::{text, Fault, Outcome};
 use super::route::success_json;
 use super::Toolbox;
 use crate::mcp::context::CallContext;
-use crate::platform::http::{snippet, with_query};
+use crate::platform::http::{request_line_len, snippet, with_query, MAX_REQUEST_LINE};
 use crate::redact::redact;
 
 /// One recalled memory is cut here in the listing.
 const MAX_MEMORY_CHARS: usize = 2000;
+
+/// `&q=` before the encoded query in the URL.
+const SEPARATOR: usize = 3;
 
 pub fn commit_memory(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcome {
     let content = args.required_str("content")?;
@@ -47,13 +50,25 @@ pub fn recall_memory(tools: &Toolbox, args: &Args, _ctx: &CallContext) -> Outcom
     let src = acting.id();
     let fail = |f: Failure| Fault::Tool(explain("recall_memory", About::Own(src), &f));
     let mut pairs = vec![("workspace_id", src)];
-    if let Some(q) = query {
-        pairs.push(("q", q));
-    }
     if let Some(scope) = scope {
         pairs.push(("scope", scope));
     }
-    let url = with_query(acting.url(&["workspaces", src, "memories"]), &pairs);
+    let base = acting.url(&["workspaces", src, "memories"]);
+    let without = request_line_len("GET", &with_query(base.clone(), &pairs));
+    if let Some(q) = query {
+        pairs.push(("q", q));
+    }
+    let url = with_query(base, &pairs);
+    let line = request_line_len("GET", &url);
+    if line > MAX_REQUEST_LINE {
+        return Err(Fault::Tool(format!(
+            "recall_memory failed: the query is too long: percent-encoded it takes {} bytes of the URL, \
+             at most {} fit (a letter or digit takes 1, other ASCII 3, a CJK character 9). \
+             Shorten the query to a few key words.",
+            line - without - SEPARATOR,
+            MAX_REQUEST_LINE.saturating_sub(without + SEPARATOR)
+        )));
+    }
     let response = acting.get(url).map_err(fail)?;
     let status = response.status;
     let memories = match success_json(response).map_err(fail)? {

@@ -18,6 +18,10 @@ use crate::resolver::LiteralFirst;
 const INPUT_BUFFER: usize = 16 * 1024;
 /// A header line as long as common servers take at all (8 KiB).
 const OUTPUT_BUFFER: usize = 8 * 1024;
+/// The longest request line or header line, CRLF excluded, that fits the
+/// output buffer: ureq-proto writes each line whole or fails, and the last
+/// header line carries the blank line that ends the head (4 bytes in all).
+pub const MAX_HEAD_LINE: usize = OUTPUT_BUFFER - 4;
 /// A GET stream's answer header is a few lines; its events stream through.
 /// This buffer is also that header's real bound: ureq reads a header whole
 /// into the input buffer, so a larger `max_response_header_size` alone

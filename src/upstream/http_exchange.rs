@@ -36,6 +36,7 @@ use ureq::Body;
 
 use super::error::CallError;
 use super::event_queue::EventQueue;
+use super::http_agents::MAX_HEAD_LINE;
 use super::http_failure::{
     not_mcp, rpc_error, short, status_error, too_large, transport_error, unbuildable,
 };
@@ -106,7 +107,21 @@ impl Endpoint {
                     "the value of header {name} is not a valid header value (a line break, or a variable expanded to one?)"
                 ))
             })?;
+            // Checked here: ureq would report an overlong line as invalid
+            // HTTP from the server. The value is a secret: only its size.
+            let line = name.as_str().len() + 2 + value.len();
+            if line > MAX_HEAD_LINE {
+                return Err(CallError::protocol(format!(
+                    "header {name} is too long: its line (name: value) is {line} bytes, at most {MAX_HEAD_LINE} are sent"
+                )));
+            }
             checked.push((name, value));
+        }
+        let line = request_line_len(url);
+        if line > MAX_HEAD_LINE {
+            return Err(CallError::protocol(format!(
+                "the url's path and query are too long: the request line would be {line} bytes, at most {MAX_HEAD_LINE} are sent"
+            )));
         }
         Ok(Endpoint {
             name: name.to_string(),
@@ -589,6 +604,17 @@ fn listen_retry(retry: Option<u64>) -> Duration {
 /// disconnects then).
 fn wait_unless_closed(closed: &Receiver<()>, delay: Duration) {
     let _ = closed.recv_timeout(delay);
+}
+
+/// The length of our longest request line to `url` (`DELETE <target>
+/// HTTP/1.1`), CRLF excluded; the target is the path and query.
+fn request_line_len(url: &str) -> usize {
+    let target = url
+        .parse::<ureq::http::Uri>()
+        .ok()
+        .and_then(|uri| uri.path_and_query().map(|p| p.as_str().len()))
+        .unwrap_or(1);
+    "DELETE ".len() + target + " HTTP/1.1".len()
 }
 
 fn stream_failure(failure: Failure) -> CallError {

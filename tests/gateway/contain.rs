@@ -154,6 +154,44 @@ fn rejected_credentials_give_one_error_naming_the_header_and_park_the_server() {
     assert!(echoed(&gw.call("good__echo", json!({"text": "ok"})), "ok"));
 }
 
+/// A header line longer than the request buffer takes is a configuration
+/// error naming the header and the limit, never its value; one that fits
+/// is sent. (ureq would call the overlong line invalid HTTP from the server.)
+#[test]
+fn a_header_longer_than_sent_is_a_configuration_error_naming_it() {
+    let dir = TempDir::new("gw-long-header");
+    let http = HttpFixture::start(&[]);
+    let servers = json!({
+        "long": {"url": http.url, "headers": {"Authorization": "Bearer ${LONG_TOKEN}"}},
+        "fits": {"url": http.url, "headers": {"Authorization": "Bearer ${FITS_TOKEN}"}},
+    });
+    // Not a pattern redaction knows, so only the check keeps it out.
+    let long = "Kq3".repeat(3 * 1024);
+    let fits = "Zt8".repeat(7 * 1024 / 3);
+    let mut gw = Gateway::start_in(
+        dir,
+        servers,
+        &[("LONG_TOKEN", &long), ("FITS_TOKEN", &fits)],
+    );
+    assert!(gw.wait_tool("fits__echo", true));
+    assert!(echoed(&gw.call("fits__echo", json!({"text": "ok"})), "ok"));
+    assert!(gw.child.wait_stderr_contains("upstream long: parked", WAIT));
+    let stderr = gw.child.stderr();
+    let parked = stderr
+        .lines()
+        .find(|l| l.contains("upstream long: parked"))
+        .unwrap_or_default();
+    assert!(
+        parked.contains("header authorization is too long") && parked.contains("at most 8188"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not valid HTTP"), "{stderr}");
+    assert!(!stderr.contains(&long[..64]), "a secret leaked: {stderr}");
+    let answer = gw.call("long__echo", json!({"text": "x"}));
+    assert!(is_error(&answer), "{answer}");
+    assert!(!answer.to_string().contains(&long[..64]), "{answer}");
+}
+
 /// The gateway's messages to the agent until `until` holds for one of them
 /// or `quiet` passes without any, bounded by [`WAIT`]: how many were
 /// `elicitation/create` requests, and whether `until` held.

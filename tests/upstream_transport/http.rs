@@ -544,6 +544,36 @@ fn a_long_configured_header_is_sent_whole() {
     session.close();
 }
 
+/// A URL whose path and query would not fit the request buffer is refused
+/// before any request, naming the limit and not the query (it may hold a
+/// key); one just under it connects.
+#[test]
+fn a_url_longer_than_a_request_line_is_refused_at_connect() {
+    let server = Loopback::start(mcp(Some("s-url"), echo));
+    let key = "Vw4".repeat(3 * 1024);
+    let err = match open(server.url(&format!("/mcp?key={key}"))) {
+        Ok(_) => panic!("a 9 KiB query was accepted"),
+        Err(e) => e,
+    };
+    let text = format!("{err:?} {err}");
+    assert!(
+        text.contains("request line") && text.contains("at most 8188"),
+        "{text}"
+    );
+    assert!(!text.contains(&key[..64]), "the query leaked: {text}");
+    assert!(server.seen().is_empty(), "a request was sent");
+    let fits = "Vw4".repeat(7 * 1024 / 3);
+    let session = match open(server.url(&format!("/mcp?key={fits}"))) {
+        Ok(session) => session,
+        Err(e) => panic!("a 7 KiB query was refused: {e:?}"),
+    };
+    assert_eq!(
+        call(&*session, "echo", json!({"tag": 3})).unwrap(),
+        json!({"tag": 3})
+    );
+    session.close();
+}
+
 /// An address in the URL is used as it is; a host name is still looked up.
 #[test]
 fn a_host_name_is_looked_up() {
