@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
@@ -119,12 +120,13 @@ impl Handler for Backend {
         crate::mcp::agent::agent().initialized(params, protocol_version);
     }
 
-    fn list_tools(&self) -> Vec<Value> {
-        let mut tools = self
+    fn list_tools(&self) -> Vec<Box<RawValue>> {
+        let mut tools: Vec<Box<RawValue>> = self
             .platform
-            .as_ref()
-            .map(PlatformTools::list)
-            .unwrap_or_default();
+            .iter()
+            .flat_map(PlatformTools::list)
+            .filter_map(|definition| serde_json::value::to_raw_value(&definition).ok())
+            .collect();
         if let Some(gateway) = &self.gateway {
             tools.extend(gateway.list_tools());
         }
@@ -324,7 +326,12 @@ mod tests {
         );
         assert_eq!(backend.call_group("get_runtime_identity"), None);
         let platform = backend.platform.as_ref().map(PlatformTools::list);
-        assert_eq!(Some(backend.list_tools()), platform);
+        let listed: Vec<Value> = backend
+            .list_tools()
+            .iter()
+            .map(|t| serde_json::from_str(t.get()).unwrap())
+            .collect();
+        assert_eq!(Some(listed), platform);
         assert_eq!(
             backend.instructions(),
             tools::instructions(backend.poll_timeout_secs)

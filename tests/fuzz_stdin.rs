@@ -20,6 +20,7 @@ use molecule_mcp::mcp::context::CallContext;
 use molecule_mcp::mcp::handler::Handler;
 use molecule_mcp::mcp::jsonrpc::{parse_line, RpcError};
 use molecule_mcp::mcp::server::{serve, EndReason, ServerOptions};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// Pieces that steer mutations toward the parser's corners.
@@ -166,8 +167,9 @@ impl Handler for Echo {
         "fuzz".into()
     }
 
-    fn list_tools(&self) -> Vec<Value> {
-        vec![json!({"name": "echo", "inputSchema": {"type": "object"}})]
+    fn list_tools(&self) -> Vec<Box<RawValue>> {
+        let echo = json!({"name": "echo", "inputSchema": {"type": "object"}});
+        vec![serde_json::value::to_raw_value(&echo).unwrap()]
     }
 
     fn call_tool(

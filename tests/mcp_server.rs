@@ -8,6 +8,7 @@ use crossbeam_channel::{
 use molecule_mcp::mcp::{
     serve, CallContext, EndReason, Handler, Outbox, RpcError, ServeEnd, Server, ServerOptions,
 };
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -226,10 +227,13 @@ impl Handler for TestHandler {
         "Call echo to hear yourself.".into()
     }
 
-    fn list_tools(&self) -> Vec<Value> {
+    fn list_tools(&self) -> Vec<Box<RawValue>> {
         ["echo", "slow", "panic", "block", "stuck", "notify", "quick"]
             .iter()
-            .map(|name| json!({"name": name, "inputSchema": {"type": "object"}}))
+            .map(|name| {
+                let definition = json!({"name": name, "inputSchema": {"type": "object"}});
+                serde_json::value::to_raw_value(&definition).unwrap()
+            })
             .collect()
     }
 

@@ -4,6 +4,7 @@
 
 use super::context::CallContext;
 use super::jsonrpc::RpcError;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// Called from several threads at once. Methods without a `CallContext` run on
@@ -23,8 +24,8 @@ pub trait Handler: Send + Sync + 'static {
     /// Told of each `initialize`: the client's params and the revision we answered.
     fn on_initialize(&self, _params: &Map<String, Value>, _protocol_version: &str) {}
 
-    /// The `tools` of a `tools/list` answer.
-    fn list_tools(&self) -> Vec<Value>;
+    /// The `tools` of a `tools/list` answer, each definition as JSON text.
+    fn list_tools(&self) -> Vec<Box<RawValue>>;
 
     /// Whether the first lists are still incomplete (upstreams still making
     /// their first connect attempt): then `tools/list` goes to a worker,

@@ -1,5 +1,7 @@
 //! JSON-RPC 2.0 framing: what one incoming line is, and the lines we answer with.
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::fmt;
 
@@ -236,8 +238,23 @@ pub fn params_object(params: Value) -> Result<Map<String, Value>, RpcError> {
     }
 }
 
-pub fn result_line(id: &Value, result: Value) -> String {
-    envelope([("id", id.clone()), ("result", result)])
+/// An answer line; `result` is written as it is, parsed or not.
+pub fn result_line(id: &Value, result: &(impl Serialize + ?Sized)) -> String {
+    #[derive(Serialize)]
+    struct Answer<'a, T: ?Sized> {
+        jsonrpc: &'static str,
+        id: &'a Value,
+        result: &'a T,
+    }
+    let answer = Answer {
+        jsonrpc: "2.0",
+        id,
+        result,
+    };
+    // Only a map with keys that are not strings fails to serialize, and
+    // JSON values have none.
+    serde_json::to_string(&answer)
+        .unwrap_or_else(|_| error_line(id, &RpcError::internal("the answer could not be written")))
 }
 
 pub fn error_line(id: &Value, error: &RpcError) -> String {
@@ -253,9 +270,12 @@ pub fn notification_line(method: &str, params: Value) -> String {
     }
 }
 
-/// The `tools/list` result around `tools`, moved in (see [`envelope`]).
-pub fn tools_result(tools: Vec<Value>) -> Value {
-    Value::Object(Map::from_iter([("tools".to_string(), Value::Array(tools))]))
+/// The `tools/list` result: the definitions are spliced in as the text they
+/// are kept as, never parsed (parsed, the catalog takes ten times the
+/// memory while the answer is written).
+#[derive(Serialize)]
+pub struct ToolList {
+    pub tools: Vec<Box<RawValue>>,
 }
 
 /// A JSON-RPC message around `fields`, moved in as they are: `json!` would
@@ -458,7 +478,7 @@ mod tests {
         assert_eq!(parsed["error"]["code"], json!(INVALID_PARAMS));
         assert_eq!(parsed["error"]["data"], json!({"k": "v"}));
         assert_eq!(
-            serde_json::from_str::<Value>(&result_line(&json!("a"), json!({}))).unwrap(),
+            serde_json::from_str::<Value>(&result_line(&json!("a"), &json!({}))).unwrap(),
             json!({"jsonrpc": "2.0", "id": "a", "result": {}})
         );
         assert_eq!(

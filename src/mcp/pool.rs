@@ -5,7 +5,7 @@
 use super::cancel::CancelReason;
 use super::context::CallContext;
 use super::handler::Handler;
-use super::jsonrpc::{error_line, result_line, RpcError};
+use super::jsonrpc::{error_line, result_line, RpcError, ToolList};
 use super::outbox::{Outbox, Outgoing};
 use super::router::{InFlight, Limits};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
@@ -65,11 +65,16 @@ impl Work {
         }
     }
 
-    fn run(self, handler: &dyn Handler, ctx: &CallContext) -> Result<Value, RpcError> {
-        match self {
+    /// The answer line.
+    fn answer(self, handler: &dyn Handler, ctx: &CallContext) -> Result<String, RpcError> {
+        let id = ctx.request_id();
+        let result = match self {
             Work::ListTools => {
                 handler.wait_startup(ctx);
-                Ok(super::jsonrpc::tools_result(handler.list_tools()))
+                let tools = ToolList {
+                    tools: handler.list_tools(),
+                };
+                return Ok(result_line(id, &tools));
             }
             Work::CallTool { name, arguments } => handler.call_tool(&name, arguments, ctx),
             Work::ListResources => handler
@@ -88,7 +93,8 @@ impl Work {
                 handler.subscribe(&uri, subscribe, ctx).map(|()| json!({}))
             }
             Work::Complete { params } => handler.complete(params, ctx),
-        }
+        };
+        result.map(|result| result_line(id, &result))
     }
 }
 
@@ -318,10 +324,7 @@ impl Worker {
                 );
                 continue;
             }
-            let line = match outcome {
-                Ok(result) => result_line(ctx.request_id(), result),
-                Err(error) => error_line(ctx.request_id(), &error),
-            };
+            let line = outcome.unwrap_or_else(|error| error_line(ctx.request_id(), &error));
             if !self.outbox.send(Outgoing::Answer(line)) {
                 log::debug!(
                     "the answer to {method} {} was not sent: the output is closed",
@@ -331,9 +334,9 @@ impl Worker {
         }
     }
 
-    fn run(&self, work: Work, ctx: &CallContext) -> Result<Value, RpcError> {
+    fn run(&self, work: Work, ctx: &CallContext) -> Result<String, RpcError> {
         let method = work.method();
-        catch_unwind(AssertUnwindSafe(|| work.run(self.handler.as_ref(), ctx))).unwrap_or_else(|_| {
+        catch_unwind(AssertUnwindSafe(|| work.answer(self.handler.as_ref(), ctx))).unwrap_or_else(|_| {
             log::error!("{method} {} panicked; answering with an internal error", ctx.request_id());
             Err(RpcError::internal(format!(
                 "{method} failed unexpectedly; the server keeps running, so other requests still work"

@@ -8,7 +8,8 @@ use super::cancel::{CancelReason, CancelToken};
 use super::context::CallContext;
 use super::handler::Handler;
 use super::jsonrpc::{
-    self, error_line, is_valid_id, params_object, result_line, Incoming, RpcError, SERVER_BUSY,
+    self, error_line, is_valid_id, params_object, result_line, Incoming, RpcError, ToolList,
+    SERVER_BUSY,
 };
 use super::outbox::{Outbox, Outgoing};
 use super::pool::{Crew, Job, Work};
@@ -292,8 +293,10 @@ impl Router {
             // waits for them; after that, answered from memory at once.
             "tools/list" if self.handler.startup_pending() => Ok(Work::ListTools),
             "tools/list" => {
-                let tools = super::jsonrpc::tools_result(self.handler.list_tools());
-                return self.answer(&id, Ok(tools));
+                let tools = ToolList {
+                    tools: self.handler.list_tools(),
+                };
+                return self.send(Outgoing::Answer(result_line(&id, &tools)));
             }
             "tools/call" => tool_call(params),
             // Methods of a capability we did not announce do not exist for the client.
@@ -376,7 +379,7 @@ impl Router {
             .and_then(Value::as_str)
             .unwrap_or("unnamed");
         log::info!("client {client:.64} initialized; speaking protocol {version}");
-        self.send(Outgoing::InitializeAnswer(result_line(id, result)));
+        self.send(Outgoing::InitializeAnswer(result_line(id, &result)));
     }
 
     fn submit(
@@ -449,7 +452,7 @@ impl Router {
 
     fn answer(&self, id: &Value, outcome: Result<Value, RpcError>) {
         let line = match outcome {
-            Ok(result) => result_line(id, result),
+            Ok(result) => result_line(id, &result),
             Err(error) => error_line(id, &error),
         };
         self.send(Outgoing::Answer(line));

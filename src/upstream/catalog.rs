@@ -7,6 +7,7 @@
 //! here, hidden, so that a call to one of them still finds its server and
 //! revives it.
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::config::ToolFilter;
@@ -35,7 +36,13 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// The definition as `tools/list` offers it.
+    /// The definition as `tools/list` offers it, unparsed.
+    fn text(&self) -> Option<Box<RawValue>> {
+        // Written by `tool` from a parsed value: always JSON.
+        RawValue::from_string(self.definition.to_string()).ok()
+    }
+
+    /// The definition, parsed.
     pub fn definition(&self) -> Value {
         match oversized::parse(self.definition.as_bytes()) {
             Parsed::Json(definition) => definition,
@@ -215,11 +222,11 @@ impl Catalog {
     }
 
     /// The visible tools, server by server, as `tools/list` offers them.
-    pub fn tools(&self) -> Vec<Value> {
+    pub fn tools(&self) -> Vec<Box<RawValue>> {
         self.servers
             .iter()
             .filter(|s| !s.hidden)
-            .flat_map(|s| s.tools.iter().map(Tool::definition))
+            .flat_map(|s| s.tools.iter().filter_map(Tool::text))
             .collect()
     }
 
@@ -317,6 +324,18 @@ mod tests {
         ToolFilter::default()
     }
 
+    /// What `tools/list` offers, parsed back (as deep as carried).
+    fn offered(c: &Catalog) -> Vec<Value> {
+        c.tools()
+            .iter()
+            .map(|t| match oversized::parse(t.get().as_bytes()) {
+                Parsed::Json(definition) => definition,
+                Parsed::TooDeep { depth } => panic!("{depth} levels deep"),
+                Parsed::NotJson => panic!("not JSON: {}", t.get()),
+            })
+            .collect()
+    }
+
     #[test]
     fn tools_are_renamed_and_keep_everything_else() {
         let mut c = catalog();
@@ -329,7 +348,7 @@ mod tests {
             "title": "Read"
         })];
         assert!(c.set_tools(0, &listed, &all()));
-        let tools = c.tools();
+        let tools = offered(&c);
         assert_eq!(tools.len(), 1);
         let mut expected = listed[0].clone();
         expected["name"] = json!("files__read");
@@ -351,7 +370,7 @@ mod tests {
         let mut c = catalog();
         let listed = [json!({"name": "deep", "inputSchema": schema})];
         assert!(c.set_tools(0, &listed, &all()));
-        let tools = c.tools();
+        let tools = offered(&c);
         assert_eq!(tools.len(), 1);
         assert_eq!(tools[0]["name"], "files__deep");
         assert_eq!(tools[0]["inputSchema"], listed[0]["inputSchema"]);
@@ -369,7 +388,7 @@ mod tests {
             json!({"name": "ok", "description": "a duplicate"}),
         ];
         c.set_tools(1, &listed, &all());
-        let tools = c.tools();
+        let tools = offered(&c);
         assert_eq!(tools.len(), 1, "{tools:?}");
         assert_eq!(tools[0]["inputSchema"], json!({"type": "object"}));
         assert!(c.find_tool("search__ok").expect("found").1.replayable);
@@ -388,14 +407,14 @@ mod tests {
             exclude: vec!["b".into()],
         };
         c.set_tools(0, &listed, &only_b);
-        assert_eq!(c.tools().len(), 1);
+        assert_eq!(offered(&c).len(), 1);
         assert!(c.find_tool("files__b").is_some());
         let not_a = ToolFilter {
             include: None,
             exclude: vec!["a".into()],
         };
         c.set_tools(0, &listed, &not_a);
-        let names: Vec<Value> = c.tools().iter().map(|t| t["name"].clone()).collect();
+        let names: Vec<Value> = offered(&c).iter().map(|t| t["name"].clone()).collect();
         assert_eq!(names, [json!("files__b"), json!("files__c")]);
     }
 
@@ -406,13 +425,13 @@ mod tests {
         c.set_tools(1, &[json!({"name": "find"})], &all());
         assert!(c.set_hidden(0, true));
         assert!(!c.set_hidden(0, true), "hidden once");
-        let names: Vec<Value> = c.tools().iter().map(|t| t["name"].clone()).collect();
+        let names: Vec<Value> = offered(&c).iter().map(|t| t["name"].clone()).collect();
         assert_eq!(names, [json!("search__find")]);
         assert_eq!(c.find_tool("files__read").map(|(i, _)| i), Some(0));
         // A refresh while hidden changes nothing the agent sees.
         assert!(!c.set_tools(0, &[json!({"name": "write"})], &all()));
         assert!(c.set_hidden(0, false));
-        assert_eq!(c.tools().len(), 2);
+        assert_eq!(offered(&c).len(), 2);
         assert!(
             !Catalog::new(&["x".into()]).set_hidden(0, true),
             "no tools: no change"
@@ -424,8 +443,7 @@ mod tests {
         let mut c = Catalog::new(&["a__b".into(), "a".into()]);
         c.set_tools(0, &[json!({"name": "c"})], &all());
         c.set_tools(1, &[json!({"name": "b__c"})], &all());
-        let names: Vec<String> = c
-            .tools()
+        let names: Vec<String> = offered(&c)
             .iter()
             .filter_map(|t| t["name"].as_str().map(String::from))
             .collect();
@@ -438,7 +456,7 @@ mod tests {
     }
 
     fn names(c: &Catalog) -> Vec<String> {
-        c.tools()
+        offered(c)
             .iter()
             .filter_map(|t| t["name"].as_str().map(String::from))
             .collect()

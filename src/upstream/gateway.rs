@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::agent_setup::AgentSetup;
@@ -227,7 +228,7 @@ impl Gateway {
     }
 
     /// The tools of every server that is not parked.
-    pub fn list_tools(&self) -> Vec<Value> {
+    pub fn list_tools(&self) -> Vec<Box<RawValue>> {
         self.read_catalog(|c| c.tools())
     }
 

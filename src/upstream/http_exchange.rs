@@ -499,7 +499,7 @@ impl Endpoint {
     ) -> Option<Result<Value, CallError>> {
         let reader = body.into_with_config().limit(u64::MAX).reader();
         // ureq buffers the connection already: a small window suffices.
-        let mut lines = LineReader::new(BufReader::with_capacity(8 * 1024, reader), MAX_LINE);
+        let mut lines = LineReader::new(BufReader::with_capacity(1024, reader), MAX_LINE);
         loop {
             // Once the session closes, nothing more of its stream is relayed
             // and the reader ends at the next line.

@@ -41,7 +41,7 @@ const ROUND_TRIPS: usize = 2000;
 const THROUGHPUT_CALLS: usize = 5000;
 const WAIT: Duration = Duration::from_secs(30);
 /// Runs of each peak RSS figure (their median is shown).
-const RSS_RUNS: usize = 3;
+const RSS_RUNS: usize = 7;
 
 fn main() {
     let home = std::env::temp_dir().join(format!("molecule-gw-bench-{}", std::process::id()));

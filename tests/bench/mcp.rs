@@ -82,16 +82,29 @@ const WRAPPER_PEAK_MIB: &str = "32.2-32.4 MiB";
 /// The goals of issue 13.
 const GOAL_NO_REGISTER_MS: f64 = 1.5;
 const GOAL_REGISTER_RATIO: f64 = 100.0;
+/// The peak goal is for calls made one at a time: the issue's figures (the
+/// wrapper's 32 MiB, this binary's 4.9-5.0 MiB then) came from a Python
+/// stdlib client making one call at a time, while the binary of that time
+/// peaked at 7.2 MiB in this bench's run with 16 in flight. That run is
+/// reported beside it, without a goal.
 const GOAL_PEAK_KIB: u64 = 3 * 1024 + 205; // 3.2 MiB
 const GOAL_IDLE_THREADS: u64 = 8;
+
+/// One memory run's peak RSS and the peak of each of its parts.
+struct Peak {
+    /// Calls in flight.
+    width: usize,
+    total: u64,
+    parts: procstat::Resident,
+}
 
 /// The footprint figures of each build and the baselines of the same run.
 #[derive(Default)]
 struct Goals {
     /// Per build: (start-up without register, with register).
     startup: Vec<(&'static str, Duration, Duration)>,
-    /// Per build: peak RSS, and the peak of each of its parts.
-    memory: Vec<(&'static str, u64, procstat::Resident)>,
+    /// Per build: the peaks of the memory runs, one call at a time first.
+    memory: Vec<(&'static str, Vec<Peak>)>,
     idle_threads: Vec<(&'static str, u64)>,
     c_floor: Option<Duration>,
     python_startup: Option<(Duration, Duration)>,
@@ -148,17 +161,22 @@ impl Goals {
             .map(|k| format!("{k} KiB"))
             .unwrap_or_else(|| "n/a".to_string());
         println!(
-            "peak RSS after the list_peers run, 16 in flight (goal <= {GOAL_PEAK_KIB} KiB, 3.2 MiB; \
-             minimal python3 floor {py_rss}, the wrapper {WRAPPER_PEAK_MIB}):"
+            "peak RSS after the list_peers runs (goal <= {GOAL_PEAK_KIB} KiB, 3.2 MiB, one call at a time \
+             as the wrapper was measured; minimal python3 floor {py_rss}, the wrapper {WRAPPER_PEAK_MIB}):"
         );
-        for (build, peak, parts) in &self.memory {
-            println!(
-                "  {build:<12} {peak:>6} KiB  {}; peak anonymous {} KiB (private to the instance), \
-                 peak file-backed {} KiB (code pages, shared by every instance on the node)",
-                met(*peak <= GOAL_PEAK_KIB),
-                parts.anon,
-                parts.file
-            );
+        for (build, runs) in &self.memory {
+            for run in runs {
+                let verdict = if run.width == 1 {
+                    met(run.total <= GOAL_PEAK_KIB)
+                } else {
+                    "(no goal)"
+                };
+                println!(
+                    "  {build:<12} {:>2} in flight {:>6} KiB  {verdict}; peak anonymous {} KiB (private to \
+                     the instance), peak file-backed {} KiB (code pages, shared by every instance on the node)",
+                    run.width, run.total, run.parts.anon, run.parts.file
+                );
+            }
         }
         println!("threads at idle (goal <= {GOAL_IDLE_THREADS}; the wrapper: 4-5):");
         for (build, threads) in &self.idle_threads {
@@ -507,45 +525,53 @@ fn memory(build: &'static str, bin: &Path, sim: &Simulator, home: &Path, goals: 
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let Some(mut s) = Session::start(ours(
-        bin,
-        sim,
-        home,
-        &[("MOLECULE_MCP_DISABLE_HEARTBEAT", "1")],
-    )) else {
-        return;
-    };
-    let at_start = procstat::status_kib(s.pid(), "VmRSS");
-    let mut parts = procstat::Resident::of(s.pid());
-    let mut sample = |pid| parts = parts.max(procstat::Resident::of(pid));
-    s.throughput_sampled("list_peers", total / 10, 16, &mut sample);
-    let tenth = procstat::status_kib(s.pid(), "VmRSS");
-    s.throughput_sampled("list_peers", total - total / 10, 16, &mut sample);
-    let end = procstat::status_kib(s.pid(), "VmRSS");
-    let peak = procstat::status_kib(s.pid(), "VmHWM");
-    println!("memory over {total} list_peers calls, 16 in flight (VmRSS):");
-    println!(
-        "  after initialize: {at_start} KiB; after {}: {tenth} KiB; after {total}: {end} KiB",
-        total / 10
-    );
-    println!(
-        "  growth over the last {} calls: {:+} KiB ({:.3} KiB per 1000 calls)",
-        total - total / 10,
-        end as i64 - tenth as i64,
-        (end as f64 - tenth as f64) / ((total - total / 10) as f64 / 1000.0),
-    );
-    let now = procstat::Resident::of(s.pid());
-    println!(
-        "  peak RSS (VmHWM): {peak} KiB; sampled every 100 calls, anonymous peaked at {} KiB \
-         (heap, stacks: private), file-backed at {} KiB (code pages of the binary{}: page cache, \
-         shared by every instance on the node); at the end {} + {} KiB",
-        parts.anon,
-        parts.file,
-        if build == "glibc" { " and libc" } else { "" },
-        now.anon,
-        now.file,
-    );
-    goals.memory.push((build, peak, parts));
+    let mut runs = Vec::new();
+    for width in [1, 16] {
+        let Some(mut s) = Session::start(ours(
+            bin,
+            sim,
+            home,
+            &[("MOLECULE_MCP_DISABLE_HEARTBEAT", "1")],
+        )) else {
+            return;
+        };
+        let at_start = procstat::status_kib(s.pid(), "VmRSS");
+        let mut parts = procstat::Resident::of(s.pid());
+        let mut sample = |pid| parts = parts.max(procstat::Resident::of(pid));
+        s.throughput_sampled("list_peers", total / 10, width, &mut sample);
+        let tenth = procstat::status_kib(s.pid(), "VmRSS");
+        s.throughput_sampled("list_peers", total - total / 10, width, &mut sample);
+        let end = procstat::status_kib(s.pid(), "VmRSS");
+        let peak = procstat::status_kib(s.pid(), "VmHWM");
+        println!("memory over {total} list_peers calls, {width} in flight (VmRSS):");
+        println!(
+            "  after initialize: {at_start} KiB; after {}: {tenth} KiB; after {total}: {end} KiB",
+            total / 10
+        );
+        println!(
+            "  growth over the last {} calls: {:+} KiB ({:.3} KiB per 1000 calls)",
+            total - total / 10,
+            end as i64 - tenth as i64,
+            (end as f64 - tenth as f64) / ((total - total / 10) as f64 / 1000.0),
+        );
+        let now = procstat::Resident::of(s.pid());
+        println!(
+            "  peak RSS (VmHWM): {peak} KiB; sampled every 100 calls, anonymous peaked at {} KiB \
+             (heap, stacks: private), file-backed at {} KiB (code pages of the binary{}: page cache, \
+             shared by every instance on the node); at the end {} + {} KiB",
+            parts.anon,
+            parts.file,
+            if build == "glibc" { " and libc" } else { "" },
+            now.anon,
+            now.file,
+        );
+        runs.push(Peak {
+            width,
+            total: peak,
+            parts,
+        });
+    }
+    goals.memory.push((build, runs));
 }
 
 /// The Python floor's memory: the interpreter with `json` imported,
