@@ -1,14 +1,15 @@
 //! What every upstream offers, as the agent sees it: tools under their
-//! exposed names, and the last known resource and prompt lists (kept to
-//! notice changes; reads and lists themselves go to the server).
+//! exposed names, and the last resource, template and prompt lists (reads
+//! and prompts themselves go to the server).
 //!
-//! Drivers write their server's part after each refresh; workers read it to
-//! answer `tools/list` and to route a call. A parked server's tools stay
+//! Drivers write their server's part after each refresh (at connect and on
+//! the server's `list_changed`); workers read it to answer every list
+//! request and to route a call. A parked server's tools stay
 //! here, hidden, so that a call to one of them still finds its server and
 //! revives it.
 
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::config::ToolFilter;
 use super::naming;
@@ -76,6 +77,24 @@ struct Server {
     prompts: Vec<Value>,
 }
 
+impl Server {
+    fn list(&self, kind: ListKind) -> &Vec<Value> {
+        match kind {
+            ListKind::Resources => &self.resources,
+            ListKind::Templates => &self.templates,
+            ListKind::Prompts => &self.prompts,
+        }
+    }
+
+    fn list_mut(&mut self, kind: ListKind) -> &mut Vec<Value> {
+        match kind {
+            ListKind::Resources => &mut self.resources,
+            ListKind::Templates => &mut self.templates,
+            ListKind::Prompts => &mut self.prompts,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
     servers: Vec<Server>,
@@ -112,7 +131,7 @@ impl Catalog {
     /// Replaces a server's tools with `listed` (a `tools/list` result's
     /// `tools`), keeping only well-formed tools the filter allows. Returns
     /// whether what the agent sees changed.
-    pub fn set_tools(&mut self, server: usize, listed: &[Value], filter: &ToolFilter) -> bool {
+    pub fn set_tools(&mut self, server: usize, listed: Vec<Value>, filter: &ToolFilter) -> bool {
         let Some(name) = self.servers.get(server).map(|s| s.name.clone()) else {
             return false;
         };
@@ -211,14 +230,21 @@ impl Catalog {
         };
         items.truncate(MAX_ITEMS_PER_LIST);
         entry.listed = true;
-        let list = match kind {
-            ListKind::Resources => &mut entry.resources,
-            ListKind::Templates => &mut entry.templates,
-            ListKind::Prompts => &mut entry.prompts,
-        };
+        let list = entry.list_mut(kind);
         let changed = *list != items;
         *list = items;
         changed
+    }
+
+    /// The last list of `kind` of every visible server, each item with its
+    /// server's index, as the server offered it (renamed by the caller).
+    pub fn items(&self, kind: ListKind) -> Vec<(usize, Value)> {
+        self.servers
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.hidden)
+            .flat_map(|(index, s)| s.list(kind).iter().map(move |item| (index, item.clone())))
+            .collect()
     }
 
     /// The visible tools, server by server, as `tools/list` offers them.
@@ -277,29 +303,30 @@ impl Catalog {
 
 /// A `tools/list` entry, to be named for the agent by
 /// [`Catalog::rename`]; `None` without a name.
-fn tool(raw: &Value) -> Option<Tool> {
-    let object = raw.as_object()?;
-    let upstream = object.get("name")?.as_str()?.to_string();
+fn tool(raw: Value) -> Option<Tool> {
+    let Value::Object(mut definition) = raw else {
+        return None;
+    };
+    let upstream = definition.get("name")?.as_str()?.to_string();
     if upstream.is_empty() {
         return None;
     }
-    let exposed = String::new();
-    let mut definition: Map<String, Value> = object.clone();
-    // Hosts refuse a tool without a schema; an empty object schema says
-    // "no arguments" without guessing more.
-    if !definition.get("inputSchema").is_some_and(Value::is_object) {
-        definition.insert("inputSchema".into(), json!({"type": "object"}));
-    }
     let hint = |key: &str| {
-        object
+        definition
             .get("annotations")
             .and_then(|a| a.get(key))
             .and_then(Value::as_bool)
             .unwrap_or(false)
     };
+    let replayable = hint("readOnlyHint") || hint("idempotentHint");
+    // Hosts refuse a tool without a schema; an empty object schema says
+    // "no arguments" without guessing more.
+    if !definition.get("inputSchema").is_some_and(Value::is_object) {
+        definition.insert("inputSchema".into(), json!({"type": "object"}));
+    }
     Some(Tool {
-        replayable: hint("readOnlyHint") || hint("idempotentHint"),
-        exposed,
+        replayable,
+        exposed: String::new(),
         upstream,
         definition: Value::Object(definition).to_string().into(),
     })
@@ -347,7 +374,7 @@ mod tests {
             "annotations": {"readOnlyHint": true},
             "title": "Read"
         })];
-        assert!(c.set_tools(0, &listed, &all()));
+        assert!(c.set_tools(0, listed.to_vec(), &all()));
         let tools = offered(&c);
         assert_eq!(tools.len(), 1);
         let mut expected = listed[0].clone();
@@ -358,7 +385,10 @@ mod tests {
             (server, tool.upstream.as_str(), tool.replayable),
             (0, "read", true)
         );
-        assert!(!c.set_tools(0, &listed, &all()), "same list: no change");
+        assert!(
+            !c.set_tools(0, listed.to_vec(), &all()),
+            "same list: no change"
+        );
     }
 
     #[test]
@@ -369,7 +399,7 @@ mod tests {
         }
         let mut c = catalog();
         let listed = [json!({"name": "deep", "inputSchema": schema})];
-        assert!(c.set_tools(0, &listed, &all()));
+        assert!(c.set_tools(0, listed.to_vec(), &all()));
         let tools = offered(&c);
         assert_eq!(tools.len(), 1);
         assert_eq!(tools[0]["name"], "files__deep");
@@ -387,7 +417,7 @@ mod tests {
             json!({"name": "ok", "annotations": {"idempotentHint": true}}),
             json!({"name": "ok", "description": "a duplicate"}),
         ];
-        c.set_tools(1, &listed, &all());
+        c.set_tools(1, listed.to_vec(), &all());
         let tools = offered(&c);
         assert_eq!(tools.len(), 1, "{tools:?}");
         assert_eq!(tools[0]["inputSchema"], json!({"type": "object"}));
@@ -406,14 +436,14 @@ mod tests {
             include: Some(vec!["b".into()]),
             exclude: vec!["b".into()],
         };
-        c.set_tools(0, &listed, &only_b);
+        c.set_tools(0, listed.to_vec(), &only_b);
         assert_eq!(offered(&c).len(), 1);
         assert!(c.find_tool("files__b").is_some());
         let not_a = ToolFilter {
             include: None,
             exclude: vec!["a".into()],
         };
-        c.set_tools(0, &listed, &not_a);
+        c.set_tools(0, listed.to_vec(), &not_a);
         let names: Vec<Value> = offered(&c).iter().map(|t| t["name"].clone()).collect();
         assert_eq!(names, [json!("files__b"), json!("files__c")]);
     }
@@ -421,15 +451,15 @@ mod tests {
     #[test]
     fn hidden_tools_leave_the_list_but_still_route() {
         let mut c = catalog();
-        c.set_tools(0, &[json!({"name": "read"})], &all());
-        c.set_tools(1, &[json!({"name": "find"})], &all());
+        c.set_tools(0, vec![json!({"name": "read"})], &all());
+        c.set_tools(1, vec![json!({"name": "find"})], &all());
         assert!(c.set_hidden(0, true));
         assert!(!c.set_hidden(0, true), "hidden once");
         let names: Vec<Value> = offered(&c).iter().map(|t| t["name"].clone()).collect();
         assert_eq!(names, [json!("search__find")]);
         assert_eq!(c.find_tool("files__read").map(|(i, _)| i), Some(0));
         // A refresh while hidden changes nothing the agent sees.
-        assert!(!c.set_tools(0, &[json!({"name": "write"})], &all()));
+        assert!(!c.set_tools(0, vec![json!({"name": "write"})], &all()));
         assert!(c.set_hidden(0, false));
         assert_eq!(offered(&c).len(), 2);
         assert!(
@@ -441,8 +471,8 @@ mod tests {
     #[test]
     fn colliding_names_get_distinct_stable_names() {
         let mut c = Catalog::new(&["a__b".into(), "a".into()]);
-        c.set_tools(0, &[json!({"name": "c"})], &all());
-        c.set_tools(1, &[json!({"name": "b__c"})], &all());
+        c.set_tools(0, vec![json!({"name": "c"})], &all());
+        c.set_tools(1, vec![json!({"name": "b__c"})], &all());
         let names: Vec<String> = offered(&c)
             .iter()
             .filter_map(|t| t["name"].as_str().map(String::from))
@@ -465,7 +495,7 @@ mod tests {
     #[test]
     fn an_empty_prefix_offers_the_servers_own_names() {
         let mut c = Catalog::with_prefixes(&[("files".into(), "".into())]);
-        c.set_tools(0, &[json!({"name": "read"})], &all());
+        c.set_tools(0, vec![json!({"name": "read"})], &all());
         assert_eq!(names(&c), ["read"]);
         assert_eq!(
             c.find_tool("read").map(|(i, t)| (i, t.upstream.clone())),
@@ -482,7 +512,7 @@ mod tests {
         for order in [[0, 1], [1, 0]] {
             let mut c = Catalog::with_prefixes(&servers);
             for server in order {
-                c.set_tools(server, &[json!({"name": "read"})], &all());
+                c.set_tools(server, vec![json!({"name": "read"})], &all());
             }
             assert_eq!(names(&c), ["read", "two__read"], "order {order:?}");
             assert_eq!(c.find_tool("read").map(|(i, _)| i), Some(0));
@@ -496,7 +526,7 @@ mod tests {
         let listed: Vec<Value> = (0..MAX_TOOLS_PER_SERVER + 50)
             .map(|i| json!({"name": format!("t{i}")}))
             .collect();
-        c.set_tools(0, &listed, &all());
+        c.set_tools(0, listed.to_vec(), &all());
         assert_eq!(c.tool_count(0), MAX_TOOLS_PER_SERVER);
     }
 
@@ -527,7 +557,7 @@ mod tests {
     #[test]
     fn unknown_servers_are_ignored() {
         let mut c = catalog();
-        assert!(!c.set_tools(9, &[json!({"name": "x"})], &all()));
+        assert!(!c.set_tools(9, vec![json!({"name": "x"})], &all()));
         assert!(!c.set_hidden(9, true));
         assert_eq!(c.tool_count(9), 0);
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::agent_setup::AgentSetup;
 use super::call::{self, Failure, Request};
-use super::catalog::Catalog;
+use super::catalog::{Catalog, ListKind};
 use super::config::{ServerEntry, ServerSpec};
 use super::driver::{self, Settings};
 use super::error::CallError;
@@ -46,13 +46,11 @@ pub const DEFAULT_STARTUP_WAIT: Duration = Duration::from_secs(10);
 pub const STARTUP_WAIT_VARIABLE: &str = "MOLECULE_MCP_STARTUP_WAIT_SECS";
 /// How often a waiting list looks at the upstreams again.
 const STARTUP_POLL: Duration = Duration::from_millis(20);
-/// Lists are answered from every server at once; none may hold the answer
-/// longer than this per request.
-const LIST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a list waits for a server that is still connecting.
-const LIST_CONNECT_WAIT: Duration = Duration::from_secs(5);
-/// Pages read from one server per list.
-const LIST_PAGES: usize = 20;
+/// What the agent tells every server at once (`logging/setLevel`): none
+/// may hold the answer longer than this.
+const BROADCAST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long such a message waits for a server that is still connecting.
+const BROADCAST_CONNECT_WAIT: Duration = Duration::from_secs(5);
 /// How long `shutdown` waits for the drivers to close their sessions.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a call waits for its lease on top of the connect timeout.
@@ -332,31 +330,19 @@ impl Gateway {
     }
 
     pub fn list_resources(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
-        self.merged(
-            "resources/list",
-            "resources",
-            "resources",
-            ctx,
-            |upstream, item| {
-                upstream.rename_uri(item, "uri")?;
-                upstream.prefix_name(item);
-                Some(())
-            },
-        )
+        Ok(self.merged(ListKind::Resources, ctx, |upstream, item| {
+            upstream.rename_uri(item, "uri")?;
+            upstream.prefix_name(item);
+            Some(())
+        }))
     }
 
     pub fn list_resource_templates(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
-        self.merged(
-            "resources/templates/list",
-            "resourceTemplates",
-            "resources",
-            ctx,
-            |upstream, item| {
-                upstream.rename_uri(item, "uriTemplate")?;
-                upstream.prefix_name(item);
-                Some(())
-            },
-        )
+        Ok(self.merged(ListKind::Templates, ctx, |upstream, item| {
+            upstream.rename_uri(item, "uriTemplate")?;
+            upstream.prefix_name(item);
+            Some(())
+        }))
     }
 
     pub fn read_resource(&self, uri: &str, ctx: &CallContext) -> Result<Value, RpcError> {
@@ -373,19 +359,13 @@ impl Gateway {
     }
 
     pub fn list_prompts(&self, ctx: &CallContext) -> Result<Vec<Value>, RpcError> {
-        self.merged(
-            "prompts/list",
-            "prompts",
-            "prompts",
-            ctx,
-            |upstream, item| {
-                let name = item.get("name")?.as_str()?.to_string();
-                let exposed = naming::with_prefix(&upstream.prefix, &upstream.name, &name);
-                item.as_object_mut()?
-                    .insert("name".into(), Value::String(exposed));
-                Some(())
-            },
-        )
+        Ok(self.merged(ListKind::Prompts, ctx, |upstream, item| {
+            let name = item.get("name")?.as_str()?.to_string();
+            let exposed = naming::with_prefix(&upstream.prefix, &upstream.name, &name);
+            item.as_object_mut()?
+                .insert("name".into(), Value::String(exposed));
+            Some(())
+        }))
     }
 
     pub fn get_prompt(
@@ -424,7 +404,10 @@ impl Gateway {
                 continue;
             }
             let name = upstream.name.clone();
-            let (driver, wait) = (driver.clone(), spec.connect_timeout.min(LIST_CONNECT_WAIT));
+            let (driver, wait) = (
+                driver.clone(),
+                spec.connect_timeout.min(BROADCAST_CONNECT_WAIT),
+            );
             let group = crate::threads::upstream(&name);
             let told = crate::threads::spawn(format!("roots-{name}"), &group, move || {
                 // The lease is asked for here, not on the caller's
@@ -484,8 +467,8 @@ impl Gateway {
                         method: "logging/setLevel",
                         params: json!({"level": level}),
                         replayable: true,
-                        timeout: spec.timeout.min(LIST_TIMEOUT),
-                        connect_wait: spec.connect_timeout.min(LIST_CONNECT_WAIT),
+                        timeout: spec.timeout.min(BROADCAST_TIMEOUT),
+                        connect_wait: spec.connect_timeout.min(BROADCAST_CONNECT_WAIT),
                         capability: Some("logging"),
                     };
                     if let Err(failure) = call::run(driver, request, ctx.cancelled()) {
@@ -683,77 +666,23 @@ impl Gateway {
         }
     }
 
-    /// A list from every running server at once, each item renamed by
-    /// `rename` (items it refuses are left out). Servers that refuse or
-    /// fail are left out too, unless every server asked failed: then the
-    /// first failure is the answer.
+    /// The last list of `kind` of every visible server, as the driver
+    /// refreshed it, each item renamed by `rename` (items it refuses are
+    /// left out). Answered from memory, as `tools/list` is: no server is
+    /// asked, so one that is down or slow costs nothing.
     fn merged(
         &self,
-        method: &str,
-        key: &str,
-        capability: &str,
+        kind: ListKind,
         ctx: &CallContext,
-        rename: impl Fn(&Upstream, &mut Value) -> Option<()> + Sync,
-    ) -> Result<Vec<Value>, RpcError> {
+        rename: impl Fn(&Upstream, &mut Value) -> Option<()>,
+    ) -> Vec<Value> {
         self.wait_startup(ctx);
-        // Only servers with a session are asked: one still connecting joins
-        // later with list_changed, and nobody waits for one that is down.
-        let results: Vec<(usize, Listed)> = std::thread::scope(|scope| {
-            let asks: Vec<_> = self
-                .running()
-                .filter(|(_, _, driver, _)| {
-                    let status = driver.status();
-                    status.connected && status.state == State::Closed
-                })
-                .map(|(index, _, driver, spec)| {
-                    let handle =
-                        scope.spawn(move || list_pages(driver, spec, method, key, capability, ctx));
-                    (index, handle)
-                })
-                .collect();
-            asks.into_iter()
-                .map(|(index, handle)| {
-                    let result = handle.join().unwrap_or_else(|_| {
-                        Err(Failure::Error {
-                            error: CallError::Protocol {
-                                detail: "the list failed unexpectedly".into(),
-                            },
-                            reconnect: false,
-                        })
-                    });
-                    (index, result)
-                })
-                .collect()
-        });
-        let mut items = Vec::new();
-        let mut answered = 0;
-        let mut first_failure = None;
-        for (index, result) in results {
-            let upstream = &self.upstreams[index];
-            let name = &upstream.name;
-            match result {
-                Ok(None) => {}
-                Ok(Some(list)) => {
-                    answered += 1;
-                    for mut item in list {
-                        if rename(upstream, &mut item).is_some() {
-                            items.push(item);
-                        }
-                    }
-                }
-                Err(failure) => {
-                    log::debug!(
-                        "upstream {name}: {method} left out: {}",
-                        self.failure_text(index, method, &failure)
-                    );
-                    first_failure.get_or_insert((index, failure));
-                }
-            }
-        }
-        match first_failure {
-            Some((index, failure)) if answered == 0 => Err(self.rpc_error(index, method, &failure)),
-            _ => Ok(items),
-        }
+        self.read_catalog(|c| c.items(kind))
+            .into_iter()
+            .filter_map(|(index, mut item)| {
+                rename(&self.upstreams[index], &mut item).map(|()| item)
+            })
+            .collect()
     }
 
     fn rpc_error(&self, index: usize, method: &str, failure: &Failure) -> RpcError {
@@ -799,50 +728,6 @@ impl Gateway {
             _ => texts::failure(&upstream.name, what, failure, spec.timeout.as_secs_f64()),
         }
     }
-}
-
-/// One server's whole list, or `None` when it does not offer it.
-type Listed = Result<Option<Vec<Value>>, Failure>;
-
-/// One server's whole list (following cursors), or `None` when it does not
-/// offer the capability.
-fn list_pages(
-    driver: &DriverHandle,
-    spec: &ServerSpec,
-    method: &str,
-    key: &str,
-    capability: &str,
-    ctx: &CallContext,
-) -> Listed {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..LIST_PAGES {
-        let params = match &cursor {
-            Some(c) => json!({"cursor": c}),
-            None => json!({}),
-        };
-        let request = Request {
-            method,
-            params,
-            replayable: true,
-            timeout: spec.timeout.min(LIST_TIMEOUT),
-            connect_wait: spec.connect_timeout.min(LIST_CONNECT_WAIT),
-            capability: Some(capability),
-        };
-        let Some(page) = call::run(driver, request, ctx.cancelled())? else {
-            return Ok(None);
-        };
-        if let Some(found) = page.get(key).and_then(Value::as_array) {
-            items.extend(found.iter().cloned());
-        }
-        match page.get("nextCursor").and_then(Value::as_str) {
-            Some(next) if !next.is_empty() && cursor.as_deref() != Some(next) => {
-                cursor = Some(next.to_string())
-            }
-            _ => break,
-        }
-    }
-    Ok(Some(items))
 }
 
 impl Upstream {

@@ -214,9 +214,10 @@ pub(crate) fn read_all(
             Some(c) => json!({"cursor": c}),
             None => json!({}),
         };
-        let page = session.request(method, params, timeout, stop)?;
-        match page.get(key) {
-            Some(Value::Array(found)) => items.extend(found.iter().cloned()),
+        let mut page = session.request(method, params, timeout, stop)?;
+        // Moved out, not copied: a page holds the whole list.
+        match page.get_mut(key).map(Value::take) {
+            Some(Value::Array(found)) => items.extend(found),
             Some(_) => {
                 return Err(CallError::Protocol {
                     detail: format!("the {method} answer's {key} is not a list"),

@@ -115,31 +115,35 @@ pub enum Incoming {
     Invalid(&'static str),
 }
 
-/// What a parsed message is. A batch (array) is split by the caller.
+/// What a parsed message is. A batch (array) is split by the caller. Its
+/// parts are moved out, never copied: an answer may be megabytes.
 pub fn classify(message: Value) -> Incoming {
-    let Value::Object(fields) = &message else {
+    let Value::Object(mut fields) = message else {
         return Incoming::Invalid("not a JSON object");
     };
-    let method = fields.get("method").and_then(Value::as_str);
-    let id = fields.get("id").filter(|id| !id.is_null());
-    match (method, id) {
-        (Some(method), Some(id)) => Incoming::Request {
-            id: id.clone(),
-            method: method.to_string(),
-            params: fields.get("params").cloned().unwrap_or(Value::Null),
+    let method = fields
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let has_id = fields.get("id").is_some_and(|id| !id.is_null());
+    match (method, has_id) {
+        (Some(method), true) => Incoming::Request {
+            id: fields.remove("id").unwrap_or(Value::Null),
+            method,
+            params: fields.remove("params").unwrap_or(Value::Null),
         },
-        (Some(_), None) => Incoming::Notification(message),
+        (Some(_), false) => Incoming::Notification(Value::Object(fields)),
         (None, _) => {
-            let id = id.and_then(Value::as_u64);
-            if let Some(result) = fields.get("result") {
+            let id = fields.get("id").and_then(Value::as_u64);
+            if let Some(result) = fields.remove("result") {
                 Incoming::Response {
                     id,
-                    outcome: Ok(result.clone()),
+                    outcome: Ok(result),
                 }
-            } else if let Some(error) = fields.get("error") {
+            } else if let Some(error) = fields.remove("error") {
                 Incoming::Response {
                     id,
-                    outcome: Err(error.clone()),
+                    outcome: Err(error),
                 }
             } else {
                 Incoming::Invalid("neither a request, a notification nor an answer")

@@ -32,7 +32,6 @@ impl Lists {
         let mut changed = Vec::new();
         if self
             .tools
-            .as_deref()
             .is_some_and(|t| catalog.set_tools(index, t, filter))
         {
             changed.push("notifications/tools/list_changed");
