@@ -43,8 +43,8 @@ impl Tool {
         RawValue::from_string(self.definition.to_string()).ok()
     }
 
-    /// The definition, parsed.
-    pub fn definition(&self) -> Value {
+    /// The definition, parsed (to rename it).
+    fn definition(&self) -> Value {
         match oversized::parse(self.definition.as_bytes()) {
             Parsed::Json(definition) => definition,
             // Written by `tool` from a parsed value: never the case.

@@ -208,6 +208,11 @@ fn ours(bin: &Path, sim: &Simulator, home: &Path, extra: &[(&str, &str)]) -> Com
     cmd
 }
 
+/// Ours with the heartbeat off: a run that measures the calls alone.
+fn without_heartbeat(bin: &Path, sim: &Simulator, home: &Path) -> Command {
+    ours(bin, sim, home, &[("MOLECULE_MCP_DISABLE_HEARTBEAT", "1")])
+}
+
 /// Time from spawn to the `initialize` answer on stdout.
 fn time_to_initialize(mut cmd: Command) -> Option<Duration> {
     let started = Instant::now();
@@ -468,12 +473,7 @@ impl Drop for Session {
 }
 
 fn round_trips(bin: &Path, sim: &Simulator, home: &Path) {
-    let Some(mut s) = Session::start(ours(
-        bin,
-        sim,
-        home,
-        &[("MOLECULE_MCP_DISABLE_HEARTBEAT", "1")],
-    )) else {
+    let Some(mut s) = Session::start(without_heartbeat(bin, sim, home)) else {
         println!("cannot start molecule-mcp");
         return;
     };
@@ -527,12 +527,7 @@ fn memory(build: &'static str, bin: &Path, sim: &Simulator, home: &Path, goals: 
         .unwrap_or(10_000);
     let mut runs = Vec::new();
     for width in [1, 16] {
-        let Some(mut s) = Session::start(ours(
-            bin,
-            sim,
-            home,
-            &[("MOLECULE_MCP_DISABLE_HEARTBEAT", "1")],
-        )) else {
+        let Some(mut s) = Session::start(without_heartbeat(bin, sim, home)) else {
             return;
         };
         let at_start = procstat::status_kib(s.pid(), "VmRSS");
