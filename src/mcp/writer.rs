@@ -180,11 +180,12 @@ mod tests {
     fn never_sends_notifications_to_a_client_that_did_not_initialize() {
         let output = Shared::default();
         let (outbox, rx) = Outbox::channel();
+        // Running already: more notifications than the outbox holds.
+        let writer = Writer::spawn(output.clone(), rx).unwrap();
         for _ in 0..HELD_MAX + 10 {
             assert!(outbox.notify("early", Value::Null));
         }
         assert!(outbox.send(Outgoing::Answer("A".into())));
-        let writer = Writer::spawn(output.clone(), rx).unwrap();
         assert_eq!(stop_and_collect(writer, &output), (true, "A\n".to_string()));
     }
 
