@@ -1,7 +1,7 @@
 # molecule-mcp: the commands a developer and CI use.
 CARGO ?= cargo
 
-.PHONY: all build test test-static interop-deps conformance fmt bless bench run demo release static dist wheel clean
+.PHONY: all build test test-static interop-deps conformance fmt bless bench layout run demo release static dist wheel clean
 
 all: build
 
@@ -69,6 +69,15 @@ bench:
 		rm -f target/x86_64-unknown-linux-musl/release/molecule-mcp; \
 	fi
 	$(CARGO) bench --bench machines --bench platform --bench mcp --bench gateway
+
+# Rewrites src/layout.ld, the order of the functions a session runs (needs
+# valgrind): after larger changes, when `make bench` shows the code pages
+# growing. An unstripped build of its own, so the release one is untouched.
+LAYOUT_DIR := target/layout
+layout:
+	MOLECULE_MCP_NO_LAYOUT=1 CARGO_PROFILE_RELEASE_STRIP=false $(CARGO) build --release --target-dir $(LAYOUT_DIR) \
+		--bin molecule-mcp --example layout --example fixture_stdio --example fixture_http
+	$(LAYOUT_DIR)/release/examples/layout $(LAYOUT_DIR)/release/molecule-mcp src/layout.ld
 
 # Runs the binary with whatever environment you have; without configuration
 # it prints what is missing (exit 2).
