@@ -37,11 +37,11 @@ fn main() {
 fn layout() {
     println!("cargo:rerun-if-changed=src/layout.ld");
     println!("cargo:rerun-if-env-changed=MOLECULE_MCP_NO_LAYOUT");
-    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux")
+    let wanted = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux")
         && std::env::var_os("MOLECULE_MCP_NO_LAYOUT").is_none();
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     let script = Path::new(&dir).join("src/layout.ld");
-    if linux && script.is_file() {
+    if wanted && script.is_file() {
         println!(
             "cargo:rustc-link-arg-bin=molecule-mcp=-Wl,-T,{}",
             script.display()
