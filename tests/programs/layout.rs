@@ -77,10 +77,12 @@ fn run(binary: &Path, output: &Path) -> Result<usize, String> {
     let result = profile(binary, &sim, &home).and_then(|names| {
         let patterns = patterns(&names);
         // A session runs some thousand functions of ours: a few means the
-        // profile did not see the binary's code (a stripped build?).
+        // profile did not see the binary's code, which valgrind does not
+        // when the build is stripped or already laid out.
         if patterns.len() < MIN_FUNCTIONS {
             return Err(format!(
-                "only {} functions of {} ran: is it an unstripped build?",
+                "only {} functions of {} ran: build it unstripped and with \
+                 MOLECULE_MCP_NO_LAYOUT=1, as `make layout` does",
                 patterns.len(),
                 binary.display()
             ));
