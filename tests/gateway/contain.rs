@@ -177,10 +177,7 @@ fn a_header_longer_than_sent_is_a_configuration_error_naming_it() {
     assert!(echoed(&gw.call("fits__echo", json!({"text": "ok"})), "ok"));
     assert!(gw.child.wait_stderr_contains("upstream long: parked", WAIT));
     let stderr = gw.child.stderr();
-    let parked = stderr
-        .lines()
-        .find(|l| l.contains("upstream long: parked"))
-        .unwrap_or_default();
+    let parked = gw.child.stderr_line("upstream long: parked");
     assert!(
         parked.contains("header authorization is too long") && parked.contains("at most 8188"),
         "{stderr}"

@@ -90,11 +90,7 @@ fn a_dead_child_is_respawned_by_the_probe() {
         "one warning when it died"
     );
     // The warning quotes the dead child's last stderr lines.
-    let stderr = gw.child.stderr();
-    let warning = stderr
-        .lines()
-        .find(|l| l.contains("upstream files: unreachable"))
-        .unwrap_or_default();
+    let warning = gw.child.stderr_line("upstream files: unreachable");
     assert!(
         warning.contains("its last stderr lines") && warning.contains("fixture"),
         "{warning}"

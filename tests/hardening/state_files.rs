@@ -128,11 +128,7 @@ fn a_configs_dir_owned_by_another_uid_is_warned_about() {
         "no warning:\n{}",
         child.stderr()
     );
-    let stderr = child.stderr();
-    let warning = stderr
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_default();
+    let warning = child.stderr_line(needle);
     assert!(warning.contains("[WARN]"), "{warning}");
     assert!(!warning.contains("  "), "the warning is garbled: {warning}");
     assert!(

@@ -266,6 +266,15 @@ impl Child {
         String::from_utf8_lossy(&lock(&self.stderr)).into_owned()
     }
 
+    /// The first stderr line so far that contains `needle`, or "".
+    pub fn stderr_line(&self, needle: &str) -> String {
+        self.stderr()
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn wait_stderr_contains(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
