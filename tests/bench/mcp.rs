@@ -96,7 +96,16 @@ struct Peak {
     width: usize,
     total: u64,
     parts: procstat::Resident,
+    /// Of the file-backed part, the pages of libc, the loader and libgcc_s.
+    c_runtime: u64,
 }
+
+/// Runs of the peak measured one call at a time, per build. Each run loads
+/// the binary and libc at other addresses (ASLR), so other 64 KiB windows
+/// of their code fall around the pages a session runs, and the peaks of
+/// identical runs differ by up to 150 KiB: the goal is judged on the
+/// median.
+const PEAK_RUNS: usize = 3;
 
 /// The footprint figures of each build and the baselines of the same run.
 #[derive(Default)]
@@ -166,15 +175,30 @@ impl Goals {
         );
         for (build, runs) in &self.memory {
             for run in runs {
-                let verdict = if run.width == 1 {
-                    met(run.total <= GOAL_PEAK_KIB)
+                let verdict = if run.width == 1 { "" } else { "(no goal) " };
+                let c_runtime = if run.c_runtime > 0 {
+                    format!(", {} of them the C runtime's libraries", run.c_runtime)
                 } else {
-                    "(no goal)"
+                    String::new()
                 };
                 println!(
-                    "  {build:<12} {:>2} in flight {:>6} KiB  {verdict}; peak anonymous {} KiB (private to \
-                     the instance), peak file-backed {} KiB (code pages, shared by every instance on the node)",
+                    "  {build:<12} {:>2} in flight {:>6} KiB  {verdict}peak anonymous {} KiB (private to \
+                     the instance), peak file-backed {} KiB (code pages, shared by every instance on the \
+                     node{c_runtime})",
                     run.width, run.total, run.parts.anon, run.parts.file
+                );
+            }
+            let mut single: Vec<u64> = runs
+                .iter()
+                .filter(|r| r.width == 1)
+                .map(|r| r.total)
+                .collect();
+            single.sort_unstable();
+            if let Some(median) = single.get(single.len() / 2) {
+                println!(
+                    "  {build:<12} median of the {} runs one at a time: {median} KiB  {}",
+                    single.len(),
+                    met(*median <= GOAL_PEAK_KIB)
                 );
             }
         }
@@ -526,7 +550,8 @@ fn memory(build: &'static str, bin: &Path, sim: &Simulator, home: &Path, goals: 
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let mut runs = Vec::new();
-    for width in [1, 16] {
+    let widths = std::iter::repeat_n(1, PEAK_RUNS).chain([16]);
+    for width in widths {
         let Some(mut s) = Session::start(without_heartbeat(bin, sim, home)) else {
             return;
         };
@@ -560,10 +585,18 @@ fn memory(build: &'static str, bin: &Path, sim: &Simulator, home: &Path, goals: 
             now.anon,
             now.file,
         );
+        let c_runtime = procstat::c_runtime_kib(s.pid());
+        if c_runtime > 0 {
+            println!(
+                "  of the file-backed pages, {c_runtime} KiB are libc, the loader and libgcc_s \
+                 (mapped by every dynamically linked program)"
+            );
+        }
         runs.push(Peak {
             width,
             total: peak,
             parts,
+            c_runtime,
         });
     }
     goals.memory.push((build, runs));

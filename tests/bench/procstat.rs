@@ -88,6 +88,36 @@ impl Resident {
     }
 }
 
+/// Resident KiB of the C runtime's shared libraries in `pid` (libc, the
+/// loader, libgcc_s): what every dynamically linked program maps, whatever
+/// its own code. 0 for a static binary.
+pub fn c_runtime_kib(pid: u32) -> u64 {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return 0;
+    };
+    let (mut total, mut counted) = (0, false);
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        match fields.next() {
+            Some("Rss:") if counted => {
+                total += fields
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+            Some(first) if !first.ends_with(':') => {
+                let path = line.split_whitespace().nth(5).unwrap_or("");
+                let name = path.rsplit('/').next().unwrap_or("");
+                counted = ["libc.so", "ld-linux", "libgcc_s.so"]
+                    .iter()
+                    .any(|lib| name.starts_with(lib));
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
 /// The median of `values` (sorted in place).
 pub fn median(values: &mut [Duration]) -> Duration {
     values.sort();
