@@ -5,6 +5,10 @@
 //! left it matching nothing, the linker would drop the section without a
 //! word and the resident code would triple (what `make bench` measures).
 //! This test notices that first.
+//!
+//! The same file also names the C runtime's start-up objects (`_start`
+//! runs in every process), and on a glibc of 2.36 or later the build packs
+//! the binary's relocations (`build.rs`): both are checked here too.
 
 mod support;
 
@@ -16,9 +20,7 @@ const STALE: &str = " (run `make layout`; a RUSTFLAGS variable also replaces the
 
 #[test]
 fn the_functions_a_session_runs_come_first_in_the_code() {
-    let bin = support::bin();
-    let bytes = std::fs::read(&bin).expect("the binary under test is readable");
-    let sections = sections(&bytes).expect("the binary is a 64-bit little-endian ELF file");
+    let (bin, bytes, sections) = binary_under_test();
     let find = |wanted: &str| sections.iter().find(|s| s.name == wanted);
     let hot = find(".text.hot").unwrap_or_else(|| {
         panic!(
@@ -38,6 +40,67 @@ fn the_functions_a_session_runs_come_first_in_the_code() {
         hot.addr,
         text.addr
     );
+    let entry = entry_point(&bytes).expect("an ELF entry point");
+    assert!(
+        (hot.addr..hot.addr + hot.size).contains(&entry),
+        "the entry point {entry:#x} (`_start`) lies outside .text.hot ({:#x}..{:#x}): \
+         src/layout.ld no longer names the C runtime's start-up objects",
+        hot.addr,
+        hot.addr + hot.size
+    );
+}
+
+/// A dynamically linked build made on glibc 2.36 or later packs its
+/// relative relocations (DT_RELR) instead of carrying 24 bytes for each.
+#[test]
+fn a_glibc_build_packs_its_relocations_where_glibc_reads_them() {
+    let (bin, _, sections) = binary_under_test();
+    let has = |wanted: &str| sections.iter().any(|s| s.name == wanted);
+    if !has(".interp") {
+        return; // the static build: no loader reads its relocations
+    }
+    let Some(version) = glibc_version() else {
+        return; // not a glibc system: build.rs does not pack there either
+    };
+    if version >= (2, 36) {
+        assert!(
+            has(".relr.dyn"),
+            "{} was built on glibc {}.{} without packed relocations (.relr.dyn): \
+             build.rs no longer passes -z pack-relative-relocs",
+            bin.display(),
+            version.0,
+            version.1
+        );
+    }
+}
+
+/// The version of the glibc this test runs on, the one build.rs saw (it
+/// asks `getconf`; this asks the library itself).
+#[cfg(target_env = "gnu")]
+fn glibc_version() -> Option<(u32, u32)> {
+    // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    let (major, minor) = text.to_str().ok()?.split_once('.')?;
+    let minor = minor.split(|c: char| !c.is_ascii_digit()).next()?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn glibc_version() -> Option<(u32, u32)> {
+    None
+}
+
+/// The address the kernel starts the program at (`e_entry`).
+fn entry_point(elf: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(elf.get(0x18..0x20)?.try_into().ok()?))
+}
+
+/// The binary's path, bytes and section headers.
+fn binary_under_test() -> (std::path::PathBuf, Vec<u8>, Vec<Section>) {
+    let bin = support::bin();
+    let bytes = std::fs::read(&bin).expect("the binary under test is readable");
+    let sections = sections(&bytes).expect("the binary is a 64-bit little-endian ELF file");
+    (bin, bytes, sections)
 }
 
 struct Section {
