@@ -103,7 +103,7 @@ struct Peak {
 /// Runs of the peak measured one call at a time, per build. Each run loads
 /// the binary and libc at other addresses (ASLR), so other 64 KiB windows
 /// of their code fall around the pages a session runs, and the peaks of
-/// identical runs differ by up to 150 KiB: the goal is judged on the
+/// identical runs differ by up to 300 KiB: the goal is judged on the
 /// median.
 const PEAK_RUNS: usize = 3;
 
