@@ -75,7 +75,8 @@ fn run(binary: &Path, output: &Path) -> Result<usize, String> {
     let home = std::env::temp_dir().join(format!("molecule-layout-{}", std::process::id()));
     std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
     let result = profile(binary, &sim, &home).and_then(|groups| {
-        // A pattern can stand for names of two groups: it stays in the first.
+        // A function (or a pattern standing for several) stays in the first
+        // group it ran in.
         let mut seen = HashSet::new();
         let groups: Vec<(&str, Vec<String>)> = groups
             .into_iter()
@@ -109,10 +110,10 @@ fn run(binary: &Path, output: &Path) -> Result<usize, String> {
     Ok(count)
 }
 
-/// The functions of `binary` that ran, in three groups: what every
-/// session runs (start-up, the request loop, a platform call), then what
-/// the other platform tools, the inbox and the heartbeats add, then what
-/// upstream servers add.
+/// The functions of `binary` that ran in each of three sessions: what
+/// every session runs (start-up, the request loop, a platform call), then
+/// the other platform tools, the inbox and the heartbeats, then upstream
+/// servers. A function keeps the first group it ran in (`run`).
 fn profile(
     binary: &Path,
     sim: &Simulator,
@@ -135,13 +136,10 @@ fn profile(
         ("platform", platform_session, None, "1"),
         ("gateway", gateway_session, Some(servers), "1"),
     ];
-    let (mut groups, mut seen) = (Vec::new(), HashSet::new());
+    let mut groups = Vec::new();
     for (name, session, servers, interval) in runs {
         let ran = traced(binary, sim, &home.join(name), servers, interval, session)?;
-        groups.push((
-            name,
-            ran.into_iter().filter(|n| seen.insert(n.clone())).collect(),
-        ));
+        groups.push((name, ran));
     }
     Ok(groups)
 }
